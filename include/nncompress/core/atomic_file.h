@@ -1,0 +1,35 @@
+#pragma once
+// Writes a file atomically: data goes to a temporary file beside the target, which replaces the
+// target only on commit(). An uncommitted AtomicFile removes its temporary file, so a failure
+// never leaves a partial output behind.
+#include <cstdio>
+#include <string>
+
+namespace nncompress {
+
+class AtomicFile {
+ public:
+  // Throws bad_input when the directory of `path` cannot be written.
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t size);
+  void write(const std::string& data) { write(data.data(), data.size()); }
+  size_t bytes_written() const { return written_; }
+  // Flushes, syncs and renames onto the target path.
+  void commit();
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  std::FILE* file_ = nullptr;
+  size_t written_ = 0;
+  bool committed_ = false;
+};
+
+// Throws bad_input when `output` names the same file as `input` (we never overwrite the input).
+void ensure_distinct_output(const std::string& input, const std::string& output);
+
+}  // namespace nncompress

@@ -1,0 +1,123 @@
+#include "nncompress/onnx/model_file.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "nncompress/core/atomic_file.h"
+#include "nncompress/core/error.h"
+#include "proto_convert.h"
+
+namespace nncompress::onnxio {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw bad_input("cannot open '" + path + "': no such file");
+  if (fs::is_directory(st)) throw bad_input("'" + path + "' is a directory, not an ONNX file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw bad_input("cannot open '" + path + "': permission denied or unreadable");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) throw bad_input("cannot read '" + path + "'");
+  return buf.str();
+}
+
+// External data lives in files relative to the model; refuse paths that leave its folder.
+ExternalReader external_reader(const std::string& base_dir, const std::string& label) {
+  return [base_dir, label](const std::string& location, int64_t offset, int64_t length) {
+    const fs::path rel(location);
+    bool escapes = rel.is_absolute();
+    for (const auto& part : rel)
+      if (part == "..") escapes = true;
+    if (escapes) throw bad_input(label + ": external data location '" + location + "' leaves the model's folder");
+    const fs::path file = fs::path(base_dir.empty() ? "." : base_dir) / rel;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw bad_input(label + ": cannot open external data file '" + file.string() + "'");
+    in.seekg(0, std::ios::end);
+    const int64_t size = in.tellg();
+    if (offset < 0 || offset > size || (length >= 0 && offset + length > size))
+      throw bad_input(label + ": external data range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                      ") is outside '" + file.string() + "' (" + std::to_string(size) + " bytes)");
+    const int64_t n = length >= 0 ? length : size - offset;
+    std::string bytes(static_cast<size_t>(n), '\0');
+    in.seekg(offset);
+    in.read(bytes.data(), n);
+    if (!in) throw bad_input(label + ": cannot read external data file '" + file.string() + "'");
+    return bytes;
+  };
+}
+
+}  // namespace
+
+ir::Model parse_model(const std::string& bytes, const std::string& label, const std::string& base_dir) {
+  if (bytes.empty()) throw bad_input("'" + label + "' is empty, not an ONNX model");
+  onnx::ModelProto proto;
+  google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX)));
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT_MAX);
+  if (!proto.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+    throw bad_input("'" + label + "' is not a valid ONNX model: the protobuf is truncated or corrupt");
+  if (proto.ir_version() <= 0 || !proto.has_graph())
+    throw bad_input("'" + label + "' is not an ONNX model: it has no " +
+                    std::string(proto.ir_version() <= 0 ? "ir_version" : "graph"));
+  try {
+    return import_model(proto, external_reader(base_dir, "'" + label + "'"));
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::BadInput) throw bad_input("'" + label + "': " + e.what());
+    throw;
+  }
+}
+
+ir::Model load_model(const std::string& path) {
+  return parse_model(read_file(path), path, fs::path(path).parent_path().string());
+}
+
+std::string serialize_model(const ir::Model& model) {
+  std::string out;
+  if (!export_model(model).SerializeToString(&out)) throw internal_error("cannot serialize the model");
+  return out;
+}
+
+uint64_t save_model(const ir::Model& model, const std::string& path, const SaveOptions& options) {
+  // Without external data a protobuf is limited to 2 GiB; above that we must externalize.
+  uint64_t inline_bytes = 0;
+  for (const ir::Value* v : model.graph.initializers()) inline_bytes += v->initializer()->byte_size();
+  const bool externalize = options.external_data || inline_bytes > (uint64_t(1) << 31) - (uint64_t(64) << 20);
+
+  onnx::ModelProto proto;
+  std::unique_ptr<AtomicFile> data_file;
+  if (externalize) {
+    const std::string data_path = path + ".data";
+    const std::string location = fs::path(data_path).filename().string();
+    data_file = std::make_unique<AtomicFile>(data_path);
+    ExternalWriter writer;
+    writer.wants = [&](const ir::Tensor& t) { return t.byte_size() >= options.external_min_bytes; };
+    writer.store = [&](const void* data, size_t size) {
+      const int64_t offset = static_cast<int64_t>(data_file->bytes_written());
+      data_file->write(data, size);
+      return std::make_pair(location, offset);
+    };
+    proto = export_model(model, &writer);
+  } else {
+    proto = export_model(model);
+  }
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) throw internal_error("cannot serialize the model for '" + path + "'");
+  AtomicFile out(path);
+  out.write(bytes);
+  if (data_file) data_file->commit();
+  out.commit();
+  return bytes.size();
+}
+
+}  // namespace nncompress::onnxio

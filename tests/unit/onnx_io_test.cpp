@@ -1,0 +1,281 @@
+#include <gtest/gtest.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nncompress/core/error.h"
+#include "nncompress/onnx/model_file.h"
+#include "nncompress/onnx/validate.h"
+#include "onnx/proto_convert.h"
+
+using namespace nncompress;
+namespace fs = std::filesystem;
+
+namespace {
+
+onnx::ValueInfoProto tensor_info(const std::string& name, int elem, std::vector<int64_t> dims) {
+  onnx::ValueInfoProto v;
+  v.set_name(name);
+  auto* t = v.mutable_type()->mutable_tensor_type();
+  t->set_elem_type(elem);
+  for (int64_t d : dims) {
+    if (d < 0) t->mutable_shape()->add_dim()->set_dim_param("N");
+    else t->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  return v;
+}
+
+// A model exercising what must survive a round trip: every attribute kind we keep, raw and typed
+// tensor data, a subgraph reading an outer value, metadata, value_info, custom opset domains.
+onnx::ModelProto rich_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("test");
+  m.set_producer_version("1");
+  m.set_doc_string("model doc");
+  m.set_model_version(3);
+  auto* op = m.add_opset_import();
+  op->set_version(17);
+  auto* custom = m.add_opset_import();
+  custom->set_domain("com.example");
+  custom->set_version(2);
+  auto* meta = m.add_metadata_props();
+  meta->set_key("author");
+  meta->set_value("nncompress");
+
+  auto* g = m.mutable_graph();
+  g->set_name("g");
+  g->set_doc_string("graph doc");
+  *g->add_input() = tensor_info("x", onnx::TensorProto::FLOAT, {-1, 2});
+  *g->add_input() = tensor_info("cond", onnx::TensorProto::BOOL, {});
+  auto* w = g->add_initializer();  // typed float_data
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(2);
+  w->add_float_data(1.5f);
+  w->add_float_data(-2.0f);
+  auto* h = g->add_initializer();  // FLOAT16 bits in int32_data
+  h->set_name("h");
+  h->set_data_type(onnx::TensorProto::FLOAT16);
+  h->add_dims(1);
+  h->add_int32_data(0x3c00);
+  auto* s = g->add_initializer();  // strings
+  s->set_name("labels");
+  s->set_data_type(onnx::TensorProto::STRING);
+  s->add_dims(2);
+  s->add_string_data("cat");
+  s->add_string_data("dog");
+
+  auto* add = g->add_node();
+  add->set_op_type("Add");
+  add->set_name("add");
+  add->add_input("x");
+  add->add_input("w");
+  add->add_output("y");
+  add->set_doc_string("node doc");
+
+  auto* iff = g->add_node();
+  iff->set_op_type("If");
+  iff->set_name("if");
+  iff->add_input("cond");
+  iff->add_output("r");
+  for (const char* branch : {"then_branch", "else_branch"}) {
+    auto* a = iff->add_attribute();
+    a->set_name(branch);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    auto* sub = a->mutable_g();
+    sub->set_name(branch);
+    auto* n = sub->add_node();
+    n->set_op_type("Identity");
+    n->add_input("y");  // read from the outer scope
+    n->add_output(std::string(branch) + "_out");
+    *sub->add_output() = tensor_info(std::string(branch) + "_out", onnx::TensorProto::FLOAT, {-1, 2});
+  }
+
+  auto* c = g->add_node();
+  c->set_op_type("Custom");
+  c->set_domain("com.example");
+  c->add_input("r");
+  c->add_input("");
+  c->add_output("out");
+  c->add_output("");
+  auto add_attr = [&](const char* name, onnx::AttributeProto::AttributeType type) {
+    auto* a = c->add_attribute();
+    a->set_name(name);
+    a->set_type(type);
+    return a;
+  };
+  add_attr("f", onnx::AttributeProto::FLOAT)->set_f(0.25f);
+  add_attr("i", onnx::AttributeProto::INT)->set_i(-7);
+  add_attr("s", onnx::AttributeProto::STRING)->set_s("hello");
+  auto* t = add_attr("t", onnx::AttributeProto::TENSOR)->mutable_t();
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(1);
+  t->add_int64_data(42);
+  auto* fl = add_attr("floats", onnx::AttributeProto::FLOATS);
+  fl->add_floats(1.0f);
+  fl->add_floats(2.0f);
+  add_attr("ints", onnx::AttributeProto::INTS)->add_ints(5);
+  add_attr("strings", onnx::AttributeProto::STRINGS)->add_strings("a");
+  add_attr("tp", onnx::AttributeProto::TYPE_PROTO)->mutable_tp()->mutable_tensor_type()->set_elem_type(1);
+
+  *g->add_output() = tensor_info("out", onnx::TensorProto::FLOAT, {-1, 2});
+  *g->add_value_info() = tensor_info("y", onnx::TensorProto::FLOAT, {-1, 2});
+  return m;
+}
+
+// Typed-field tensors come back as raw_data; compare their decoded contents instead of bytes.
+void normalize_tensors(onnx::ModelProto& m) {
+  auto fix = [](onnx::TensorProto* t) {
+    const ir::Tensor decoded = onnxio::import_tensor(*t, nullptr);
+    if (decoded.dtype() == ir::DataType::String) return;
+    t->clear_float_data();
+    t->clear_int32_data();
+    t->clear_int64_data();
+    t->clear_double_data();
+    t->clear_uint64_data();
+    t->set_raw_data(decoded.raw_bytes(), decoded.byte_size());
+  };
+  for (auto& init : *m.mutable_graph()->mutable_initializer()) fix(&init);
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    for (auto& a : *n.mutable_attribute())
+      if (a.has_t()) fix(a.mutable_t());
+}
+
+std::string temp_dir() {
+  fs::path dir = fs::temp_directory_path() / ("nncompress_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace
+
+TEST(OnnxIo, RoundTripKeepsEverything) {
+  onnx::ModelProto original = rich_model();
+  const ir::Model model = onnxio::import_model(original, nullptr);
+  onnx::ModelProto exported = onnxio::export_model(model);
+  normalize_tensors(original);
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differ;
+  // An optional field set to its default equals an unset one: presence of "" is not meaning.
+  differ.set_message_field_comparison(google::protobuf::util::MessageDifferencer::EQUIVALENT);
+  differ.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differ.Compare(original, exported)) << diff;
+}
+
+TEST(OnnxIo, SubgraphOuterReferencesBecomeImplicitInputs) {
+  const ir::Model model = onnxio::import_model(rich_model(), nullptr);
+  const ir::Value& y = model.graph.value("y");
+  int implicit = 0;
+  for (const ir::Use& u : y.uses()) implicit += u.implicit;
+  EXPECT_EQ(implicit, 1);  // the If node, once, though both branches read it
+  EXPECT_EQ(y.uses().size(), 1u);
+}
+
+TEST(OnnxIo, ImportedTensorsDecodeTypedFields) {
+  const ir::Model model = onnxio::import_model(rich_model(), nullptr);
+  const ir::Tensor* w = model.graph.value("w").initializer();
+  ASSERT_NE(w, nullptr);
+  const float* p = static_cast<const float*>(w->raw_bytes());
+  EXPECT_EQ(p[0], 1.5f);
+  EXPECT_EQ(p[1], -2.0f);
+  const ir::Tensor* h = model.graph.value("h").initializer();
+  EXPECT_EQ(*static_cast<const uint16_t*>(h->raw_bytes()), 0x3c00);
+  EXPECT_EQ(model.graph.value("labels").initializer()->strings()[1], "dog");
+}
+
+TEST(OnnxIo, UndefinedValueIsBadInput) {
+  onnx::ModelProto m = rich_model();
+  m.mutable_graph()->mutable_node(0)->set_input(1, "nope");
+  try {
+    onnxio::import_model(m, nullptr);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("'nope'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OnnxIo, UnsortedNodesAreOrderedAndCyclesRefused) {
+  onnx::ModelProto m = rich_model();
+  m.mutable_graph()->mutable_node()->SwapElements(0, 2);  // Custom before its producers
+  const ir::Model model = onnxio::import_model(m, nullptr);
+  EXPECT_EQ(model.graph.nodes().back()->op_type(), "Custom");
+  m.mutable_graph()->mutable_node(2)->set_input(0, "out");  // Add reads the Custom output: a cycle
+  EXPECT_THROW(onnxio::import_model(m, nullptr), Error);
+}
+
+TEST(OnnxIo, TensorWithWrongValueCountIsBadInput) {
+  onnx::ModelProto m = rich_model();
+  m.mutable_graph()->mutable_initializer(0)->add_float_data(3.0f);
+  EXPECT_THROW(onnxio::import_model(m, nullptr), Error);
+  m = rich_model();
+  m.mutable_graph()->mutable_initializer(0)->clear_float_data();
+  m.mutable_graph()->mutable_initializer(0)->set_raw_data("abc");
+  EXPECT_THROW(onnxio::import_model(m, nullptr), Error);
+}
+
+TEST(OnnxIo, ParseRejectsGarbage) {
+  EXPECT_THROW(onnxio::parse_model("", "empty"), Error);
+  EXPECT_THROW(onnxio::parse_model("\xff\xff\xff\xff garbage", "junk"), Error);
+  const std::string bytes = rich_model().SerializeAsString();
+  EXPECT_THROW(onnxio::parse_model(bytes.substr(0, bytes.size() / 2), "half"), Error);
+  EXPECT_NO_THROW(onnxio::parse_model(bytes, "whole"));
+}
+
+TEST(OnnxIo, SaveWithExternalDataAndLoadBack) {
+  const std::string dir = temp_dir();
+  onnx::ModelProto proto = rich_model();
+  auto* big = proto.mutable_graph()->add_initializer();
+  big->set_name("big");
+  big->set_data_type(onnx::TensorProto::FLOAT);
+  big->add_dims(1000);
+  std::string raw(4000, '\0');
+  for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<char>(i % 251);
+  big->set_raw_data(raw);
+  const ir::Model model = onnxio::import_model(proto, nullptr);
+  onnxio::SaveOptions options;
+  options.external_data = true;
+  const std::string path = dir + "/ext.onnx";
+  onnxio::save_model(model, path, options);
+  EXPECT_TRUE(fs::exists(path + ".data"));
+  EXPECT_EQ(fs::file_size(path + ".data"), 4000u);
+  const ir::Model back = onnxio::load_model(path);
+  EXPECT_TRUE(back.graph.value("big").initializer()->same_contents(*model.graph.value("big").initializer()));
+  // No temporary files are left behind.
+  for (const auto& entry : fs::directory_iterator(dir))
+    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
+  fs::remove_all(dir);
+}
+
+TEST(OnnxIo, ExternalDataMayNotLeaveTheModelFolder) {
+  onnx::ModelProto m = rich_model();
+  auto* t = m.mutable_graph()->mutable_initializer(0);
+  t->clear_float_data();
+  t->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* kv = t->add_external_data();
+  kv->set_key("location");
+  kv->set_value("../../etc/passwd");
+  EXPECT_THROW(onnxio::parse_model(m.SerializeAsString(), "evil", "/tmp"), Error);
+}
+
+TEST(OnnxIo, SaveToUnwritablePathIsBadInputAndLeavesNothing) {
+  const ir::Model model = onnxio::import_model(rich_model(), nullptr);
+  try {
+    onnxio::save_model(model, "/nonexistent-dir/out.onnx");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+  }
+}
+
+TEST(OnnxIo, CheckerAndShapeInference) {
+  const ir::Model model = onnxio::import_model(rich_model(), nullptr);
+  // The custom domain op has no schema: the checker cannot pass it, but shapes of the rest are found.
+  const ir::TypeMap types = onnxio::infer_shapes(model);
+  ASSERT_TRUE(types.count("y"));
+  EXPECT_EQ(ir::to_string(types.at("y")), "FLOAT[N,2]");
+  EXPECT_EQ(onnxio::newest_known_opset(), 17);
+}

