@@ -369,6 +369,8 @@ void import_graph(const onnx::GraphProto& g, ir::Graph& graph, const ExternalRea
 }  // namespace
 
 ir::Model import_model(const onnx::ModelProto& proto, const ExternalReader& read_external) {
+  // Since IR version 3 every model must say which operator sets it uses.
+  if (proto.ir_version() >= 3 && proto.opset_import_size() == 0) throw bad_input("the model imports no opset");
   ir::Model m;
   m.ir_version = proto.ir_version();
   for (const auto& o : proto.opset_import()) m.opset_imports.push_back({o.domain(), o.version()});

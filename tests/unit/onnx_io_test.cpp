@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-#include <google/protobuf/util/message_differencer.h>
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
@@ -9,6 +8,7 @@
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
 #include "onnx/proto_convert.h"
+#include "support/proto_compare.h"
 
 using namespace nncompress;
 namespace fs = std::filesystem;
@@ -126,24 +126,6 @@ onnx::ModelProto rich_model() {
   return m;
 }
 
-// Typed-field tensors come back as raw_data; compare their decoded contents instead of bytes.
-void normalize_tensors(onnx::ModelProto& m) {
-  auto fix = [](onnx::TensorProto* t) {
-    const ir::Tensor decoded = onnxio::import_tensor(*t, nullptr);
-    if (decoded.dtype() == ir::DataType::String) return;
-    t->clear_float_data();
-    t->clear_int32_data();
-    t->clear_int64_data();
-    t->clear_double_data();
-    t->clear_uint64_data();
-    t->set_raw_data(decoded.raw_bytes(), decoded.byte_size());
-  };
-  for (auto& init : *m.mutable_graph()->mutable_initializer()) fix(&init);
-  for (auto& n : *m.mutable_graph()->mutable_node())
-    for (auto& a : *n.mutable_attribute())
-      if (a.has_t()) fix(a.mutable_t());
-}
-
 std::string temp_dir() {
   fs::path dir = fs::temp_directory_path() / ("nncompress_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -155,14 +137,7 @@ std::string temp_dir() {
 TEST(OnnxIo, RoundTripKeepsEverything) {
   onnx::ModelProto original = rich_model();
   const ir::Model model = onnxio::import_model(original, nullptr);
-  onnx::ModelProto exported = onnxio::export_model(model);
-  normalize_tensors(original);
-  std::string diff;
-  google::protobuf::util::MessageDifferencer differ;
-  // An optional field set to its default equals an unset one: presence of "" is not meaning.
-  differ.set_message_field_comparison(google::protobuf::util::MessageDifferencer::EQUIVALENT);
-  differ.ReportDifferencesToString(&diff);
-  EXPECT_TRUE(differ.Compare(original, exported)) << diff;
+  EXPECT_EQ(test_support::semantic_diff(original, onnxio::export_model(model)), "");
 }
 
 TEST(OnnxIo, SubgraphOuterReferencesBecomeImplicitInputs) {
@@ -278,4 +253,90 @@ TEST(OnnxIo, CheckerAndShapeInference) {
   ASSERT_TRUE(types.count("y"));
   EXPECT_EQ(ir::to_string(types.at("y")), "FLOAT[N,2]");
   EXPECT_EQ(onnxio::newest_known_opset(), 17);
+}
+
+namespace {
+
+onnx::TensorProto float_tensor(const std::string& name, std::vector<int64_t> dims) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    t.add_dims(d);
+    n *= d;
+  }
+  t.set_raw_data(std::string(static_cast<size_t>(4 * n), '\0'));
+  return t;
+}
+
+// x[N,8,4,4] -> Conv 16x3x3 -> ReduceMean-18 (axes as an input) -> Flatten -> Gemm -> [N,10], opset 21.
+onnx::ModelProto opset21_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(10);
+  m.add_opset_import()->set_version(21);
+  auto* g = m.mutable_graph();
+  g->set_name("new");
+  *g->add_input() = tensor_info("x", onnx::TensorProto::FLOAT, {-1, 8, 4, 4});
+  *g->add_initializer() = float_tensor("w", {16, 8, 3, 3});
+  *g->add_initializer() = float_tensor("fc", {10, 16});
+  auto* axes = g->add_initializer();
+  axes->set_name("axes");
+  axes->set_data_type(onnx::TensorProto::INT64);
+  axes->add_dims(2);
+  axes->add_int64_data(2);
+  axes->add_int64_data(3);
+  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(out);
+    for (auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  auto* conv = node("Conv", {"x", "w"}, "c");
+  auto* pads = conv->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int i = 0; i < 4; ++i) pads->add_ints(1);
+  node("ReduceMean", {"c", "axes"}, "r");
+  node("Flatten", {"r"}, "f");
+  auto* gemm = node("Gemm", {"f", "fc"}, "o");
+  auto* tb = gemm->add_attribute();
+  tb->set_name("transB");
+  tb->set_type(onnx::AttributeProto::INT);
+  tb->set_i(1);
+  *g->add_output() = tensor_info("o", onnx::TensorProto::FLOAT, {-1, 10});
+  return m;
+}
+
+}  // namespace
+
+TEST(OnnxIo, NewerOpsetLoadsRoundTripsAndGetsShapes) {
+  const onnx::ModelProto proto = opset21_model();
+  const ir::Model model = onnxio::import_model(proto, nullptr);
+  EXPECT_EQ(test_support::semantic_diff(proto, onnxio::export_model(model)), "");
+  EXPECT_FALSE(onnxio::opsets_known(model));
+
+  const onnxio::CheckResult check = onnxio::check_model(model);
+  EXPECT_FALSE(check.checked);
+  EXPECT_TRUE(check.ok());
+  ASSERT_EQ(check.warnings.size(), 1u);
+  EXPECT_NE(check.warnings[0].find("opset 21"), std::string::npos);
+
+  std::vector<std::string> warnings;
+  const ir::TypeMap types = onnxio::infer_shapes(model, &warnings);
+  EXPECT_FALSE(warnings.empty());
+  ASSERT_TRUE(types.count("r"));
+  EXPECT_EQ(ir::to_string(types.at("r")), "FLOAT[N,16,1,1]");  // axes taken from the input, not "all"
+  ASSERT_TRUE(types.count("o"));
+  EXPECT_EQ(ir::to_string(types.at("o")), "FLOAT[N,10]");
+}
+
+TEST(OnnxIo, CheckerFailureIsReportedNotThrown) {
+  onnx::ModelProto proto = opset21_model();
+  proto.mutable_opset_import(0)->set_version(13);  // Reduce axes as an input is invalid at 13
+  const onnxio::CheckResult check = onnxio::check_model(onnxio::import_model(proto, nullptr));
+  EXPECT_TRUE(check.checked);
+  EXPECT_FALSE(check.ok());
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""Export torchvision architectures to ONNX with random weights (fixed seed) for tests.
+
+Uses Debian's python3-torch/torchvision; nncompress itself never needs Python. Beside each
+MODEL.onnx it writes MODEL.json with facts counted by python3-onnx (the independent oracle):
+{"params": total elements of the initializers, "opset": ..., "input_shape": [...]}.
+
+  /usr/bin/python3 tools/export_torchvision.py --out build/testmodels resnet18 mobilenet_v2
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import torch
+import torchvision
+
+MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x1_0", "densenet121", "googlenet",
+          "efficientnet_b0"]
+
+
+def build(name):
+    kwargs = {"weights": None}
+    if name == "googlenet":
+        kwargs.update(aux_logits=False, init_weights=True)
+    return getattr(torchvision.models, name)(**kwargs).eval()
+
+
+def export(name, out_dir, opset, size, seed):
+    torch.manual_seed(seed)
+    model = build(name)
+    x = torch.randn(1, 3, size, size)
+    path = os.path.join(out_dir, name + ".onnx")
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".onnx.tmp")
+    os.close(fd)
+    with torch.no_grad():
+        torch.onnx.export(model, x, tmp, opset_version=opset, input_names=["input"], output_names=["logits"],
+                          do_constant_folding=True)
+    proto = onnx.load(tmp)
+    params = int(sum(np.prod(t.dims, dtype=np.int64) for t in proto.graph.initializer))
+    os.replace(tmp, path)
+    facts = {"model": name, "params": params, "opset": opset, "input_shape": [1, 3, size, size], "seed": seed}
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(facts, f, indent=1)
+    return facts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", default=MODELS, help="architectures (default: %(default)s)")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--opset", type=int, default=13)
+    ap.add_argument("--size", type=int, default=224, help="input height and width")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--force", action="store_true", help="export even when the files exist")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for name in args.models:
+        if name not in MODELS:
+            sys.exit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        if not args.force and os.path.exists(os.path.join(args.out, name + ".onnx")) and \
+                os.path.exists(os.path.join(args.out, name + ".json")):
+            continue
+        facts = export(name, args.out, args.opset, args.size, args.seed)
+        print(f"exported {name}: {facts['params']:,} params", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
