@@ -82,6 +82,25 @@ ir::Model load_model(const std::string& path) {
   return parse_model(read_file(path), path, fs::path(path).parent_path().string());
 }
 
+ir::Tensor load_tensor(const std::string& path) {
+  const std::string bytes = read_file(path);
+  onnx::TensorProto proto;
+  if (bytes.empty() || !proto.ParseFromString(bytes))
+    throw bad_input("'" + path + "' is not a serialized ONNX tensor");
+  try {
+    return import_tensor(proto, external_reader(fs::path(path).parent_path().string(), "'" + path + "'"));
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::BadInput) throw bad_input("'" + path + "': " + e.what());
+    throw;
+  }
+}
+
+void save_tensor(const ir::Tensor& tensor, const std::string& path) {
+  AtomicFile out(path);
+  out.write(export_tensor(tensor).SerializeAsString());
+  out.commit();
+}
+
 std::string serialize_model(const ir::Model& model) {
   std::string out;
   if (!export_model(model).SerializeToString(&out)) throw internal_error("cannot serialize the model");

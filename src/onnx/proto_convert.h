@@ -24,6 +24,8 @@ struct ExternalWriter {
   std::function<std::pair<std::string, int64_t>(const void* data, size_t size)> store;
 };
 
+onnx::TensorProto export_tensor(const ir::Tensor& tensor);
+
 onnx::ModelProto export_model(const ir::Model& model, const ExternalWriter* external = nullptr);
 
 }  // namespace nncompress::onnxio

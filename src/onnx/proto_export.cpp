@@ -133,6 +133,12 @@ void export_graph(const ir::Graph& graph, onnx::GraphProto* g, const ExternalWri
 
 }  // namespace
 
+onnx::TensorProto export_tensor(const ir::Tensor& tensor) {
+  onnx::TensorProto p;
+  export_tensor(tensor, tensor.name, &p, nullptr);
+  return p;
+}
+
 onnx::ModelProto export_model(const ir::Model& m, const ExternalWriter* external) {
   onnx::ModelProto p;
   p.set_ir_version(m.ir_version);

@@ -21,6 +21,11 @@ struct SaveOptions {
   size_t external_min_bytes = 1024;
 };
 
+// Reads a serialized TensorProto (.pb), as in ONNX test-data folders.
+ir::Tensor load_tensor(const std::string& path);
+// Writes a tensor as a serialized TensorProto, atomically.
+void save_tensor(const ir::Tensor& tensor, const std::string& path);
+
 // Writes atomically. Returns the number of bytes of the .onnx file.
 uint64_t save_model(const ir::Model& model, const std::string& path, const SaveOptions& options = {});
 // The serialized ModelProto, all tensors inline.

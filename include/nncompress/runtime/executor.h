@@ -1,0 +1,65 @@
+#pragma once
+// Runs an IR graph with LibTorch. The same code path serves evaluation, calibration and
+// fine-tuning: parameters are plain at::Tensors that may require gradients.
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "nncompress/ir/model.h"
+#include "nncompress/runtime/kernel.h"
+
+namespace nncompress::runtime {
+
+// Throws bad_input naming every op the executor has no kernel for, with its nodes.
+void check_supported(const ir::Model& model);
+// Sets LibTorch's intra-op threads; 0 means one per core.
+void set_threads(int threads);
+
+class Executor {
+ public:
+  // Keeps a reference to `model`, which must outlive the executor.
+  explicit Executor(const ir::Model& model);
+
+  // Graph inputs fed at run time (inputs that are also initializers are parameters).
+  const std::vector<const ir::Value*>& inputs() const { return inputs_; }
+  const std::vector<const ir::Value*>& outputs() const { return outputs_; }
+
+  // Feeds `inputs` in the order of inputs() and returns the graph outputs in order. Inputs are
+  // checked against the declared element type and static dimensions (bad_input on mismatch).
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
+  // Like run(), also returning the intermediate values named in `capture`.
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, const std::vector<std::string>& capture,
+                              std::unordered_map<std::string, at::Tensor>* captured) const;
+
+  // Initializer tensors by name. Kernels read these; replace one, or make it require grad, to
+  // try or train weights.
+  at::Tensor& parameter(const std::string& name);
+  std::vector<std::string> parameter_names() const;
+
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+ private:
+  struct Step {
+    const ir::Node* node;
+    Kernel kernel;
+    std::vector<int> inputs;   // slot per input, -1 for omitted
+    std::vector<int> outputs;  // slot per output, -1 for omitted
+    std::vector<int> release;  // slots read for the last time here
+  };
+  int slot_of(const ir::Value* v) const;
+
+  const ir::Model& model_;
+  int64_t opset_ = 0;
+  bool training_ = false;
+  std::unordered_map<const ir::Value*, int> slots_;
+  std::vector<Step> steps_;
+  std::vector<const ir::Value*> inputs_;
+  std::vector<const ir::Value*> outputs_;
+  std::unordered_map<std::string, int> parameter_slots_;
+  std::vector<at::Tensor> parameters_;  // indexed by slot; undefined for non-parameters
+};
+
+}  // namespace nncompress::runtime

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers shared by the kernel families.
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nncompress/ir/data_type.h"
+#include "nncompress/runtime/kernel.h"
+
+namespace nncompress::runtime::kernels {
+
+inline std::vector<at::Tensor> one(at::Tensor t) { return {std::move(t)}; }
+
+// The values of a 0-D or 1-D integer tensor (shapes, axes, pads given as inputs).
+std::vector<int64_t> int_values(const at::Tensor& t);
+// An axis in [-rank, rank) made non-negative; a bad_input error naming the node otherwise.
+int64_t normalize_axis(const KernelContext& ctx, int64_t axis, int64_t rank);
+// The LibTorch type the executor uses for an ONNX `to`/`dtype` attribute value.
+at::ScalarType scalar_type_for(const KernelContext& ctx, int64_t onnx_type);
+// Same-as-ONNX integer/float split (ONNX integer ops differ from float ones in rounding).
+inline bool is_integral(const at::Tensor& t) { return at::isIntegralType(t.scalar_type(), /*includeBool=*/true); }
+
+// Padding described by ONNX's conv/pool attributes for `spatial` dimensions: explicit pads
+// (begin..., end...) or auto_pad SAME_UPPER / SAME_LOWER / VALID worked out from the input size.
+struct Padding {
+  std::vector<int64_t> begin, end;
+  bool symmetric() const { return begin == end; }
+};
+Padding conv_padding(const KernelContext& ctx, const at::Tensor& x, const std::vector<int64_t>& kernel,
+                     const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations);
+// Pads the trailing spatial dims of x with `value` (begin/end per spatial dim, in order).
+at::Tensor pad_spatial(const at::Tensor& x, const Padding& p, double value);
+
+}  // namespace nncompress::runtime::kernels

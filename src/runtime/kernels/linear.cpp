@@ -1,0 +1,121 @@
+// Conv, ConvTranspose, Gemm and MatMul.
+#include "kernel_util.h"
+#include "nncompress/runtime/kernel_registry.h"
+
+namespace nncompress::runtime::kernels {
+namespace {
+
+using Ctx = KernelContext;
+using Out = std::vector<at::Tensor>;
+
+struct ConvGeometry {
+  std::vector<int64_t> kernel, strides, dilations;
+  int64_t group;
+};
+
+ConvGeometry geometry(const Ctx& c, const at::Tensor& w) {
+  const size_t n = static_cast<size_t>(w.dim() - 2);
+  ConvGeometry g;
+  g.kernel = c.node.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
+  g.strides = c.node.attr_ints("strides", std::vector<int64_t>(n, 1));
+  g.dilations = c.node.attr_ints("dilations", std::vector<int64_t>(n, 1));
+  g.group = c.node.attr_int("group", 1);
+  if (g.kernel.size() != n || g.strides.size() != n || g.dilations.size() != n)
+    c.fail("kernel_shape/strides/dilations do not match the weight's " + std::to_string(n) + " spatial dims");
+  return g;
+}
+
+Out conv(const Ctx& c) {
+  at::Tensor x = c.input(0);
+  const at::Tensor& w = c.input(1);
+  if (x.dim() != w.dim()) c.fail("input rank " + std::to_string(x.dim()) + " does not match weight rank " + std::to_string(w.dim()));
+  const ConvGeometry g = geometry(c, w);
+  const Padding pad = conv_padding(c, x, g.kernel, g.strides, g.dilations);
+  std::vector<int64_t> padding = pad.begin;
+  if (!pad.symmetric()) {
+    x = pad_spatial(x, pad, 0.0);
+    padding.assign(padding.size(), 0);
+  }
+  const c10::optional<at::Tensor> bias = c.has_input(2) ? c10::optional<at::Tensor>(c.input(2)) : c10::nullopt;
+  return one(at::convolution(x, w, bias, g.strides, padding, g.dilations, false,
+                             std::vector<int64_t>(padding.size(), 0), g.group));
+}
+
+Out conv_transpose(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  const at::Tensor& w = c.input(1);
+  const ConvGeometry g = geometry(c, w);
+  const size_t n = g.kernel.size();
+  const std::vector<int64_t> out_pad = c.node.attr_ints("output_padding", std::vector<int64_t>(n, 0));
+  // Full transposed convolution (no padding), then crop: handles asymmetric pads and auto_pad.
+  at::Tensor y = at::convolution(x, w, c10::nullopt, g.strides, std::vector<int64_t>(n, 0), g.dilations, true,
+                                 std::vector<int64_t>(n, 0), g.group);
+  std::vector<int64_t> begin(n, 0), end(n, 0);
+  const std::vector<int64_t> output_shape = c.node.attr_ints("output_shape", {});
+  const std::string auto_pad = c.node.attr_string("auto_pad", "NOTSET");
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t in = x.size(static_cast<int64_t>(2 + i));
+    const int64_t full = g.strides[i] * (in - 1) + out_pad[i] + (g.kernel[i] - 1) * g.dilations[i] + 1;
+    if (!output_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      const int64_t target = !output_shape.empty() ? output_shape[output_shape.size() - n + i] : in * g.strides[i];
+      // A negative total means the requested output is larger than the full result: the
+      // difference is added as zeros (plus bias), as ONNX's reference does with floor division.
+      const int64_t total = full - target;
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      if (auto_pad == "SAME_UPPER") {
+        begin[i] = half;
+        end[i] = total - half;
+      } else {
+        begin[i] = total - half;
+        end[i] = half;
+      }
+    } else if (auto_pad == "NOTSET") {
+      const std::vector<int64_t> pads = c.node.attr_ints("pads", std::vector<int64_t>(2 * n, 0));
+      begin[i] = pads[i];
+      end[i] = pads[i + n];
+    }
+  }
+  // output_padding extends the end with positions no input reaches (they get only the bias).
+  std::vector<int64_t> extend;
+  for (size_t i = n; i-- > 0;) {
+    extend.push_back(0);
+    extend.push_back(out_pad[i]);
+  }
+  y = at::constant_pad_nd(y, extend, 0.0);
+  // Crop the pads (negative values of constant_pad_nd crop; positive ones extend).
+  std::vector<int64_t> crop;
+  for (size_t i = n; i-- > 0;) {
+    crop.push_back(-begin[i]);
+    crop.push_back(-end[i]);
+  }
+  y = at::constant_pad_nd(y, crop, 0.0);
+  if (c.has_input(2)) {
+    std::vector<int64_t> shape(y.dim(), 1);
+    shape[1] = -1;
+    y = y + c.input(2).view(shape);
+  }
+  return one(y);
+}
+
+Out gemm(const Ctx& c) {
+  at::Tensor a = c.input(0), b = c.input(1);
+  if (c.node.attr_int("transA", 0)) a = a.t();
+  if (c.node.attr_int("transB", 0)) b = b.t();
+  const double alpha = c.node.attr_float("alpha", 1.0f), beta = c.node.attr_float("beta", 1.0f);
+  if (c.has_input(2) && beta != 0.0) return one(at::addmm(c.input(2), a, b, beta, alpha));
+  at::Tensor y = at::mm(a, b);
+  return one(alpha == 1.0 ? y : y * alpha);
+}
+
+Out matmul(const Ctx& c) { return one(at::matmul(c.input(0), c.input(1))); }
+
+}  // namespace
+
+void register_linear_kernels(KernelRegistry& r) {
+  r.add("Conv", conv);
+  r.add("ConvTranspose", conv_transpose);
+  r.add("Gemm", gemm);
+  r.add("MatMul", matmul);
+}
+
+}  // namespace nncompress::runtime::kernels

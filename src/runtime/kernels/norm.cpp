@@ -1,0 +1,67 @@
+// BatchNormalization, InstanceNormalization, LayerNormalization.
+#include "kernel_util.h"
+#include "nncompress/runtime/kernel_registry.h"
+
+namespace nncompress::runtime::kernels {
+namespace {
+
+using Ctx = KernelContext;
+using Out = std::vector<at::Tensor>;
+
+// Shape that puts a per-channel vector on axis 1 of a rank-`rank` tensor.
+std::vector<int64_t> channel_shape(int64_t rank) {
+  std::vector<int64_t> s(rank, 1);
+  s[1] = -1;
+  return s;
+}
+
+Out batch_norm(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  const at::Tensor &scale = c.input(1), &bias = c.input(2), &mean = c.input(3), &var = c.input(4);
+  const double eps = c.node.attr_float("epsilon", 1e-5f);
+  const double momentum = c.node.attr_float("momentum", 0.9f);
+  if (c.opset < 9 && c.node.attr_int("spatial", 1) == 0) c.fail("BatchNormalization with spatial=0 is not supported");
+  if (c.opset >= 14 && c.node.attr_int("training_mode", 0)) {
+    // ONNX's training-mode semantics: batch statistics (biased variance) normalize the output,
+    // and the running statistics are returned blended with `momentum`.
+    std::vector<int64_t> dims = {0};
+    for (int64_t i = 2; i < x.dim(); ++i) dims.push_back(i);
+    const at::Tensor batch_mean = x.mean(dims);
+    const at::Tensor batch_var = x.var(dims, /*unbiased=*/false);
+    const auto shape = channel_shape(x.dim());
+    const at::Tensor y = (x - batch_mean.view(shape)) * at::rsqrt(batch_var.view(shape) + eps) * scale.view(shape) +
+                         bias.view(shape);
+    return {y, mean * momentum + batch_mean * (1 - momentum), var * momentum + batch_var * (1 - momentum)};
+  }
+  // Fine-tuning (executor in training mode) updates the running statistics in place, as PyTorch.
+  return {at::batch_norm(x, scale, bias, mean, var, c.training, 1.0 - momentum, eps, false)};
+}
+
+Out instance_norm(const Ctx& c) {
+  const double eps = c.node.attr_float("epsilon", 1e-5f);
+  return one(at::instance_norm(c.input(0), c.input(1), c.input(2), {}, {}, true, 0.0, eps, false));
+}
+
+Out layer_norm(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  const int64_t axis = normalize_axis(c, c.node.attr_int("axis", -1), x.dim());
+  const double eps = c.node.attr_float("epsilon", 1e-5f);
+  std::vector<int64_t> dims;
+  for (int64_t i = axis; i < x.dim(); ++i) dims.push_back(i);
+  const at::Tensor xs = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
+  const at::Tensor mean = xs.mean(dims, true);
+  const at::Tensor inv_std = at::rsqrt((xs - mean).pow(2).mean(dims, true) + eps);
+  at::Tensor y = (xs - mean) * inv_std * c.input(1);
+  if (c.has_input(2)) y = y + c.input(2);
+  return {y.to(x.scalar_type()), mean, inv_std};
+}
+
+}  // namespace
+
+void register_norm_kernels(KernelRegistry& r) {
+  r.add("BatchNormalization", batch_norm);
+  r.add("InstanceNormalization", instance_norm);
+  r.add("LayerNormalization", layer_norm);
+}
+
+}  // namespace nncompress::runtime::kernels

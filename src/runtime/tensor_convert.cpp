@@ -1,0 +1,66 @@
+#include "nncompress/runtime/tensor_convert.h"
+
+#include <ATen/ATen.h>
+
+#include "nncompress/core/error.h"
+
+namespace nncompress::runtime {
+
+using ir::DataType;
+
+at::ScalarType compute_type_of(DataType dtype) {
+  switch (dtype) {
+    case DataType::UInt16: return at::kInt;
+    case DataType::UInt32: return at::kLong;
+    case DataType::Float8E4M3FN:
+    case DataType::Float8E4M3FNUZ:
+    case DataType::Float8E5M2:
+    case DataType::Float8E5M2FNUZ:
+    case DataType::Int4:
+    case DataType::UInt4: return at::ScalarType::Undefined;
+    default: return ir::storage_scalar_type(dtype);
+  }
+}
+
+ir::DataType data_type_of(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return DataType::Float;
+    case at::kDouble: return DataType::Double;
+    case at::kHalf: return DataType::Float16;
+    case at::kBFloat16: return DataType::BFloat16;
+    case at::kByte: return DataType::UInt8;
+    case at::kChar: return DataType::Int8;
+    case at::kShort: return DataType::Int16;
+    case at::kInt: return DataType::Int32;
+    case at::kLong: return DataType::Int64;
+    case at::kBool: return DataType::Bool;
+    case at::kComplexFloat: return DataType::Complex64;
+    case at::kComplexDouble: return DataType::Complex128;
+    default: break;
+  }
+  throw internal_error(std::string("no ONNX type for LibTorch type ") + c10::toString(type));
+}
+
+at::Tensor to_aten(const ir::Tensor& t) {
+  const at::ScalarType compute = compute_type_of(t.dtype());
+  if (compute == at::ScalarType::Undefined)
+    throw bad_input("tensor '" + t.name + "' has type " + ir::to_string(t.dtype()) + ", which nncompress cannot compute with");
+  at::Tensor data = t.data().view(t.dims());
+  switch (t.dtype()) {
+    case DataType::UInt16: return data.to(at::kInt).bitwise_and(0xFFFF);
+    case DataType::UInt32: return data.to(at::kLong).bitwise_and(static_cast<int64_t>(0xFFFFFFFF));
+    default: return data;
+  }
+}
+
+ir::Tensor from_aten(const at::Tensor& value, DataType dtype) {
+  at::Tensor v = value.detach().contiguous();
+  const at::ScalarType storage = ir::storage_scalar_type(dtype);
+  if (storage == at::ScalarType::Undefined || compute_type_of(dtype) == at::ScalarType::Undefined)
+    throw bad_input("cannot store a computed tensor as " + ir::to_string(dtype));
+  std::vector<int64_t> dims(v.sizes().begin(), v.sizes().end());
+  at::Tensor flat = v.to(storage).reshape({-1}).contiguous();
+  return ir::Tensor(dtype, dims, flat.numel() == v.numel() && flat.data_ptr() == v.data_ptr() ? flat.clone() : flat);
+}
+
+}  // namespace nncompress::runtime
