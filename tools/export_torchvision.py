@@ -38,11 +38,11 @@ def export(name, out_dir, opset, size, seed):
     os.close(fd)
     with torch.no_grad():
         torch.onnx.export(model, x, tmp, opset_version=opset, input_names=["input"], output_names=["logits"],
-                          do_constant_folding=True)
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, do_constant_folding=True)
     proto = onnx.load(tmp)
     params = int(sum(np.prod(t.dims, dtype=np.int64) for t in proto.graph.initializer))
     os.replace(tmp, path)
-    facts = {"model": name, "params": params, "opset": opset, "input_shape": [1, 3, size, size], "seed": seed}
+    facts = {"model": name, "params": params, "opset": opset, "input_shape": ["N", 3, size, size], "seed": seed}
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(facts, f, indent=1)
     return facts

@@ -3,6 +3,9 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <new>
 
@@ -31,6 +34,50 @@ int run_action(const Action& action) {
     spdlog::error("internal error: {}", msg.substr(0, msg.find('\n')));
     return kInternal;
   }
+}
+
+GlobalOptions& global_options() {
+  static GlobalOptions options;
+  return options;
+}
+
+std::function<void(int64_t, int64_t)> progress_bar(const std::string& label) {
+  if (global_options().quiet || !::isatty(STDERR_FILENO)) return {};
+  const auto start = std::chrono::steady_clock::now();
+  return [label, start](int64_t done, int64_t total) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double frac = total > 0 ? static_cast<double>(done) / total : 1.0;
+    const int width = 30, filled = static_cast<int>(frac * width);
+    const double eta = frac > 0 ? elapsed / frac - elapsed : 0;
+    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld  %.1f s, ETA %.1f s ", label.c_str(), std::string(filled, '=').c_str(),
+                 std::string(width - filled, ' ').c_str(), static_cast<long long>(done), static_cast<long long>(total),
+                 elapsed, eta);
+    if (done >= total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  };
+}
+
+void add_data_options(CLI::App* cmd, DataOptions& o, bool required) {
+  auto* data = cmd->add_option("--data", o.path, "Dataset: .npz (x, y), .npy, IDX images or an ONNX test-data folder");
+  if (required) data->required();
+  cmd->add_option("--limit", o.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", o.batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--scale", o.scale, "Multiply samples by this (default: 1/255 for uint8 data, else 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--mean", o.mean, "Per-channel mean subtracted after scaling")->delimiter(',');
+  cmd->add_option("--std", o.std, "Per-channel standard deviation divided by after the mean")->delimiter(',');
+  cmd->add_option("--layout", o.layout, "Sample layout on disk")
+      ->check(CLI::IsMember({"auto", "nchw", "nhwc"}))
+      ->capture_default_str();
+}
+
+data::Preprocess preprocess_of(const DataOptions& o) {
+  data::Preprocess p;
+  if (o.scale > 0) p.scale = o.scale;
+  p.mean = o.mean;
+  p.std = o.std;
+  p.layout = o.layout;
+  return p;
 }
 
 std::string human_bytes(uint64_t bytes) {

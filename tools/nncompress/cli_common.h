@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "nncompress/data/dataset.h"
 
 namespace nncompress::cli {
 
@@ -15,11 +18,39 @@ enum ExitCode : int { kOk = 0, kInternal = 1, kBadInput = 2, kGateFailed = 3 };
 using Action = std::function<int()>;
 void register_convert(CLI::App& app, Action& action);
 void register_inspect(CLI::App& app, Action& action);
+void register_run(CLI::App& app, Action& action);
+void register_eval(CLI::App& app, Action& action);
+void register_compare(CLI::App& app, Action& action);
+
+// Options shared by every command that runs a model.
+struct GlobalOptions {
+  bool quiet = false;
+  bool verbose = false;
+  int threads = 0;  // 0: one per core
+};
+GlobalOptions& global_options();
 
 // Sets up spdlog on stderr: warnings only with --quiet, debug with --verbose.
 void configure_logging(bool quiet, bool verbose);
 // Runs the action, turning exceptions into a one-line message and an exit code.
 int run_action(const Action& action);
+
+// A progress callback (done, total) drawing a bar with ETA on stderr; silent unless stderr is a
+// terminal and --quiet is off.
+std::function<void(int64_t, int64_t)> progress_bar(const std::string& label);
+
+// Dataset and preprocessing options shared by eval, compare and later commands.
+struct DataOptions {
+  std::string path;
+  int64_t limit = 0;
+  int64_t batch = 64;
+  double scale = 0;  // 0: automatic
+  std::vector<double> mean, std;
+  std::string layout = "auto";
+};
+void add_data_options(CLI::App* cmd, DataOptions& options, bool required);
+// The preprocessing those options describe.
+data::Preprocess preprocess_of(const DataOptions& options);
 
 // "46.8 MB", "1.81 G", "11,689,512".
 std::string human_bytes(uint64_t bytes);

@@ -2,20 +2,25 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_common.h"
+#include "nncompress/runtime/executor.h"
 
 int main(int argc, char** argv) {
   using namespace nncompress::cli;
   CLI::App app{"nncompress: compress neural networks in ONNX files (pruning, quantization, fine-tuning)"};
   app.set_version_flag("--version", std::string("nncompress ") + NNCOMPRESS_VERSION);
   app.require_subcommand(1);
-  bool quiet = false, verbose = false;
-  app.add_flag("-q,--quiet", quiet, "Only print warnings and errors");
-  app.add_flag("-v,--verbose", verbose, "Print debug messages");
+  GlobalOptions& global = global_options();
+  app.add_flag("-q,--quiet", global.quiet, "Only print warnings and errors; no progress bars");
+  app.add_flag("-v,--verbose", global.verbose, "Print debug messages");
+  app.add_option("--threads", global.threads, "Threads for LibTorch (default: one per core)")->check(CLI::NonNegativeNumber);
   app.fallthrough();
 
   Action action;
   register_convert(app, action);
   register_inspect(app, action);
+  register_run(app, action);
+  register_eval(app, action);
+  register_compare(app, action);
 
   try {
     app.parse(argc, argv);
@@ -23,6 +28,7 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);  // prints help, version or the usage error
     return rc == 0 ? kOk : kBadInput;
   }
-  configure_logging(quiet, verbose);
+  configure_logging(global.quiet, global.verbose);
+  nncompress::runtime::set_threads(global.threads);
   return run_action(action);
 }

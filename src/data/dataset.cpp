@@ -1,0 +1,135 @@
+#include "nncompress/data/dataset.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "nncompress/core/error.h"
+#include "nncompress/data/array_io.h"
+#include "nncompress/onnx/model_file.h"
+#include "nncompress/runtime/tensor_convert.h"
+
+namespace nncompress::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_string(at::IntArrayRef sizes) {
+  std::string s = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) s += (i ? "," : "") + std::to_string(sizes[i]);
+  return s + "]";
+}
+
+at::Tensor labels_from(const at::Tensor& y, const std::string& label) {
+  if (!at::isIntegralType(y.scalar_type(), false) || y.dim() != 1)
+    throw bad_input(label + ": labels must be a 1-D integer array, found " + c10::toString(y.scalar_type()) + " " +
+                    shape_string(y.sizes()));
+  return y.to(at::kLong);
+}
+
+Dataset from_npz(const std::string& path) {
+  auto arrays = read_npz(path);
+  Dataset d;
+  if (arrays.count("x")) d.x = arrays.at("x");
+  else if (arrays.size() == 1) d.x = arrays.begin()->second;
+  else throw bad_input("'" + path + "' has no array named 'x' (found " + std::to_string(arrays.size()) + " arrays)");
+  if (arrays.count("y")) d.y = labels_from(arrays.at("y"), "'" + path + "'");
+  return d;
+}
+
+Dataset from_idx(const std::string& path) {
+  Dataset d;
+  d.x = read_idx(path);
+  std::string labels = path;
+  const auto pos = labels.find("images-idx3");
+  if (pos != std::string::npos) {
+    labels.replace(pos, 11, "labels-idx1");
+    if (fs::exists(labels)) d.y = labels_from(read_idx(labels), "'" + labels + "'");
+  }
+  return d;
+}
+
+Dataset from_test_data(const fs::path& dir) {
+  std::vector<fs::path> sets;
+  if (fs::exists(dir / "input_0.pb")) sets.push_back(dir);
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && fs::exists(e.path() / "input_0.pb")) sets.push_back(e.path());
+  if (sets.empty()) throw bad_input("'" + dir.string() + "' holds no input_0.pb (not an ONNX test-data folder)");
+  std::sort(sets.begin(), sets.end());
+  std::vector<at::Tensor> parts;
+  for (const auto& s : sets) parts.push_back(runtime::to_aten(onnxio::load_tensor((s / "input_0.pb").string())));
+  Dataset d;
+  d.x = at::cat(parts, 0);
+  return d;
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& path, int64_t limit) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw bad_input("cannot open '" + path + "': no such file or folder");
+  Dataset d;
+  if (fs::is_directory(path)) d = from_test_data(path);
+  else if (ends_with(path, ".npz")) d = from_npz(path);
+  else if (ends_with(path, ".npy")) d.x = read_npy(path);
+  else if (path.find("idx3-ubyte") != std::string::npos) d = from_idx(path);
+  else throw bad_input("'" + path + "': unknown dataset format (use .npz, .npy, IDX images or an ONNX test-data folder)");
+  if (d.x.dim() < 1 || d.x.size(0) == 0) throw bad_input("'" + path + "' holds no samples");
+  if (d.has_labels() && d.y.size(0) != d.x.size(0))
+    throw bad_input("'" + path + "' has " + std::to_string(d.x.size(0)) + " samples but " + std::to_string(d.y.size(0)) + " labels");
+  if (limit > 0 && limit < d.size()) {
+    d.x = d.x.narrow(0, 0, limit);
+    if (d.has_labels()) d.y = d.y.narrow(0, 0, limit);
+  }
+  d.source = path;
+  return d;
+}
+
+at::Tensor prepare_batch(const at::Tensor& raw, const std::string& input_name, const ir::ValueType& type,
+                         const Preprocess& options) {
+  const double scale = options.scale.value_or(raw.scalar_type() == at::kByte ? 1.0 / 255.0 : 1.0);
+  at::Tensor x = raw.to(at::kFloat);
+  if (scale != 1.0) x = x * scale;
+  const auto expected = type.shape;
+  const int64_t want_rank = expected ? static_cast<int64_t>(expected->size()) : x.dim();
+  auto dim_of = [&](int64_t i) -> int64_t {
+    const ir::Dim& d = (*expected)[i];
+    return d.is_known() ? *d.value : -1;
+  };
+  // Channels-last on disk ([B,H,W,C]) to channels-first, when asked or when only that fits.
+  if (x.dim() == 4 && want_rank == 4) {
+    const bool nhwc = options.layout == "nhwc" ||
+                      (options.layout == "auto" && expected && dim_of(1) > 0 && x.size(1) != dim_of(1) && x.size(3) == dim_of(1));
+    if (nhwc) x = x.permute({0, 3, 1, 2}).contiguous();
+  }
+  if (x.dim() == want_rank - 1) x = x.unsqueeze(1);  // [B,H,W] -> [B,1,H,W]
+  if (!options.mean.empty() || !options.std.empty()) {
+    if (x.dim() < 2) throw bad_input("--mean/--std need samples with a channel dimension");
+    const int64_t c = x.size(1);
+    auto per_channel = [&](const std::vector<double>& v, double fallback, const char* what) {
+      std::vector<double> values = v.empty() ? std::vector<double>(c, fallback) : v;
+      if (values.size() == 1) values.assign(c, values[0]);
+      if (static_cast<int64_t>(values.size()) != c)
+        throw bad_input(std::string(what) + " has " + std::to_string(v.size()) + " values for " + std::to_string(c) + " channels");
+      std::vector<int64_t> shape(x.dim(), 1);
+      shape[1] = c;
+      return at::tensor(values, at::kFloat).view(shape);
+    };
+    x = (x - per_channel(options.mean, 0.0, "--mean")) / per_channel(options.std, 1.0, "--std");
+  }
+  bool ok = x.dim() == want_rank;
+  for (int64_t i = 1; ok && expected && i < want_rank; ++i) ok = dim_of(i) < 0 || dim_of(i) == x.size(i);
+  if (!ok)
+    throw bad_input("data samples have shape " + shape_string(raw.sizes().slice(1)) + " (prepared: " + shape_string(x.sizes()) +
+                    "); model input '" + input_name + "' expects " + ir::to_string(type));
+  const at::ScalarType want = runtime::compute_type_of(type.elem_type);
+  return type.is_tensor() && want != at::ScalarType::Undefined && want != at::kFloat ? x.to(want) : x;
+}
+
+}  // namespace nncompress::data
