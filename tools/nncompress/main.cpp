@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   register_run(app, action);
   register_eval(app, action);
   register_compare(app, action);
+  register_finetune(app, action);
 
   try {
     app.parse(argc, argv);

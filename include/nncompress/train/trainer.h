@@ -1,0 +1,84 @@
+#pragma once
+// The fine-tuning loop over the differentiable executor: labels or distillation, SGD or Adam,
+// cosine / one-cycle / constant schedules, simple augmentation, BatchNorm in training mode,
+// validation each epoch with the best epoch kept. Later passes hook in extra loss terms, their
+// own parameter groups, and a callback after each optimizer step (masks, quantizers).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nncompress/data/dataset.h"
+#include "nncompress/ir/model.h"
+#include "nncompress/runtime/executor.h"
+
+namespace nncompress::train {
+
+// Extra parameters trained alongside the model's (e.g. AutoPrune's auxiliary parameters).
+struct ParamGroup {
+  std::vector<at::Tensor> params;  // leaf tensors; requires_grad is set by the trainer
+  double lr = 0;                   // 0: the main learning rate
+  double weight_decay = 0;
+};
+
+struct TrainOptions {
+  int epochs = 1;
+  int64_t batch = 128;
+  std::string optimizer = "sgd";  // "sgd" or "adam"
+  double lr = 0.01;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 5e-4;
+  std::string schedule = "cosine";  // "cosine", "onecycle" or "constant"
+  uint64_t seed = 0;
+  int64_t augment_crop_padding = 0;  // random crop after zero padding by this many pixels
+  bool augment_flip = false;         // random horizontal flip
+  data::Preprocess preprocess;
+
+  // Distillation: with a teacher, the loss mixes KL(teacher || student) at `temperature`
+  // (weight `distill_weight`) with cross-entropy on labels (the rest); without labels it is
+  // distillation only.
+  const runtime::Executor* teacher = nullptr;
+  double temperature = 4.0;
+  double distill_weight = 0.9;
+
+  // Parameters (initializer names) that stay fixed; BatchNorm statistics and integer tensors
+  // are never trained.
+  std::vector<std::string> frozen;
+  // Zero masks kept during training: after every step, param *= mask (same shape).
+  std::vector<std::pair<std::string, at::Tensor>> masks;
+  std::vector<ParamGroup> extra_groups;
+  std::function<at::Tensor()> extra_loss;  // added to the loss when set
+  std::function<void()> after_step;
+
+  // (epoch, batch, batches, running loss, running accuracy) after each batch.
+  std::function<void(int, int64_t, int64_t, double, double)> progress;
+};
+
+struct EpochStats {
+  int epoch = 0;
+  double train_loss = 0;
+  double train_accuracy = 0;        // on labels, when the data has them
+  std::optional<double> val_top1;   // when validation data is given (with labels)
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochStats> epochs;
+  int best_epoch = 0;  // 1-based; the epoch whose weights were kept (last one without validation)
+  std::optional<double> best_val_top1;
+  double samples_per_second = 0;
+};
+
+// Trains the model's parameters in place: on return the model's initializers hold the weights
+// of the best epoch. Throws bad_input when the data cannot train this model (e.g. no labels and no teacher).
+TrainResult fine_tune(ir::Model& model, const data::Dataset& train_data, const data::Dataset* val_data,
+                      const TrainOptions& options);
+
+// Names of the initializers fine_tune trains: floating-point, not BatchNorm statistics.
+std::vector<std::string> trainable_parameters(const ir::Model& model);
+
+}  // namespace nncompress::train

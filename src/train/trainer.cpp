@@ -1,0 +1,245 @@
+#include "nncompress/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <unordered_map>
+
+#include "nncompress/core/error.h"
+#include "nncompress/eval/evaluate.h"
+#include "nncompress/runtime/tensor_convert.h"
+
+namespace nncompress::train {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// A parameter and its optimizer state.
+struct Slot {
+  at::Tensor param;
+  double lr_scale = 1.0;  // group learning rate relative to the main one
+  double weight_decay = 0;
+  at::Tensor momentum, second;  // SGD momentum / Adam moments
+};
+
+double schedule_factor(const std::string& schedule, int64_t step, int64_t total) {
+  const double t = total > 1 ? static_cast<double>(step) / static_cast<double>(total - 1) : 1.0;
+  if (schedule == "cosine") return 0.5 * (1.0 + std::cos(kPi * t));
+  if (schedule == "onecycle") {
+    // 30% linear warm-up from lr/25, then cosine annealing down to lr/1e4.
+    if (t < 0.3) return 1.0 / 25 + (1.0 - 1.0 / 25) * t / 0.3;
+    return 1e-4 + (1.0 - 1e-4) * 0.5 * (1.0 + std::cos(kPi * (t - 0.3) / 0.7));
+  }
+  return 1.0;
+}
+
+void sgd_step(Slot& s, double lr, const TrainOptions& o) {
+  at::Tensor g = s.param.grad();
+  if (!g.defined()) return;
+  if (s.weight_decay) g = g + s.weight_decay * s.param.detach();
+  if (o.momentum) {
+    if (!s.momentum.defined()) s.momentum = g.clone();
+    else s.momentum.mul_(o.momentum).add_(g);
+    g = o.nesterov ? g + o.momentum * s.momentum : s.momentum;
+  }
+  s.param.detach().sub_(lr * g);
+}
+
+void adam_step(Slot& s, double lr, int64_t step, const TrainOptions& o) {
+  at::Tensor g = s.param.grad();
+  if (!g.defined()) return;
+  if (s.weight_decay) g = g + s.weight_decay * s.param.detach();
+  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  if (!s.momentum.defined()) {
+    s.momentum = at::zeros_like(g);
+    s.second = at::zeros_like(g);
+  }
+  s.momentum.mul_(b1).add_(g, 1 - b1);
+  s.second.mul_(b2).addcmul_(g, g, 1 - b2);
+  const double c1 = 1 - std::pow(b1, static_cast<double>(step)), c2 = 1 - std::pow(b2, static_cast<double>(step));
+  s.param.detach().sub_(lr / c1 * s.momentum / ((s.second / c2).sqrt() + eps));
+}
+
+at::Tensor augment(const at::Tensor& x, const TrainOptions& o, at::Generator& gen) {
+  at::Tensor out = x;
+  if (o.augment_crop_padding > 0 && x.dim() == 4) {
+    const int64_t p = o.augment_crop_padding, h = x.size(2), w = x.size(3);
+    const at::Tensor padded = at::constant_pad_nd(x, {p, p, p, p}, 0.0);
+    const at::Tensor offsets = at::randint(0, 2 * p + 1, {x.size(0), 2}, gen, at::kLong);
+    const int64_t* off = offsets.data_ptr<int64_t>();
+    std::vector<at::Tensor> crops;
+    for (int64_t i = 0; i < x.size(0); ++i) crops.push_back(padded[i].narrow(1, off[2 * i], h).narrow(2, off[2 * i + 1], w));
+    out = at::stack(crops);
+  }
+  if (o.augment_flip && x.dim() == 4) {
+    const at::Tensor flip = (at::rand({x.size(0), 1, 1, 1}, gen, at::kFloat) < 0.5);
+    out = at::where(flip, out.flip({3}), out);
+  }
+  return out;
+}
+
+// Tensors of the executor to snapshot for "best epoch": every float parameter.
+std::unordered_map<std::string, at::Tensor> snapshot(runtime::Executor& exec, const std::vector<std::string>& names) {
+  std::unordered_map<std::string, at::Tensor> s;
+  for (const std::string& n : names) s[n] = exec.parameter(n).detach().clone();
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> trainable_parameters(const ir::Model& model) {
+  std::set<const ir::Value*> statistics;
+  for (const auto& n : model.graph.nodes())
+    if (n->op_type() == "BatchNormalization")
+      for (size_t i = 3; i < 5; ++i)
+        if (n->input(i)) statistics.insert(n->input(i));
+  std::vector<std::string> names;
+  for (const ir::Value* v : model.graph.initializers()) {
+    const ir::DataType t = v->initializer()->dtype();
+    if ((t == ir::DataType::Float || t == ir::DataType::Double) && !statistics.count(v) && v->initializer()->numel() > 0)
+      names.push_back(v->name());
+  }
+  return names;
+}
+
+TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::Dataset* val, const TrainOptions& o) {
+  if (!train.has_labels() && !o.teacher)
+    throw bad_input("'" + train.source + "' has no labels: give labels or a teacher model (--distill-from)");
+  if (o.optimizer != "sgd" && o.optimizer != "adam") throw bad_input("unknown optimizer '" + o.optimizer + "' (sgd, adam)");
+  if (o.schedule != "cosine" && o.schedule != "onecycle" && o.schedule != "constant")
+    throw bad_input("unknown schedule '" + o.schedule + "' (cosine, onecycle, constant)");
+  if (o.epochs < 1) throw bad_input("--epochs must be at least 1");
+
+  runtime::Executor exec(model);
+  if (exec.inputs().size() != 1) throw bad_input("fine-tuning needs a model with one input");
+  const ir::Value& input = *exec.inputs()[0];
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  at::manual_seed(o.seed);  // dropout inside the kernels
+
+  // Work on copies so the model changes only when training finishes; BatchNorm statistics are
+  // copied too (training mode updates them in place).
+  std::vector<std::string> all_float;
+  for (const ir::Value* v : model.graph.initializers())
+    if (ir::is_floating_point(v->initializer()->dtype())) all_float.push_back(v->name());
+  for (const std::string& n : all_float) exec.parameter(n) = exec.parameter(n).detach().clone();
+
+  const std::set<std::string> frozen(o.frozen.begin(), o.frozen.end());
+  std::vector<Slot> slots;
+  for (const std::string& n : trainable_parameters(model)) {
+    if (frozen.count(n)) continue;
+    at::Tensor& p = exec.parameter(n);
+    p.requires_grad_(true);
+    slots.push_back({p, 1.0, o.weight_decay, {}, {}});
+  }
+  for (const ParamGroup& g : o.extra_groups)
+    for (at::Tensor p : g.params) {  // a handle copy: requires_grad_ applies to the shared tensor
+      p.requires_grad_(true);
+      slots.push_back({p, g.lr > 0 ? g.lr / o.lr : 1.0, g.weight_decay, {}, {}});
+    }
+  std::vector<std::pair<at::Tensor, at::Tensor>> masks;
+  for (const auto& [name, mask] : o.masks) {
+    at::Tensor& p = exec.parameter(name);
+    if (mask.sizes() != p.sizes()) throw bad_input("mask for '" + name + "' does not match its shape");
+    masks.push_back({p, mask.to(p.scalar_type())});
+  }
+  auto apply_masks = [&] {
+    at::NoGradGuard no_grad;
+    for (auto& [p, m] : masks) p.detach().mul_(m);
+  };
+  apply_masks();
+
+  TrainResult result;
+  const int64_t n = train.size(), batches = (n + o.batch - 1) / o.batch, total_steps = batches * o.epochs;
+  std::unordered_map<std::string, at::Tensor> best = snapshot(exec, all_float);
+  int64_t step = 0;
+  double best_val = -1;
+  const auto t_start = std::chrono::steady_clock::now();
+  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    exec.set_training(true);
+    const at::Tensor order = at::randperm(n, gen, at::kLong);
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      const at::Tensor idx = order.narrow(0, b * o.batch, std::min(o.batch, n - b * o.batch));
+      at::Tensor x = data::prepare_batch(train.x.index_select(0, idx), input.name(), input.type, o.preprocess);
+      x = augment(x, o, gen);
+      at::Tensor logits = exec.run({x}).at(0);
+      logits = logits.reshape({logits.size(0), -1});
+      at::Tensor loss;
+      at::Tensor labels = train.has_labels() ? train.y.index_select(0, idx) : at::Tensor();
+      if (labels.defined()) loss = at::nll_loss(at::log_softmax(logits, 1), labels);
+      if (o.teacher) {
+        at::Tensor teacher_logits;
+        {
+          at::NoGradGuard no_grad;
+          teacher_logits = o.teacher->run({x}).at(0).reshape({logits.size(0), -1});
+        }
+        const double t = o.temperature;
+        const at::Tensor target = at::softmax(teacher_logits / t, 1);
+        const at::Tensor kl = (target * (at::log(target + 1e-12) - at::log_softmax(logits / t, 1))).sum() / logits.size(0) * (t * t);
+        loss = labels.defined() ? o.distill_weight * kl + (1 - o.distill_weight) * loss : kl;
+      }
+      if (o.extra_loss) loss = loss + o.extra_loss();
+      for (Slot& s : slots)
+        if (s.param.grad().defined()) s.param.mutable_grad().zero_();
+      loss.backward();
+      ++step;
+      const double lr = o.lr * schedule_factor(o.schedule, step - 1, total_steps);
+      {
+        at::NoGradGuard no_grad;
+        for (Slot& s : slots) {
+          if (o.optimizer == "adam") adam_step(s, lr * s.lr_scale, step, o);
+          else sgd_step(s, lr * s.lr_scale, o);
+        }
+      }
+      apply_masks();
+      if (o.after_step) o.after_step();
+      const int64_t bs = idx.size(0);
+      loss_sum += loss.item<double>() * bs;
+      seen += bs;
+      if (labels.defined()) correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+      if (o.progress) o.progress(epoch, b + 1, batches, loss_sum / seen, static_cast<double>(correct) / seen);
+    }
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
+    stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
+    bool better = true;
+    if (val && val->has_labels()) {
+      exec.set_training(false);
+      at::NoGradGuard no_grad;
+      eval::EvalOptions eo;
+      eo.batch = std::max<int64_t>(o.batch, 256);
+      eo.preprocess = o.preprocess;
+      stats.val_top1 = eval::evaluate(exec, *val, eo).top1;
+      better = *stats.val_top1 > best_val;
+    }
+    if (better) {
+      best = snapshot(exec, all_float);
+      result.best_epoch = epoch;
+      if (stats.val_top1) best_val = *stats.val_top1, result.best_val_top1 = stats.val_top1;
+    }
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.epochs.push_back(stats);
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  result.samples_per_second = elapsed > 0 ? static_cast<double>(n) * o.epochs / elapsed : 0;
+
+  for (const auto& [name, tensor] : best) {
+    ir::Tensor* t = model.graph.value(name).mutable_initializer();
+    ir::Tensor updated = runtime::from_aten(tensor, t->dtype());
+    updated.name = t->name;
+    updated.doc_string = t->doc_string;
+    updated.store_sparse = t->store_sparse;
+    *t = std::move(updated);
+  }
+  return result;
+}
+
+}  // namespace nncompress::train

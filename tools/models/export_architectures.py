@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""Exports the reference architectures with random weights (fixed seed) as trainable ONNX
+(BatchNormalization kept as nodes, not folded), for `nncompress finetune` to train.
+
+  lenet-300-100: 784-300-100-10 MLP (ReLU), 266,610 params.
+  lenet5:        Caffe LeNet-5: conv 20 5x5, max pool, conv 50 5x5, max pool, fc 500, ReLU, fc 10.
+  resnet20:      CIFAR-style ResNet-20 (3 stages x 3 basic blocks, 16/32/64 channels, BatchNorm),
+                 1x1-conv projection shortcuts where the shape changes, for 1x28x28 input.
+  mobilenetv2:   MobileNetV2, width 0.5, inverted residuals, strides adapted to 28x28 (total 8).
+
+  /usr/bin/python3 tools/models/export_architectures.py --out build/archs
+"""
+import argparse
+import os
+
+import onnx
+import torch
+from torch import nn
+from torchvision.models.mobilenetv2 import MobileNetV2
+
+
+class LeNet300(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(),
+                                 nn.Linear(100, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class LeNet5(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2), nn.Flatten(),
+                                 nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        layers, cin = [], 16
+        for cout, stride in [(16, 1), (32, 2), (64, 2)]:
+            for i in range(3):
+                layers.append(BasicBlock(cin, cout, stride if i == 0 else 1))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.head(self.layers(self.stem(x)))
+
+
+def mobilenetv2():
+    # (expansion, channels, blocks, stride) as torchvision's, with the first two strides set to 1.
+    setting = [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
+    m = MobileNetV2(num_classes=10, width_mult=0.5, inverted_residual_setting=setting)
+    first = m.features[0][0]
+    m.features[0][0] = nn.Conv2d(1, first.out_channels, 3, 1, 1, bias=False)  # 1 channel in, stride 1
+    return m
+
+
+ARCHS = {"lenet-300-100": LeNet300, "lenet5": LeNet5, "resnet20": ResNet20, "mobilenetv2": mobilenetv2}
+
+
+def export(name, path, seed):
+    torch.manual_seed(seed)
+    model = ARCHS[name]().eval()
+    x = torch.zeros(1, 1, 28, 28)
+    # TRAINING mode keeps BatchNormalization as a node (EVAL folds it into the convolutions);
+    # its running-statistics outputs are dropped so the node is the plain inference form.
+    torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False)
+    proto = onnx.load(path)
+    for node in proto.graph.node:
+        if node.op_type == "BatchNormalization":
+            del node.output[1:]
+    proto.producer_name = "nncompress tools/models/export_architectures.py"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("archs", nargs="*", default=list(ARCHS))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for name in args.archs:
+        export(name, os.path.join(args.out, name + ".onnx"), args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Regenerates every model in models/ from scratch, reproducibly (fixed seeds): datasets, random
+# architectures (python3-torch export), then training with nncompress's own `finetune`.
+#   tools/models/train_reference_models.sh [MODEL ...]   (default: all)
+# Needs a build (build/nncompress) and tools/setup.sh's packages. Prints each model's test accuracy.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+nnc=./build/nncompress
+/usr/bin/python3 tools/models/make_datasets.py
+/usr/bin/python3 tools/models/export_architectures.py --out build/archs 2>/dev/null
+fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+train() {  # NAME ARCH TRAIN TEST FINETUNE-OPTIONS...
+  local name=$1 arch=$2 train=$3 test=$4
+  shift 4
+  "$nnc" --quiet finetune "build/archs/$arch.onnx" --data "$train" --val "$test" -o "models/$name.onnx" --seed 1 "$@"
+  "$nnc" --quiet eval "models/$name.onnx" --data "$test" --json | /usr/bin/python3 -c \
+    "import json,sys; j=json.load(sys.stdin); print(f'$name: top-1 {100*j[\"top1\"]:.2f}% on {j[\"samples\"]} test samples')"
+}
+
+models=("$@")
+selected() { [ ${#models[@]} -eq 0 ] || [[ " ${models[*]} " == *" $1 "* ]]; }
+
+selected lenet5-mnist && train lenet5-mnist lenet5 build/data/mnist-train.npz models/data/mnist-test.npz \
+  --epochs 20 --batch 64 --lr 0.05 --weight-decay 5e-4 --augment-crop 2
+selected lenet-300-100-mnist && train lenet-300-100-mnist lenet-300-100 build/data/mnist-train.npz models/data/mnist-test.npz \
+  --epochs 20 --batch 64 --lr 0.05 --weight-decay 5e-4 --augment-crop 2
+selected resnet20-fmnist && train resnet20-fmnist resnet20 "$fmnist" models/data/fmnist-test.npz \
+  --epochs 15 --batch 128 --lr 0.1 --weight-decay 5e-4 --augment-crop 2 --augment-flip
+selected mobilenetv2-fmnist && train mobilenetv2-fmnist mobilenetv2 "$fmnist" models/data/fmnist-test.npz \
+  --epochs 15 --batch 128 --lr 0.1 --weight-decay 4e-5 --augment-crop 2 --augment-flip
+exit 0

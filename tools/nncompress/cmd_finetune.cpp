@@ -1,0 +1,104 @@
+// `nncompress finetune MODEL --data TRAIN [--val VAL] -o OUT [...]`: trains a model's weights
+// (labels or distillation); training from an exported architecture's random weights is the same.
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "nncompress/core/atomic_file.h"
+#include "nncompress/onnx/model_file.h"
+#include "nncompress/train/trainer.h"
+
+namespace nncompress::cli {
+
+namespace {
+
+struct FinetuneOptions {
+  std::string model, output, val, teacher;
+  DataOptions data;
+  train::TrainOptions train;
+  bool json = false;
+};
+
+}  // namespace
+
+void register_finetune(CLI::App& app, Action& action) {
+  auto o = std::make_shared<FinetuneOptions>();
+  o->data.batch = 128;
+  CLI::App* cmd = app.add_subcommand("finetune", "Train a model's weights on labeled data or by distillation");
+  cmd->add_option("model", o->model, "Input .onnx file")->required();
+  cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
+  add_data_options(cmd, o->data, true);
+  cmd->add_option("--val", o->val, "Validation data (with labels); the best epoch on it is kept");
+  cmd->add_option("--epochs", o->train.epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", o->train.lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--optimizer", o->train.optimizer, "Optimizer")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
+  cmd->add_option("--momentum", o->train.momentum, "SGD momentum")->capture_default_str();
+  cmd->add_flag("--nesterov", o->train.nesterov, "Nesterov momentum");
+  cmd->add_option("--weight-decay", o->train.weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_option("--schedule", o->train.schedule, "Learning-rate schedule")
+      ->check(CLI::IsMember({"cosine", "onecycle", "constant"}))
+      ->capture_default_str();
+  cmd->add_option("--seed", o->train.seed, "Seed for shuffling, augmentation and dropout")->capture_default_str();
+  cmd->add_option("--augment-crop", o->train.augment_crop_padding, "Random crop after zero padding by N pixels")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--augment-flip", o->train.augment_flip, "Random horizontal flips");
+  cmd->add_option("--distill-from", o->teacher, "Teacher model for knowledge distillation");
+  cmd->add_option("--temperature", o->train.temperature, "Distillation temperature")->capture_default_str();
+  cmd->add_option("--distill-weight", o->train.distill_weight, "Weight of the distillation loss when labels exist")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print a JSON summary on stdout");
+  cmd->callback([&action, o] {
+    action = [o] {
+      ensure_distinct_output(o->model, o->output);
+      ir::Model model = onnxio::load_model(o->model);
+      const data::Dataset train_data = data::load_dataset(o->data.path, o->data.limit);
+      std::optional<data::Dataset> val;
+      if (!o->val.empty()) val = data::load_dataset(o->val);
+      std::optional<ir::Model> teacher_model;
+      std::optional<runtime::Executor> teacher;
+      if (!o->teacher.empty()) {
+        teacher_model = onnxio::load_model(o->teacher);
+        teacher.emplace(*teacher_model);
+        o->train.teacher = &*teacher;
+      }
+      o->train.batch = o->data.batch;
+      o->train.preprocess = preprocess_of(o->data);
+      auto bar = progress_bar("train");
+      if (bar) {
+        const int epochs = o->train.epochs;
+        o->train.progress = [bar, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
+          std::fprintf(stderr, "epoch %d/%d loss %.4f acc %.2f%% ", epoch, epochs, loss, 100 * acc);
+          bar(b, batches);
+        };
+      }
+      const train::TrainResult r = train::fine_tune(model, train_data, val ? &*val : nullptr, o->train);
+      for (const auto& e : r.epochs)
+        spdlog::info("epoch {}: loss {:.4f}, train acc {:.2f}%{}, {:.1f} s", e.epoch, e.train_loss, 100 * e.train_accuracy,
+                     e.val_top1 ? fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1) : "", e.seconds);
+      const uint64_t bytes = onnxio::save_model(model, o->output);
+      spdlog::info("kept epoch {}; wrote {} ({})", r.best_epoch, o->output, human_bytes(bytes));
+      if (o->json) {
+        nlohmann::json epochs = nlohmann::json::array();
+        for (const auto& e : r.epochs)
+          epochs.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+                            {"val_top1", e.val_top1 ? nlohmann::json(*e.val_top1) : nlohmann::json(nullptr)}, {"seconds", e.seconds}});
+        std::cout << nlohmann::json{{"output", o->output},
+                                    {"epochs", epochs},
+                                    {"best_epoch", r.best_epoch},
+                                    {"best_val_top1", r.best_val_top1 ? nlohmann::json(*r.best_val_top1) : nlohmann::json(nullptr)},
+                                    {"samples_per_second", r.samples_per_second}}
+                         .dump(2)
+                  << std::endl;
+      }
+      return int(kOk);
+    };
+  });
+}
+
+}  // namespace nncompress::cli
