@@ -340,3 +340,39 @@ TEST(OnnxIo, CheckerFailureIsReportedNotThrown) {
   EXPECT_TRUE(check.checked);
   EXPECT_FALSE(check.ok());
 }
+
+TEST(OnnxIo, SparseInitializersDensifyAndExportSparse) {
+  onnx::ModelProto m = rich_model();
+  auto* sp = m.mutable_graph()->add_sparse_initializer();
+  sp->add_dims(2);
+  sp->add_dims(3);
+  auto* values = sp->mutable_values();
+  values->set_name("sparse_w");
+  values->set_data_type(onnx::TensorProto::FLOAT);
+  values->add_dims(2);
+  values->add_float_data(5.0f);
+  values->add_float_data(-1.0f);
+  auto* indices = sp->mutable_indices();  // [NNZ, rank] coordinates: (0,1) and (1,2)
+  indices->set_data_type(onnx::TensorProto::INT64);
+  indices->add_dims(2);
+  indices->add_dims(2);
+  for (int64_t v : {0, 1, 1, 2}) indices->add_int64_data(v);
+
+  const ir::Model model = onnxio::import_model(m, nullptr);
+  const ir::Tensor* t = model.graph.value("sparse_w").initializer();
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->store_sparse);
+  const float* p = static_cast<const float*>(t->raw_bytes());
+  EXPECT_EQ(std::vector<float>(p, p + 6), (std::vector<float>{0, 5, 0, 0, 0, -1}));
+
+  const onnx::ModelProto out = onnxio::export_model(model);
+  ASSERT_EQ(out.graph().sparse_initializer_size(), 1);
+  const auto& back = out.graph().sparse_initializer(0);
+  EXPECT_EQ(back.values().name(), "sparse_w");
+  EXPECT_EQ(back.dims_size(), 2);
+  const ir::Tensor idx = onnxio::import_tensor(back.indices(), nullptr);
+  const int64_t* q = static_cast<const int64_t*>(idx.raw_bytes());
+  EXPECT_EQ(std::vector<int64_t>(q, q + idx.numel()), (std::vector<int64_t>{1, 5}));  // linear indices
+  // And it imports again to the same dense tensor.
+  EXPECT_TRUE(onnxio::import_model(out, nullptr).graph.value("sparse_w").initializer()->same_contents(*t));
+}
