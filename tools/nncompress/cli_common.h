@@ -22,6 +22,7 @@ void register_run(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
 void register_compare(CLI::App& app, Action& action);
 void register_finetune(CLI::App& app, Action& action);
+void register_prune(CLI::App& app, Action& action);
 
 // Options shared by every command that runs a model.
 struct GlobalOptions {

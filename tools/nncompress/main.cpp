@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   register_eval(app, action);
   register_compare(app, action);
   register_finetune(app, action);
+  register_prune(app, action);
 
   try {
     app.parse(argc, argv);

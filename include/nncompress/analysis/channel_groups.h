@@ -1,0 +1,65 @@
+#pragma once
+// Channel dependency groups for structured pruning (in the spirit of Torch-Pruning's DepGraph).
+//
+// Every producer of channels (a Conv's output channels, a Gemm's output features) starts a group.
+// Channels flow through the graph as a list of segments (group, count): element-wise ops and
+// activations pass the list on, BatchNormalization and depthwise convolutions pass it on and own
+// per-channel parameters, Concat (axis 1) concatenates lists, residual Add/Mul/Sub unify the
+// groups on both sides, Flatten turns each channel into a block of spatial columns. Every tensor
+// indexed by channels (a consumer Conv's input axis, BN parameters, a Gemm's input columns) is
+// recorded as a user of a segment list. Removing channels of a group then rewrites all of them
+// consistently, so the result is a smaller dense model.
+//
+// Groups that cannot be handled safely (they reach a graph output, are read by an op that moves
+// or mixes channels, or come from grouped convolutions) are marked unprunable with the reason.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nncompress/ir/graph.h"
+
+namespace nncompress::analysis {
+
+struct Segment {
+  int group = 0;
+  int64_t count = 0;
+};
+using SegmentList = std::vector<Segment>;
+
+// A tensor whose `axis` is indexed by the channels of `source` (concatenated segments); with
+// `stride` > 1 each channel covers `stride` consecutive positions (Flatten of C x H x W).
+struct ChannelUser {
+  ir::Value* tensor = nullptr;  // an initializer
+  int64_t axis = 0;
+  SegmentList source;
+  int64_t stride = 1;
+};
+
+struct ChannelGroup {
+  int id = 0;
+  int64_t size = 0;
+  // Producers: nodes whose weight axis 0 (and bias) create these channels (Conv, Gemm with transB).
+  std::vector<ir::Node*> producers;
+  bool prunable = true;
+  std::string reason;  // why not prunable
+};
+
+struct ChannelGraph {
+  std::vector<ChannelGroup> groups;
+  std::vector<ChannelUser> users;
+  // Depthwise convolutions whose `group` attribute equals their (prunable) channel count.
+  std::vector<std::pair<ir::Node*, SegmentList>> depthwise;
+
+  // Root group id after unions.
+  int find(int group) const;
+  const ChannelGroup& group(int id) const { return groups[find(id)]; }
+  // Root groups that are prunable.
+  std::vector<int> prunable_groups() const;
+
+  std::vector<int> parent;  // union-find forest over group ids
+};
+
+// Builds the groups. `shape_of` gives static shapes where Flatten needs them (nullopt if unknown).
+ChannelGraph build_channel_graph(ir::Graph& graph, const ir::TypeMap& types);
+
+}  // namespace nncompress::analysis

@@ -1,0 +1,40 @@
+#pragma once
+// prune.channels: structured pruning that removes channels for real. Channel groups come from
+// analysis::build_channel_graph; each prunable group is scored by a criterion and its weakest
+// channels are removed from every tensor of the group, so the result is a smaller dense model.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nncompress/ir/model.h"
+
+namespace nncompress::passes {
+
+struct ChannelPruneOptions {
+  double ratio = 0.3;               // fraction of each group's channels to remove
+  std::string criterion = "l1";     // l1, l2, bn-scale, fpgm
+  std::vector<std::string> keep;    // node names whose output channels stay
+  bool keep_first_conv = true;      // the first convolution's channels stay (the last classifier
+                                    // always does: its outputs are the graph's)
+  int64_t round_to = 1;             // kept channel counts are multiples of this (when possible)
+};
+
+struct LayerChange {
+  std::string node, op;
+  int64_t channels_before = 0, channels_after = 0;  // output channels / features
+  int64_t params_before = 0, params_after = 0;      // weight + bias elements
+};
+
+struct ChannelPruneReport {
+  std::vector<LayerChange> layers;
+  // Producers whose groups were left alone, with the reason.
+  std::vector<std::pair<std::string, std::string>> unprunable;
+  int groups_pruned = 0;
+};
+
+// Prunes `model` in place. `types` holds static shapes (onnxio::infer_shapes) for Flatten/Reshape.
+// Intermediate value types are cleared afterwards (their shapes changed); graph inputs and
+// outputs keep theirs, since groups reaching outputs are never pruned.
+ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, const ChannelPruneOptions& options);
+
+}  // namespace nncompress::passes

@@ -1,0 +1,342 @@
+#include "nncompress/analysis/channel_groups.h"
+
+#include <set>
+#include <unordered_map>
+
+namespace nncompress::analysis {
+
+int ChannelGraph::find(int g) const {
+  while (parent[g] != g) g = parent[g];
+  return g;
+}
+
+std::vector<int> ChannelGraph::prunable_groups() const {
+  std::vector<int> out;
+  for (const ChannelGroup& g : groups)
+    if (find(g.id) == g.id && g.prunable) out.push_back(g.id);
+  return out;
+}
+
+namespace {
+
+const std::set<std::string> kPassThrough = {
+    "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip", "Elu", "Selu", "Softplus",
+    "Softsign", "Gelu", "Dropout", "Identity", "Neg", "Abs", "Sqrt", "Erf", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "GlobalMaxPool", "LpPool"};
+const std::set<std::string> kElementwise = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"};
+
+struct Channels {
+  SegmentList list;
+  int64_t stride = 1;
+};
+
+class Builder {
+ public:
+  Builder(ir::Graph& g, const ir::TypeMap& types) : graph_(g), types_(types) {}
+
+  ChannelGraph build() {
+    for (ir::Node* n : graph_.topological_order()) visit(*n);
+    for (ir::Value* out : graph_.outputs())
+      if (auto* c = find(out)) block(c->list, "reaches the graph output '" + out->name() + "'");
+    // A tensor indexed by two different channel sources cannot be rewritten for both.
+    std::unordered_map<const ir::Value*, size_t> seen;
+    for (size_t i = 0; i < cg_.users.size(); ++i) {
+      auto [it, fresh] = seen.emplace(cg_.users[i].tensor, i);
+      if (!fresh) {
+        block(cg_.users[i].source, "shares the tensor '" + cg_.users[i].tensor->name() + "' with other channels");
+        block(cg_.users[it->second].source, "shares the tensor '" + cg_.users[i].tensor->name() + "' with other channels");
+      }
+    }
+    // Unprunable members make the whole union unprunable.
+    for (ChannelGroup& g : cg_.groups) {
+      ChannelGroup& root = cg_.groups[cg_.find(g.id)];
+      if (!g.prunable && root.prunable) {
+        root.prunable = false;
+        root.reason = g.reason;
+      }
+    }
+    return std::move(cg_);
+  }
+
+ private:
+  int new_group(int64_t size, ir::Node* producer, const std::string& unprunable_reason = "") {
+    const int id = static_cast<int>(cg_.groups.size());
+    ChannelGroup g;
+    g.id = id;
+    g.size = size;
+    if (producer) g.producers.push_back(producer);
+    g.prunable = unprunable_reason.empty();
+    g.reason = unprunable_reason;
+    cg_.groups.push_back(g);
+    cg_.parent.push_back(id);
+    return id;
+  }
+
+  void block(const SegmentList& list, const std::string& reason) {
+    for (const Segment& s : list) {
+      ChannelGroup& g = cg_.groups[s.group];
+      if (g.prunable) {
+        g.prunable = false;
+        g.reason = reason;
+      }
+    }
+  }
+
+  void unite(int a, int b) {
+    a = cg_.find(a);
+    b = cg_.find(b);
+    if (a == b) return;
+    cg_.parent[b] = a;
+    ChannelGroup& ga = cg_.groups[a];
+    const ChannelGroup& gb = cg_.groups[b];
+    ga.producers.insert(ga.producers.end(), gb.producers.begin(), gb.producers.end());
+  }
+
+  Channels* find(const ir::Value* v) {
+    auto it = channels_.find(v);
+    return it == channels_.end() ? nullptr : &it->second;
+  }
+
+  std::optional<std::vector<int64_t>> shape(const ir::Value* v) const {
+    if (!v) return std::nullopt;
+    if (const ir::Tensor* t = v->initializer()) return t->dims();
+    auto it = types_.find(v->name());
+    const ir::ValueType& t = it != types_.end() ? it->second : v->type;
+    if (!t.is_tensor() || !t.shape) return std::nullopt;
+    std::vector<int64_t> dims;
+    for (size_t i = 0; i < t.shape->size(); ++i) dims.push_back((*t.shape)[i].is_known() ? *(*t.shape)[i].value : -1);
+    return dims;
+  }
+
+  // The channels of a data input; values from outside any group (graph inputs) get a fixed group.
+  Channels channels_of(ir::Value* v, int64_t size, const ir::Node& reader) {
+    if (auto* c = find(v)) return *c;
+    Channels c;
+    c.list = {{new_group(size, nullptr, "comes from outside the prunable graph (input of " + reader.describe() + ")"), size}};
+    return c;
+  }
+
+  static int64_t total(const SegmentList& l) {
+    int64_t n = 0;
+    for (const Segment& s : l) n += s.count;
+    return n;
+  }
+
+  void user(ir::Value* tensor, int64_t axis, const Channels& c) {
+    cg_.users.push_back({tensor, axis, c.list, c.stride});
+  }
+
+  void produce(ir::Node& n, size_t output, int64_t size, const std::string& unprunable = "") {
+    if (n.output(output)) channels_[n.output(output)] = {{{new_group(size, unprunable.empty() ? &n : nullptr, unprunable), size}}, 1};
+  }
+
+  void visit_conv(ir::Node& n) {
+    ir::Value* w = n.input(1);
+    if (!w || !w->has_initializer() || w->initializer()->dims().size() < 3) {
+      if (auto* c = find(n.input(0))) block(c->list, "read by " + n.describe() + " whose weight is not a constant");
+      return;
+    }
+    const auto& wd = w->initializer()->dims();
+    const int64_t groups = n.attr_int("group", 1), cout = wd[0], cin = wd[1] * groups;
+    const Channels in = channels_of(n.input(0), cin, n);
+    if (in.stride != 1 || total(in.list) != cin) {
+      block(in.list, "channel count mismatch at " + n.describe());
+      produce(n, 0, cout, "follows a channel mismatch");
+      return;
+    }
+    if (groups == 1) {
+      user(w, 1, in);
+      produce(n, 0, cout);
+    } else if (groups == cin && cout == cin) {  // depthwise: output channel i is input channel i
+      user(w, 0, in);
+      if (n.input(2) && n.input(2)->has_initializer()) user(n.input(2), 0, in);
+      cg_.depthwise.push_back({&n, in.list});
+      channels_[n.output(0)] = in;
+    } else {
+      block(in.list, "read by the grouped convolution " + n.describe());
+      produce(n, 0, cout, "output of the grouped convolution " + n.describe());
+    }
+  }
+
+  // Gemm (A activation, B constant) and MatMul(activation, constant 2-D).
+  void visit_dense(ir::Node& n) {
+    ir::Value* w = n.input(1);
+    const bool gemm = n.op_type() == "Gemm";
+    const bool trans_b = gemm && n.attr_int("transB", 0) != 0;
+    if (!w || !w->has_initializer() || w->initializer()->dims().size() != 2 || (gemm && n.attr_int("transA", 0))) {
+      if (auto* c = find(n.input(0))) block(c->list, "read by " + n.describe());
+      if (auto* c = find(n.input(1))) block(c->list, "read by " + n.describe());
+      return;
+    }
+    if (!gemm) {
+      const auto a = shape(n.input(0));
+      if (!a || a->size() != 2) {
+        if (auto* c = find(n.input(0))) block(c->list, "read by the batched MatMul " + n.describe());
+        return;
+      }
+    }
+    const auto& wd = w->initializer()->dims();
+    const int64_t k = trans_b ? wd[1] : wd[0], out = trans_b ? wd[0] : wd[1];
+    const Channels in = channels_of(n.input(0), k, n);
+    if (total(in.list) * in.stride != k) {
+      block(in.list, "feature count mismatch at " + n.describe());
+      produce(n, 0, out, "follows a feature mismatch");
+      return;
+    }
+    user(w, trans_b ? 1 : 0, in);
+    ir::Value* c = gemm ? n.input(2) : nullptr;
+    const bool per_output_bias = !c || (c->has_initializer() && c->initializer()->dims() == std::vector<int64_t>{out});
+    produce(n, 0, out, per_output_bias ? "" : "has a bias that is not per output feature (" + n.describe() + ")");
+  }
+
+  void visit_elementwise(ir::Node& n) {
+    std::vector<Channels> lists;
+    const auto out_shape = shape(n.output(0));
+    for (ir::Value* in : n.inputs())
+      if (auto* c = find(in)) lists.push_back(*c);
+    if (lists.empty()) return;
+    const Channels& first = lists[0];
+    for (size_t i = 1; i < lists.size(); ++i) {
+      const Channels& other = lists[i];
+      if (other.list.size() != first.list.size() || other.stride != first.stride) {
+        block(first.list, "mixed channel layouts at " + n.describe());
+        block(other.list, "mixed channel layouts at " + n.describe());
+        continue;
+      }
+      for (size_t s = 0; s < first.list.size(); ++s) {
+        if (first.list[s].count != other.list[s].count) {
+          block(first.list, "mixed channel layouts at " + n.describe());
+          block(other.list, "mixed channel layouts at " + n.describe());
+          break;
+        }
+        unite(first.list[s].group, other.list[s].group);
+      }
+    }
+    // Constant operands: scalars broadcast; per-channel tensors become users; anything else blocks.
+    for (ir::Value* in : n.inputs()) {
+      if (!in || find(in)) continue;
+      const auto s = shape(in);
+      const int64_t c = total(first.list) * first.stride;
+      if (s && ir::element_count(*s) == 1) continue;
+      const size_t out_rank = out_shape ? out_shape->size() : 0;
+      if (in->has_initializer() && s && out_rank >= 2 && s->size() + 1 >= out_rank && first.stride == 1) {
+        // Aligned to the output's rank from the right, the channel axis is out_rank - 1 - 1 counted from the end.
+        const int64_t axis = static_cast<int64_t>(s->size()) - static_cast<int64_t>(out_rank - 1);
+        bool per_channel = axis >= 0 && (*s)[axis] == c;
+        for (size_t i = 0; per_channel && i < s->size(); ++i)
+          if (static_cast<int64_t>(i) != axis && (*s)[i] != 1) per_channel = false;
+        if (per_channel) {
+          user(in, axis, first);
+          continue;
+        }
+      }
+      block(first.list, "combined with a tensor that is not per channel at " + n.describe());
+    }
+    channels_[n.output(0)] = first;
+  }
+
+  void visit_flatten(ir::Node& n, const Channels& in) {
+    const auto s = shape(n.input(0));
+    int64_t axis = n.op_type() == "Flatten" ? n.attr_int("axis", 1) : 1;
+    if (n.op_type() == "Reshape") {
+      // Reshape to [N, -1] (or [N, C*H*W]) is a flatten; any other reshape moves channels.
+      const ir::Value* target = n.input(1);
+      bool flat = target && target->has_initializer() && target->initializer()->numel() == 2 && s && s->size() >= 2;
+      if (flat) {
+        const at::Tensor t = target->initializer()->data();
+        const int64_t second = t.scalar_type() == at::kLong ? t.data_ptr<int64_t>()[1] : -2;
+        int64_t inner = 1;
+        for (size_t i = 1; i < s->size(); ++i) inner *= (*s)[i];
+        flat = second == -1 || second == inner;
+      }
+      if (!flat) axis = -1;
+    }
+    if (axis != 1 || !s || s->size() < 2) {
+      block(in.list, "reshaped by " + n.describe());
+      return;
+    }
+    int64_t spatial = 1;
+    for (size_t i = 2; i < s->size(); ++i) {
+      if ((*s)[i] < 0) {
+        block(in.list, "flattened with an unknown spatial size at " + n.describe());
+        return;
+      }
+      spatial *= (*s)[i];
+    }
+    channels_[n.output(0)] = {in.list, in.stride * spatial};
+  }
+
+  void visit(ir::Node& n) {
+    const std::string& op = n.op_type();
+    const bool standard = n.domain().empty() || n.domain() == "ai.onnx";
+    if (standard && op == "Conv") return visit_conv(n);
+    if (standard && (op == "Gemm" || op == "MatMul")) return visit_dense(n);
+    Channels* in = find(n.input(0));
+    if (standard && kElementwise.count(op)) return visit_elementwise(n);
+    if (standard && op == "Concat") {
+      std::vector<Channels> parts;
+      bool ok = true;
+      for (ir::Value* v : n.inputs()) {
+        auto* c = find(v);
+        if (!c || c->stride != 1) ok = false;
+        else parts.push_back(*c);
+      }
+      const auto s = shape(n.output(0));
+      int64_t axis = n.attr_int("axis", 0);
+      if (axis < 0 && s) axis += static_cast<int64_t>(s->size());
+      if (!ok || axis != 1) {
+        for (const auto& p : parts) block(p.list, "concatenated by " + n.describe() + " not along channels");
+        return;
+      }
+      Channels out;
+      for (const auto& p : parts) out.list.insert(out.list.end(), p.list.begin(), p.list.end());
+      channels_[n.output(0)] = out;
+      return;
+    }
+    if (!in) {
+      for (ir::Value* v : n.inputs())
+        if (auto* c = find(v)) block(c->list, "read by " + n.describe());
+      return;
+    }
+    if (standard && (op == "BatchNormalization" || op == "InstanceNormalization")) {
+      const size_t params = op == "BatchNormalization" ? 5 : 3;
+      for (size_t i = 1; i < params && i < n.inputs().size(); ++i) {
+        if (n.input(i) && n.input(i)->has_initializer()) user(n.input(i), 0, *in);
+        else return block(in->list, "normalized with computed parameters at " + n.describe());
+      }
+      channels_[n.output(0)] = *in;
+      return;
+    }
+    if (standard && op == "PRelu") {
+      const auto s = shape(n.input(1));
+      if (s && ir::element_count(*s) == 1) channels_[n.output(0)] = *in;
+      else if (n.input(1)->has_initializer() && s && !s->empty() && (*s)[0] == total(in->list)) {
+        user(n.input(1), 0, *in);
+        channels_[n.output(0)] = *in;
+      } else {
+        block(in->list, "PRelu slope shape at " + n.describe());
+      }
+      return;
+    }
+    if (standard && kPassThrough.count(op)) {
+      for (size_t i = 1; i < n.inputs().size(); ++i)
+        if (auto* c = find(n.input(i))) block(c->list, "read by " + n.describe());
+      channels_[n.output(0)] = *in;
+      return;
+    }
+    if (standard && (op == "Flatten" || op == "Reshape")) return visit_flatten(n, *in);
+    for (ir::Value* v : n.inputs())
+      if (auto* c = find(v)) block(c->list, "read by " + n.describe());
+  }
+
+  ir::Graph& graph_;
+  const ir::TypeMap& types_;
+  ChannelGraph cg_;
+  std::unordered_map<const ir::Value*, Channels> channels_;
+};
+
+}  // namespace
+
+ChannelGraph build_channel_graph(ir::Graph& graph, const ir::TypeMap& types) { return Builder(graph, types).build(); }
+
+}  // namespace nncompress::analysis
