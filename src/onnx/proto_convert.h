@@ -16,6 +16,8 @@ using ExternalReader = std::function<std::string(const std::string& location, in
 
 ir::Model import_model(const onnx::ModelProto& proto, const ExternalReader& read_external);
 ir::Tensor import_tensor(const onnx::TensorProto& proto, const ExternalReader& read_external);
+// A value type; non-tensor types (sequence, map, optional) are kept as opaque bytes.
+ir::ValueType import_type(const onnx::TypeProto& type);
 
 // Decides per tensor whether its bytes go to an external file; when it does, it stores the
 // bytes and returns (location, offset). Returns nullopt to keep the tensor inline.

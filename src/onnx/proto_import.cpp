@@ -158,6 +158,29 @@ ir::Tensor import_tensor(const onnx::TensorProto& p, const ExternalReader& read_
   return t;
 }
 
+ir::ValueType import_type(const onnx::TypeProto& tp) {
+  ir::ValueType t;
+  t.defined = true;
+  t.denotation = tp.denotation();
+  if (!tp.has_tensor_type()) {
+    t.opaque = tp.SerializeAsString();
+    return t;
+  }
+  t.elem_type = static_cast<DataType>(tp.tensor_type().elem_type());
+  if (tp.tensor_type().has_shape()) {
+    std::vector<ir::Dim> dims;
+    for (const auto& d : tp.tensor_type().shape().dim()) {
+      ir::Dim dim;
+      if (d.has_dim_value()) dim.value = d.dim_value();
+      else if (d.has_dim_param()) dim.param = d.dim_param();
+      dim.denotation = d.denotation();
+      dims.push_back(std::move(dim));
+    }
+    t.shape = std::move(dims);
+  }
+  return t;
+}
+
 namespace {
 
 // A sparse tensor (COO values + indices) as a dense IR tensor marked to be stored sparse again.
@@ -190,29 +213,6 @@ ir::Tensor import_sparse(const onnx::SparseTensorProto& sp, const ExternalReader
   t.name = sp.values().name();
   t.doc_string = sp.values().doc_string();
   t.store_sparse = true;
-  return t;
-}
-
-ir::ValueType import_type(const onnx::TypeProto& tp) {
-  ir::ValueType t;
-  t.defined = true;
-  t.denotation = tp.denotation();
-  if (!tp.has_tensor_type()) {
-    t.opaque = tp.SerializeAsString();
-    return t;
-  }
-  t.elem_type = static_cast<DataType>(tp.tensor_type().elem_type());
-  if (tp.tensor_type().has_shape()) {
-    std::vector<ir::Dim> dims;
-    for (const auto& d : tp.tensor_type().shape().dim()) {
-      ir::Dim dim;
-      if (d.has_dim_value()) dim.value = d.dim_value();
-      else if (d.has_dim_param()) dim.param = d.dim_param();
-      dim.denotation = d.denotation();
-      dims.push_back(std::move(dim));
-    }
-    t.shape = std::move(dims);
-  }
   return t;
 }
 

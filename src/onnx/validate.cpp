@@ -15,24 +15,6 @@ namespace {
 
 bool is_default_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
-ir::ValueType type_of(const onnx::TypeProto& tp) {
-  ir::ValueType t;
-  if (!tp.has_tensor_type()) return t;
-  t.defined = true;
-  t.elem_type = static_cast<ir::DataType>(tp.tensor_type().elem_type());
-  if (tp.tensor_type().has_shape()) {
-    std::vector<ir::Dim> dims;
-    for (const auto& d : tp.tensor_type().shape().dim()) {
-      ir::Dim dim;
-      if (d.has_dim_value()) dim.value = d.dim_value();
-      else if (d.has_dim_param()) dim.param = d.dim_param();
-      dims.push_back(dim);
-    }
-    t.shape = dims;
-  }
-  return t;
-}
-
 // Reduce ops took `axes` as an attribute up to opset 17 and as an input from 18 on.
 const std::set<std::string> kReduceOps = {"ReduceMean", "ReduceSum",       "ReduceMax",        "ReduceMin",
                                           "ReduceProd", "ReduceL1",        "ReduceL2",         "ReduceLogSum",
@@ -137,7 +119,7 @@ ir::TypeMap infer_shapes(const ir::Model& model, std::vector<std::string>* warni
   }
   for (const auto* list : {&g.input(), &g.value_info(), &g.output()})
     for (const auto& info : *list)
-      if (info.has_type()) shapes[info.name()] = type_of(info.type());
+      if (info.has_type()) shapes[info.name()] = import_type(info.type());
   return shapes;
 }
 

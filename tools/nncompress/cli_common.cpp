@@ -80,29 +80,26 @@ data::Preprocess preprocess_of(const DataOptions& o) {
   return p;
 }
 
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000.0 && u < 4) {
-    v /= 1000.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
-  return buf;
-}
-
-std::string human_count(double value) {
-  const char* units[] = {"", "k", "M", "G", "T"};
+// value scaled by powers of 1000 with the matching unit.
+static std::string scaled(double value, const char* const units[5], const char* plain, const char* fraction) {
   int u = 0;
   while (value >= 1000.0 && u < 4) {
     value /= 1000.0;
     ++u;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.3f %s", value, units[u]);
+  std::snprintf(buf, sizeof buf, u == 0 ? plain : fraction, value, units[u]);
   return buf;
+}
+
+std::string human_bytes(uint64_t bytes) {
+  static const char* const units[] = {"B", "kB", "MB", "GB", "TB"};
+  return scaled(static_cast<double>(bytes), units, "%.0f %s", "%.2f %s");
+}
+
+std::string human_count(double value) {
+  static const char* const units[] = {"", "k", "M", "G", "T"};
+  return scaled(value, units, "%.0f%s", "%.3f %s");
 }
 
 std::string with_commas(int64_t value) {
