@@ -1,105 +1,198 @@
-// `nncompress prune MODEL -o OUT --method channels [--criterion C] [--ratio R] [--data D]`:
-// structured channel pruning with real removal, a per-layer table, and accuracy before/after.
+// `nncompress prune MODEL -o OUT --method channels|magnitude [...] [--data D [--epochs N]]`:
+// structured (channels removed for real) or unstructured (magnitude) pruning, optional
+// fine-tuning with pruned weights kept at zero, a per-layer table, sizes and accuracy before/after.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <ATen/ATen.h>
 
 #include <cstdio>
 #include <iostream>
 
 #include "cli_common.h"
 #include "nncompress/analysis/cost.h"
+#include "nncompress/analysis/storage.h"
 #include "nncompress/core/atomic_file.h"
+#include "nncompress/core/error.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
 #include "nncompress/passes/prune/channel_pruning.h"
+#include "nncompress/passes/prune/magnitude_pruning.h"
+#include "nncompress/runtime/tensor_convert.h"
+#include "nncompress/train/trainer.h"
 
 namespace nncompress::cli {
 
 namespace {
 
 struct PruneCommand {
-  std::string model, output, method = "channels";
-  passes::ChannelPruneOptions prune;
+  std::string model, output, method = "channels", val, sparse_format = "dense";
+  passes::ChannelPruneOptions channels;
+  passes::MagnitudePruneOptions magnitude;
   DataOptions data;
+  int epochs = 0;
+  double lr = 0.01;
   bool json = false;
 };
 
-std::optional<double> accuracy(const ir::Model& model, const DataOptions& d, const data::Dataset& data) {
+// A per-layer row of the table, whatever the method.
+struct Row {
+  std::string name, op;
+  int64_t before = 0, after = 0;  // channels (channels) or non-zero weights (magnitude)
+  int64_t params_before = 0, params_after = 0;
+};
+
+struct Sizes {
+  uint64_t dense = 0;     // float bytes of all initializers, zeros included
+  int64_t csr = 0;        // weights of rank >= 2 in CSR, other tensors dense
+  int64_t relative = 0;   // weights of rank >= 2 with 4-bit relative indices, other tensors dense
+  int64_t nonzeros = 0;
+};
+
+Sizes sizes_of(const ir::Model& model) {
+  Sizes s;
+  for (const ir::Value* v : model.graph.initializers()) {
+    const ir::Tensor& t = *v->initializer();
+    s.dense += t.byte_size();
+    if (!ir::is_floating_point(t.dtype())) {
+      s.csr += t.byte_size();
+      s.relative += t.byte_size();
+      continue;
+    }
+    const at::Tensor a = runtime::to_aten(t);
+    s.nonzeros += a.ne(0).sum().item<int64_t>();
+    const bool matrix = t.dims().size() >= 2;
+    s.csr += matrix ? analysis::csr_bytes(a, ir::bit_width(t.dtype())) : t.byte_size();
+    s.relative += matrix ? analysis::relative_index_bytes(a, 4, ir::bit_width(t.dtype())) : t.byte_size();
+  }
+  return s;
+}
+
+std::optional<double> accuracy(const ir::Model& model, const DataOptions& d, const data::Dataset* data) {
+  if (!data || !data->has_labels()) return std::nullopt;
   const runtime::Executor exec(model);
   eval::EvalOptions o;
   o.batch = d.batch;
   o.preprocess = preprocess_of(d);
-  return eval::evaluate(exec, data, o).top1;
+  return eval::evaluate(exec, *data, o).top1;
 }
+
+nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
 }  // namespace
 
 void register_prune(CLI::App& app, Action& action) {
   auto o = std::make_shared<PruneCommand>();
-  CLI::App* cmd = app.add_subcommand("prune", "Prune a model: remove channels for real (structured pruning)");
+  CLI::App* cmd = app.add_subcommand("prune", "Prune a model: remove channels for real, or zero the smallest weights");
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
-  cmd->add_option("--method", o->method, "Pruning method (magnitude and autoprune are planned, not built yet)")
-      ->check(CLI::IsMember({"channels"}))
+  cmd->add_option("--method", o->method, "channels: structured, real removal; magnitude: unstructured (autoprune is planned)")
+      ->check(CLI::IsMember({"channels", "magnitude"}))
       ->capture_default_str();
-  cmd->add_option("--criterion", o->prune.criterion, "Channel importance")
+  cmd->add_option("--criterion", o->channels.criterion, "Channel importance (channels)")
       ->check(CLI::IsMember({"l1", "l2", "bn-scale", "fpgm"}))
       ->capture_default_str();
-  cmd->add_option("--ratio", o->prune.ratio, "Fraction of each prunable group's channels to remove")
+  cmd->add_option("--ratio", o->channels.ratio, "Fraction of each prunable group's channels to remove (channels)")
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
-  cmd->add_option("--keep", o->prune.keep, "Node names whose output channels stay");
-  cmd->add_flag("!--prune-first-conv", o->prune.keep_first_conv, "Allow pruning the first convolution's channels");
-  cmd->add_option("--round-to", o->prune.round_to, "Keep channel counts multiples of N")->check(CLI::PositiveNumber);
+  cmd->add_option("--keep", o->channels.keep, "Node names left alone");
+  cmd->add_flag("!--prune-first-conv", o->channels.keep_first_conv, "Allow pruning the first convolution's channels");
+  cmd->add_option("--round-to", o->channels.round_to, "Keep channel counts multiples of N (channels)")->check(CLI::PositiveNumber);
+  cmd->add_option("--sparsity", o->magnitude.sparsity, "Fraction of weights to zero (magnitude)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  cmd->add_flag("--per-layer", o->magnitude.per_layer, "One threshold per layer instead of a global one (magnitude)");
+  cmd->add_option("--sparse-format", o->sparse_format, "Store weights >= 50% zero as ONNX sparse initializers (onnx)")
+      ->check(CLI::IsMember({"dense", "onnx"}))
+      ->capture_default_str();
   add_data_options(cmd, o->data, false);
+  cmd->add_option("--val", o->val, "Data for accuracy before/after (default: --data)");
+  cmd->add_option("--epochs", o->epochs, "Fine-tune for N epochs on --data after pruning (pruned weights stay zero)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", o->lr, "Fine-tuning learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->callback([&action, o] {
     action = [o] {
       ensure_distinct_output(o->model, o->output);
+      if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (labeled training data)");
       ir::Model model = onnxio::load_model(o->model);
-      std::optional<data::Dataset> data;
-      if (!o->data.path.empty()) data = data::load_dataset(o->data.path, o->data.limit);
-      const std::optional<double> top1_before = data ? accuracy(model, o->data, *data) : std::nullopt;
+      std::optional<data::Dataset> train_data, val_data;
+      if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
+      if (!o->val.empty()) val_data = data::load_dataset(o->val);
+      const data::Dataset* measure = val_data ? &*val_data : train_data ? &*train_data : nullptr;
+
+      const std::optional<double> top1_before = accuracy(model, o->data, measure);
       const ir::TypeMap types = onnxio::infer_shapes(model);
       const analysis::ModelCost cost_before = analysis::compute_cost(model.graph, types);
-      const passes::ChannelPruneReport report = passes::prune_channels(model, types, o->prune);
+      const Sizes size_before = sizes_of(model);
+      std::vector<Row> rows;
+      std::vector<std::pair<std::string, std::string>> skipped;
+      std::vector<std::pair<std::string, at::Tensor>> masks;
+      if (o->method == "channels") {
+        const passes::ChannelPruneReport r = passes::prune_channels(model, types, o->channels);
+        for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
+        skipped = r.unprunable;
+      } else {
+        o->magnitude.keep = o->channels.keep;
+        passes::MagnitudePruneResult r = passes::prune_magnitude(model, o->magnitude);
+        for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.nonzeros_before, l.nonzeros_after, l.elements, l.elements});
+        masks = std::move(r.masks);
+      }
+      if (o->epochs > 0) {
+        train::TrainOptions t;
+        t.epochs = o->epochs;
+        t.lr = o->lr;
+        t.batch = o->data.batch;
+        t.preprocess = preprocess_of(o->data);
+        t.masks = masks;
+        train::fine_tune(model, *train_data, val_data ? &*val_data : nullptr, t);
+      }
+      if (o->sparse_format == "onnx") passes::mark_sparse_storage(model);
       const analysis::ModelCost cost_after = analysis::compute_cost(model.graph, onnxio::infer_shapes(model));
-      const std::optional<double> top1_after = data ? accuracy(model, o->data, *data) : std::nullopt;
-      const uint64_t bytes = onnxio::save_model(model, o->output);
+      const Sizes size_after = sizes_of(model);
+      const std::optional<double> top1_after = accuracy(model, o->data, measure);
+      const uint64_t file_bytes = onnxio::save_model(model, o->output);
 
-      auto pct = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      const bool channels = o->method == "channels";
       if (o->json) {
         nlohmann::json layers = nlohmann::json::array();
-        for (const auto& l : report.layers)
-          layers.push_back({{"name", l.node}, {"op", l.op}, {"channels_before", l.channels_before},
-                            {"channels_after", l.channels_after}, {"params_before", l.params_before},
-                            {"params_after", l.params_after}});
-        nlohmann::json skipped = nlohmann::json::array();
-        for (const auto& [node, why] : report.unprunable) skipped.push_back({{"node", node}, {"reason", why}});
-        std::cout << nlohmann::json{{"output", o->output},     {"file_bytes", bytes},
-                                    {"groups_pruned", report.groups_pruned},
+        for (const Row& r : rows)
+          layers.push_back({{"name", r.name}, {"op", r.op}, {channels ? "channels_before" : "nonzeros_before", r.before},
+                            {channels ? "channels_after" : "nonzeros_after", r.after}, {"params_before", r.params_before},
+                            {"params_after", r.params_after}});
+        nlohmann::json left = nlohmann::json::array();
+        for (const auto& [node, why] : skipped) left.push_back({{"node", node}, {"reason", why}});
+        std::cout << nlohmann::json{{"output", o->output}, {"method", o->method},
                                     {"params_before", cost_before.params}, {"params_after", cost_after.params},
-                                    {"macs_before", cost_before.macs},     {"macs_after", cost_after.macs},
-                                    {"top1_before", pct(top1_before)},     {"top1_after", pct(top1_after)},
-                                    {"layers", layers},                    {"unprunable", skipped}}
+                                    {"nonzeros_before", size_before.nonzeros}, {"nonzeros_after", size_after.nonzeros},
+                                    {"macs_before", cost_before.macs}, {"macs_after", cost_after.macs},
+                                    {"dense_bytes_before", size_before.dense}, {"dense_bytes_after", size_after.dense},
+                                    {"file_bytes", file_bytes}, {"csr_bytes", size_after.csr},
+                                    {"relative_index_bytes", size_after.relative},
+                                    {"top1_before", optional_json(top1_before)}, {"top1_after", optional_json(top1_after)},
+                                    {"layers", layers}, {"unprunable", left}}
                          .dump(2)
                   << std::endl;
         return int(kOk);
       }
-      std::printf("%-40s %-6s %20s %24s\n", "layer", "op", "channels", "params");
-      for (const auto& l : report.layers)
-        std::printf("%-40s %-6s %9lld -> %-8lld %11s -> %-11s\n", l.node.c_str(), l.op.c_str(),
-                    static_cast<long long>(l.channels_before), static_cast<long long>(l.channels_after),
-                    with_commas(l.params_before).c_str(), with_commas(l.params_after).c_str());
-      for (const auto& [node, why] : report.unprunable) spdlog::info("left alone: {}: {}", node, why);
-      std::printf("\n%d groups pruned; params %s -> %s (%.1f%%), MACs %s -> %s (%.1f%%)\n", report.groups_pruned,
-                  with_commas(cost_before.params).c_str(), with_commas(cost_after.params).c_str(),
-                  100.0 * cost_after.params / std::max<int64_t>(1, cost_before.params), human_count(cost_before.macs).c_str(),
-                  human_count(cost_after.macs).c_str(), 100.0 * cost_after.macs / std::max<int64_t>(1, cost_before.macs));
+      std::printf("%-44s %-6s %24s %26s\n", "layer", "op", channels ? "channels" : "non-zero weights", "params");
+      for (const Row& r : rows)
+        std::printf("%-44s %-6s %11s -> %-10s %11s -> %-11s\n", r.name.c_str(), r.op.c_str(), with_commas(r.before).c_str(),
+                    with_commas(r.after).c_str(), with_commas(r.params_before).c_str(), with_commas(r.params_after).c_str());
+      for (const auto& [node, why] : skipped) spdlog::info("left alone: {}: {}", node, why);
+      std::printf("\nparams %s -> %s, non-zeros %s -> %s (%.1fx fewer), MACs %s -> %s\n", with_commas(cost_before.params).c_str(),
+                  with_commas(cost_after.params).c_str(), with_commas(size_before.nonzeros).c_str(),
+                  with_commas(size_after.nonzeros).c_str(),
+                  static_cast<double>(size_before.nonzeros) / std::max<int64_t>(1, size_after.nonzeros),
+                  human_count(static_cast<double>(cost_before.macs)).c_str(), human_count(static_cast<double>(cost_after.macs)).c_str());
+      std::printf("bytes: dense %s -> %s, file %s, CSR %s, relative-index (4-bit) %s\n", human_bytes(size_before.dense).c_str(),
+                  human_bytes(size_after.dense).c_str(), human_bytes(file_bytes).c_str(), human_bytes(size_after.csr).c_str(),
+                  human_bytes(size_after.relative).c_str());
       if (top1_before && top1_after)
-        std::printf("top-1 %.2f%% -> %.2f%% (no fine-tuning)\n", 100 * *top1_before, 100 * *top1_after);
-      spdlog::info("wrote {} ({})", o->output, human_bytes(bytes));
+        std::printf("top-1 %.2f%% -> %.2f%%%s\n", 100 * *top1_before, 100 * *top1_after,
+                    o->epochs > 0 ? "" : " (no fine-tuning)");
+      spdlog::info("wrote {} ({})", o->output, human_bytes(file_bytes));
       return int(kOk);
     };
   });

@@ -1,0 +1,36 @@
+#pragma once
+// prune.magnitude: unstructured pruning of the smallest weights of Conv, Gemm and MatMul layers,
+// to a sparsity either over all those weights at once (global threshold) or layer by layer.
+// Returns the masks so fine-tuning keeps pruned weights at zero.
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nncompress/ir/model.h"
+
+namespace nncompress::passes {
+
+struct MagnitudePruneOptions {
+  double sparsity = 0.5;
+  bool per_layer = false;         // false: one global threshold
+  std::vector<std::string> keep;  // node names whose weights stay dense
+};
+
+struct SparsityRow {
+  std::string node, op, weight;
+  int64_t elements = 0, nonzeros_before = 0, nonzeros_after = 0;
+};
+
+struct MagnitudePruneResult {
+  std::vector<SparsityRow> layers;
+  std::vector<std::pair<std::string, at::Tensor>> masks;  // weight initializer name -> 0/1 mask
+};
+
+MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& options);
+
+// Marks weights with at least `min_sparsity` zeros to be written as ONNX sparse initializers.
+int mark_sparse_storage(ir::Model& model, double min_sparsity = 0.5);
+
+}  // namespace nncompress::passes

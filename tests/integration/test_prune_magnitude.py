@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""prune --method magnitude: the requested share of weights becomes zero (globally or per layer),
+fine-tuning keeps them zero, --sparse-format onnx shrinks the file, and onnxruntime-node loads the
+sparse model and computes the same outputs as nncompress."""
+import argparse
+import json
+import os
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from harness import check, finish, run
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--nncompress", required=True)
+args = ap.parse_args()
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+model = os.path.join(root, "models", "lenet5-mnist.onnx")
+test = os.path.join(root, "models", "data", "mnist-test.npz")
+work = tempfile.mkdtemp(prefix="nncompress_magnitude_")
+
+
+def weights(path):
+    """Conv/Gemm weights (dense or sparse initializers) as numpy arrays, by python3-onnx."""
+    m = onnx.load(path)
+    dense = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    for sp in m.graph.sparse_initializer:
+        values = numpy_helper.to_array(sp.values)
+        idx = numpy_helper.to_array(sp.indices).reshape(-1)
+        a = np.zeros(int(np.prod(sp.dims)), values.dtype)
+        a[idx] = values
+        dense[sp.values.name] = a.reshape(tuple(sp.dims))
+    out = []
+    for n in m.graph.node:
+        if n.op_type in ("Conv", "Gemm"):
+            out.append(dense[n.input[1]])
+    return out
+
+
+for mode in ("global", "per-layer"):
+    out = os.path.join(work, f"{mode}.onnx")
+    extra = ["--per-layer"] if mode == "per-layer" else []
+    code, stdout, err = run([args.nncompress, "--quiet", "prune", model, "-o", out, "--method", "magnitude", "--sparsity", "0.8",
+                             "--json", *extra])
+    check(code == 0, f"{mode}: prune exits 0 {err.strip()[:200]}")
+    if code != 0:
+        continue
+    ws = weights(out)
+    total = sum(w.size for w in ws)
+    zeros = sum(int((w == 0).sum()) for w in ws)
+    check(abs(zeros / total - 0.8) < 0.01, f"{mode}: {zeros / total:.3f} of the weights are zero (asked 0.8)")
+    if mode == "per-layer":
+        check(all(abs((w == 0).mean() - 0.8) < 0.02 for w in ws), f"per-layer: every layer near 0.8: {[round(float((w == 0).mean()), 3) for w in ws]}")
+    j = json.loads(stdout)
+    check(j["nonzeros_after"] < j["nonzeros_before"] and j["relative_index_bytes"] < j["dense_bytes_after"],
+          f"{mode}: report counts non-zeros {j['nonzeros_before']:,} -> {j['nonzeros_after']:,}, encoded {j['relative_index_bytes']:,} B")
+
+# Fine-tuning keeps the zeros; the sparse file is smaller and ORT computes the same outputs.
+tuned = os.path.join(work, "tuned.onnx")
+code, stdout, err = run([args.nncompress, "--quiet", "prune", model, "-o", tuned, "--method", "magnitude", "--sparsity", "0.9",
+                         "--data", test, "--limit", "1000", "--epochs", "1", "--sparse-format", "onnx", "--json"])
+check(code == 0, f"prune with fine-tuning exits 0 {err.strip()[:200]}")
+if code == 0:
+    ws = weights(tuned)
+    zeros = sum(int((w == 0).sum()) for w in ws) / sum(w.size for w in ws)
+    check(zeros >= 0.899, f"after fine-tuning {zeros:.3f} of the weights are still zero")
+    check(len(onnx.load(tuned).graph.sparse_initializer) > 0, "weights stored as ONNX sparse initializers")
+    check(os.path.getsize(tuned) < 0.5 * os.path.getsize(model), f"file {os.path.getsize(tuned):,} B < half of {os.path.getsize(model):,} B")
+    d = np.load(test)
+    x_path = os.path.join(work, "x.npy")
+    np.save(x_path, (d["x"][:64, None] / 255.0).astype(np.float32))
+    code1, _, e1 = run([args.nncompress, "--quiet", "run", tuned, "-i", x_path, "-o", os.path.join(work, "ours")])
+    code2, _, e2 = run(["node", os.path.join(root, "tools", "ort", "run.js"), tuned, os.path.join(work, "ort"), f"input={x_path}"])
+    check(code1 == 0 and code2 == 0, f"both runtimes run the sparse model {e1.strip()[:200]} {e2.strip()[:200]}")
+    if code1 == 0 and code2 == 0:
+        a, b = np.load(os.path.join(work, "ours", "logits.npy")), np.load(os.path.join(work, "ort", "logits.npy"))
+        check(np.allclose(a, b, rtol=1e-4, atol=1e-4), f"outputs agree (max diff {np.abs(a - b).max():.2e})")
+code, _, err = run([args.nncompress, "prune", model, "-o", os.path.join(work, "x.onnx"), "--method", "magnitude", "--epochs", "1"])
+check(code == 2 and "--data" in err, f"--epochs without --data: exit {code}")
+finish()
