@@ -58,6 +58,23 @@ for name in MODELS:
         rel = float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-12))
         check(rel <= 1e-4, f"{name}: pruned outputs agree with onnxruntime-node ({rel:.1e})")
 
+# Global pruning to a target: the result meets it closely and still agrees with ORT.
+for flag, key in (("--target-macs", "macs"), ("--target-params", "params")):
+    model = os.path.join(args.models, "mobilenet_v2.onnx")
+    out = os.path.join(work, f"mobilenet_v2{flag}.onnx")
+    code, stdout, err = run([args.nncompress, "--quiet", "prune", model, "-o", out, flag, "0.5", "--json"])
+    j = json.loads(stdout) if code == 0 else {}
+    frac = j[f"{key}_after"] / j[f"{key}_before"] if j else 1
+    check(code == 0 and 0.45 <= frac <= 0.5, f"mobilenet_v2 {flag} 0.5: {key} kept {frac:.4f} {err.strip()[:200]}")
+    ours, _ = outputs(out, "nncompress", f"mnv2{flag}-ours")
+    theirs, _ = outputs(out, "ort", f"mnv2{flag}-ort")
+    check(ours is not None and theirs is not None and np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max()),
+          f"mobilenet_v2 {flag}: pruned outputs agree with onnxruntime-node")
+code, _, err = run([args.nncompress, "prune", os.path.join(args.models, "resnet18.onnx"), "-o", os.path.join(work, "x.onnx"),
+                    "--target-macs", "0.01"])
+check(code == 2 and "cannot reach" in err and not os.path.exists(os.path.join(work, "x.onnx")),
+      f"unreachable target: exit {code}, {err.strip()}")
+
 # --ratio 0 changes nothing that matters: the outputs equal the original model's.
 for name in ("resnet18", "densenet121"):
     model = os.path.join(args.models, name + ".onnx")

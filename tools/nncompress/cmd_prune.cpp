@@ -96,6 +96,10 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("--ratio", o->channels.ratio, "Fraction of each prunable group's channels to remove (channels)")
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
+  cmd->add_option("--target-macs", o->channels.target_macs, "Prune globally to keep this fraction of the MACs (channels)")
+      ->check(CLI::Range(0.01, 1.0));
+  cmd->add_option("--target-params", o->channels.target_params, "Prune globally to keep this fraction of the params (channels)")
+      ->check(CLI::Range(0.01, 1.0));
   cmd->add_option("--keep", o->channels.keep, "Node names left alone");
   cmd->add_flag("!--prune-first-conv", o->channels.keep_first_conv, "Allow pruning the first convolution's channels");
   cmd->add_option("--round-to", o->channels.round_to, "Keep channel counts multiples of N (channels)")->check(CLI::PositiveNumber);
@@ -129,8 +133,10 @@ void register_prune(CLI::App& app, Action& action) {
       std::vector<Row> rows;
       std::vector<std::pair<std::string, std::string>> skipped;
       std::vector<std::pair<std::string, at::Tensor>> masks;
+      int groups_pruned = 0;
       if (o->method == "channels") {
         const passes::ChannelPruneReport r = passes::prune_channels(model, types, o->channels);
+        groups_pruned = r.groups_pruned;
         for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
         skipped = r.unprunable;
       } else {
@@ -163,7 +169,7 @@ void register_prune(CLI::App& app, Action& action) {
                             {"params_after", r.params_after}});
         nlohmann::json left = nlohmann::json::array();
         for (const auto& [node, why] : skipped) left.push_back({{"node", node}, {"reason", why}});
-        std::cout << nlohmann::json{{"output", o->output}, {"method", o->method},
+        std::cout << nlohmann::json{{"output", o->output}, {"method", o->method}, {"groups_pruned", groups_pruned},
                                     {"params_before", cost_before.params}, {"params_after", cost_after.params},
                                     {"nonzeros_before", size_before.nonzeros}, {"nonzeros_after", size_after.nonzeros},
                                     {"macs_before", cost_before.macs}, {"macs_after", cost_after.macs},

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "nncompress/analysis/channel_groups.h"
+#include "nncompress/analysis/cost.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -60,15 +63,18 @@ at::Tensor score_group(const ChannelGraph& cg, int root, const ir::Graph& graph,
   return score;
 }
 
-// Kept indices (ascending) of a group with `size` channels.
-at::Tensor choose(const at::Tensor& score, double ratio, int64_t round_to) {
-  const int64_t size = score.size(0);
+// How many of `size` channels stay when `ratio` of them go, rounded up to a multiple of round_to.
+int64_t keep_count(int64_t size, double ratio, int64_t round_to) {
   int64_t keep = size - static_cast<int64_t>(std::floor(ratio * size));
   if (round_to > 1) keep = std::min(size, (keep + round_to - 1) / round_to * round_to);
-  keep = std::max<int64_t>(1, keep);
-  // Stable: equal scores keep the lower index, so results are deterministic.
+  return std::max<int64_t>(1, keep);
+}
+
+// The `count` best-scoring channels, in ascending index order. Ties keep the lower index (stable
+// sort), so results are deterministic.
+at::Tensor top(const at::Tensor& score, int64_t count) {
   const at::Tensor order = std::get<1>(score.sort(/*stable=*/true, 0, /*descending=*/true));
-  return std::get<0>(order.narrow(0, 0, keep).sort());
+  return std::get<0>(order.narrow(0, 0, count).sort());
 }
 
 // Global indices along a tensor axis for the channels of `source` that survive.
@@ -106,11 +112,79 @@ int64_t params_of(const ir::Node& n) {
 
 }  // namespace
 
+// Channels kept per pruned root group, for a uniform ratio or for a global threshold on
+// scores normalized by their group's mean (so groups of different layers compare).
+std::map<int, at::Tensor> decide(const std::map<int, at::Tensor>& scores, const std::map<int, int64_t>& sizes,
+                                 std::optional<double> threshold, double ratio, int64_t round_to) {
+  std::map<int, at::Tensor> kept;
+  for (const auto& [group, score] : scores) {
+    const int64_t size = sizes.at(group);
+    int64_t count = keep_count(size, ratio, round_to);
+    if (threshold) {
+      const at::Tensor normalized = score / std::max(score.mean().item<double>(), 1e-30);
+      const int64_t above = normalized.ge(*threshold).sum().item<int64_t>();
+      count = keep_count(size, 1.0 - static_cast<double>(above) / size, round_to);
+    }
+    if (count < size) kept[group] = top(score, count);
+  }
+  return kept;
+}
+
+// The dims every initializer would have after removing the channels not in `kept`.
+std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& cg, const std::map<int, at::Tensor>& kept) {
+  std::map<const ir::Value*, std::vector<int64_t>> dims;
+  auto set = [&](const ir::Value* v, int64_t axis, int64_t n) {
+    auto it = dims.emplace(v, v->initializer()->dims()).first;
+    it->second[axis] = n;
+  };
+  for (const auto& [root, idx] : kept)
+    for (const ir::Node* p : cg.groups[root].producers) {
+      set(p->input(1), output_axis(*p), idx.size(0));
+      if (p->input(2) && p->input(2)->has_initializer() && p->input(2)->initializer()->dims().size() == 1)
+        set(p->input(2), 0, idx.size(0));
+    }
+  for (const analysis::ChannelUser& u : cg.users)
+    set(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept).size(0));
+  return dims;
+}
+
+// The fraction of MACs (or params) left after pruning to `kept`: MACs of a Conv/Gemm/MatMul
+// scale with its weight's element count, since spatial sizes do not change.
+// `params_baseline` is the model's parameter count before constants were made private (copies of
+// shared tensors must not count as parameters the user had).
+double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelGraph& cg,
+                     const std::map<int, at::Tensor>& kept, bool macs, double params_baseline) {
+  const auto dims = dims_after(cg, kept);
+  auto numel_after = [&](const ir::Value* v) {
+    auto it = dims.find(v);
+    return it == dims.end() ? v->initializer()->numel() : ir::element_count(it->second);
+  };
+  double before = 0, after = 0;
+  if (macs) {
+    for (const analysis::NodeCost& nc : cost.nodes) {
+      if (!nc.macs || *nc.macs == 0) continue;
+      before += static_cast<double>(*nc.macs);
+      const ir::Value* w = nc.node->input(1);
+      const bool scaled = w && w->has_initializer() && w->initializer()->numel() > 0;
+      after += scaled ? static_cast<double>(*nc.macs) * numel_after(w) / w->initializer()->numel() : *nc.macs;
+    }
+  } else {
+    before = params_baseline;
+    for (const ir::Value* v : graph.initializers()) after += static_cast<double>(numel_after(v));
+  }
+  return before > 0 ? after / before : 1.0;
+}
+
 ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, const ChannelPruneOptions& o) {
   if (o.ratio < 0 || o.ratio >= 1) throw bad_input("--ratio must be in [0, 1)");
+  if (o.target_macs < 0 || o.target_macs > 1 || o.target_params < 0 || o.target_params > 1)
+    throw bad_input("--target-macs and --target-params are fractions in (0, 1]");
+  if (o.target_macs > 0 && o.target_params > 0) throw bad_input("give --target-macs or --target-params, not both");
   if (o.criterion != "l1" && o.criterion != "l2" && o.criterion != "bn-scale" && o.criterion != "fpgm")
     throw bad_input("unknown criterion '" + o.criterion + "' (l1, l2, bn-scale, fpgm)");
   ir::Graph& graph = model.graph;
+  double params_baseline = 0;
+  for (const ir::Value* v : graph.initializers()) params_baseline += static_cast<double>(v->initializer()->numel());
   make_constants_private(graph);
   const ChannelGraph cg = analysis::build_channel_graph(graph, types);
 
@@ -129,7 +203,8 @@ ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, co
       if (n->input(1) && n->input(1)->has_initializer() && n->input(1)->initializer()->dims().size() >= 2)
         before[n.get()] = {n->input(1)->initializer()->dims()[output_axis(*n)], params_of(*n)};
 
-  std::map<int, at::Tensor> kept;
+  std::map<int, at::Tensor> scores;
+  std::map<int, int64_t> sizes;
   for (const analysis::ChannelGroup& g : cg.groups) {
     if (cg.find(g.id) != g.id) continue;
     std::string reason = g.reason;
@@ -141,11 +216,43 @@ ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, co
       continue;
     }
     if (g.producers.empty()) continue;
-    const at::Tensor idx = choose(score_group(cg, g.id, graph, o.criterion), o.ratio, o.round_to);
-    if (idx.size(0) == g.size) continue;
-    kept[g.id] = idx;
-    ++report.groups_pruned;
+    scores[g.id] = score_group(cg, g.id, graph, o.criterion);
+    sizes[g.id] = g.size;
   }
+  std::map<int, at::Tensor> kept;
+  if (o.target_macs > 0 || o.target_params > 0) {
+    // Bisection on the global threshold: the smallest one that meets the target.
+    const bool macs = o.target_macs > 0;
+    const double target = macs ? o.target_macs : o.target_params;
+    const analysis::ModelCost cost = analysis::compute_cost(graph, types);
+    double lo = 0, hi = 0;
+    for (const auto& [group, score] : scores)
+      hi = std::max(hi, (score / std::max(score.mean().item<double>(), 1e-30)).max().item<double>() + 1e-9);
+    kept = decide(scores, sizes, hi, 0, o.round_to);
+    report.predicted_fraction = fraction_left(graph, cost, cg, kept, macs, params_baseline);
+    if (report.predicted_fraction > target) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "cannot reach %s %.3f: the prunable channel groups allow at most %.3f",
+                    macs ? "--target-macs" : "--target-params", target, report.predicted_fraction);
+      throw bad_input(buf);
+    } else {
+      for (int i = 0; i < 40; ++i) {
+        const double mid = 0.5 * (lo + hi);
+        const auto candidate = decide(scores, sizes, mid, 0, o.round_to);
+        const double f = fraction_left(graph, cost, cg, candidate, macs, params_baseline);
+        if (f <= target) {
+          hi = mid;
+          kept = candidate;
+          report.predicted_fraction = f;
+        } else {
+          lo = mid;
+        }
+      }
+    }
+  } else {
+    kept = decide(scores, sizes, std::nullopt, o.ratio, o.round_to);
+  }
+  report.groups_pruned = static_cast<int>(kept.size());
   if (kept.empty()) return report;
 
   // Producers: output channels of the weight and the bias.

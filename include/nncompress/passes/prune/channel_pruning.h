@@ -12,6 +12,11 @@ namespace nncompress::passes {
 
 struct ChannelPruneOptions {
   double ratio = 0.3;               // fraction of each group's channels to remove
+  // Global pruning instead of a uniform ratio: the fraction of MACs (or params) to keep. Channels
+  // are ranked across groups by their score relative to their group's mean, and a threshold is
+  // found by bisection so the model meets the target.
+  double target_macs = 0;
+  double target_params = 0;
   std::string criterion = "l1";     // l1, l2, bn-scale, fpgm
   std::vector<std::string> keep;    // node names whose output channels stay
   bool keep_first_conv = true;      // the first convolution's channels stay (the last classifier
@@ -30,6 +35,9 @@ struct ChannelPruneReport {
   // Producers whose groups were left alone, with the reason.
   std::vector<std::pair<std::string, std::string>> unprunable;
   int groups_pruned = 0;
+  // With a target: the fraction of MACs/params predicted to remain (an unreachable target is a
+  // bad_input error, before anything changes).
+  double predicted_fraction = 1.0;
 };
 
 // Prunes `model` in place. `types` holds static shapes (onnxio::infer_shapes) for Flatten/Reshape.
