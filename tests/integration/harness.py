@@ -1,6 +1,10 @@
 """Tiny helpers shared by the integration tests (run by ctest with /usr/bin/python3)."""
+import os
 import subprocess
 import sys
+
+# The repository root (tests/integration/../..).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _results = {"passed": 0, "failed": []}
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from harness import check, finish, run
+from harness import ROOT, check, finish, run
 
 # fvcore's counts of multiply-accumulates at 224x224.
 FVCORE_MACS = {"resnet18": 1.814e9, "mobilenet_v2": 0.300e9}
@@ -17,7 +17,7 @@ ap.add_argument("--nncompress", required=True)
 ap.add_argument("--models", required=True, help="folder for the exported models")
 args = ap.parse_args()
 
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+root = ROOT
 subprocess.run([sys.executable, os.path.join(root, "tools", "export_torchvision.py"), "--out", args.models,
                 *FVCORE_MACS], check=True)
 

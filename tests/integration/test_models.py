@@ -9,12 +9,12 @@ import tempfile
 
 import numpy as np
 
-from harness import check, finish, run
+from harness import ROOT, check, finish, run
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 args = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+root = ROOT
 models_dir = os.path.join(root, "models")
 work = tempfile.mkdtemp(prefix="nncompress_models_")
 

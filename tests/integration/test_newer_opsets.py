@@ -10,12 +10,12 @@ import tempfile
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import check, finish, run
+from harness import ROOT, check, finish, run
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 args = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+root = ROOT
 work = tempfile.mkdtemp(prefix="nncompress_opset_")
 rng = np.random.RandomState(3)
 x = rng.randn(2, 7, 6, 5).astype(np.float32)

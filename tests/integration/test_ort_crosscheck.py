@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 
-from harness import check, finish, run
+from harness import ROOT, check, finish, run
 
 MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x1_0", "densenet121", "googlenet",
           "efficientnet_b0"]
@@ -19,7 +19,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 ap.add_argument("--models", required=True, help="folder for the exported models")
 args = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+root = ROOT
 subprocess.run([sys.executable, os.path.join(root, "tools", "export_torchvision.py"), "--out", args.models, *MODELS],
                check=True)
 work = tempfile.mkdtemp(prefix="nncompress_ort_")

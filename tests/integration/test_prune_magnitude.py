@@ -11,12 +11,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from harness import check, finish, run
+from harness import ROOT, check, finish, run
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 args = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+root = ROOT
 model = os.path.join(root, "models", "lenet5-mnist.onnx")
 test = os.path.join(root, "models", "data", "mnist-test.npz")
 work = tempfile.mkdtemp(prefix="nncompress_magnitude_")
