@@ -83,4 +83,14 @@ for name in ("resnet18", "densenet121"):
     a, _ = outputs(model, "nncompress", name + "-orig")
     b, _ = outputs(same, "nncompress", name + "-ratio0")
     check(code == 0 and a is not None and b is not None and np.array_equal(a, b), f"{name}: --ratio 0 gives identical outputs")
+# Data-driven criterion: taylor needs labeled data, and uses it.
+lenet = os.path.join(root, "models", "lenet5-mnist.onnx")
+mnist = os.path.join(root, "models", "data", "mnist-test.npz")
+code, _, err = run([args.nncompress, "prune", lenet, "-o", os.path.join(work, "t0.onnx"), "--criterion", "taylor"])
+check(code == 2 and "labeled data" in err, f"taylor without data: exit {code}, {err.strip()}")
+code, out, err = run([args.nncompress, "--quiet", "prune", lenet, "-o", os.path.join(work, "t1.onnx"), "--criterion", "taylor",
+                      "--ratio", "0.5", "--prune-first-conv", "--data", mnist, "--limit", "512", "--json"])
+j = json.loads(out) if code == 0 else {}
+check(code == 0 and j["groups_pruned"] == 3 and j["top1_after"] is not None and j["top1_after"] > 0.5,
+      f"taylor with data prunes LeNet-5's 3 groups, top-1 {j.get('top1_before')} -> {j.get('top1_after')} {err.strip()[:200]}")
 finish()

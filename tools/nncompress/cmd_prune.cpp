@@ -91,7 +91,7 @@ void register_prune(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"channels", "magnitude"}))
       ->capture_default_str();
   cmd->add_option("--criterion", o->channels.criterion, "Channel importance (channels)")
-      ->check(CLI::IsMember({"l1", "l2", "bn-scale", "fpgm"}))
+      ->check(CLI::IsMember({"l1", "l2", "bn-scale", "fpgm", "taylor"}))
       ->capture_default_str();
   cmd->add_option("--ratio", o->channels.ratio, "Fraction of each prunable group's channels to remove (channels)")
       ->check(CLI::Range(0.0, 0.99))
@@ -135,6 +135,9 @@ void register_prune(CLI::App& app, Action& action) {
       std::vector<std::pair<std::string, at::Tensor>> masks;
       int groups_pruned = 0;
       if (o->method == "channels") {
+        o->channels.data = train_data ? &*train_data : nullptr;
+        o->channels.preprocess = preprocess_of(o->data);
+        o->channels.batch = o->data.batch;
         const passes::ChannelPruneReport r = passes::prune_channels(model, types, o->channels);
         groups_pruned = r.groups_pruned;
         for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});

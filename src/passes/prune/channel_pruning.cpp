@@ -13,6 +13,7 @@
 #include "nncompress/analysis/cost.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
+#include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
@@ -37,7 +38,45 @@ at::Tensor rows(const ir::Node& n) {
   return w.transpose(0, axis).reshape({w.size(axis), -1});
 }
 
-at::Tensor score_group(const ChannelGraph& cg, int root, const ir::Graph& graph, const std::string& criterion) {
+// First-order Taylor importance per output channel of each producer: (sum over the channel's
+// weights of w * dL/dw)^2, summed over batches (Molchanov et al., CVPR 2019, on weights).
+std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, const ChannelGraph& cg,
+                                                        const ChannelPruneOptions& o) {
+  if (!o.data || !o.data->has_labels()) throw bad_input("--criterion taylor needs labeled data (--data)");
+  runtime::Executor exec(model);
+  if (exec.inputs().size() != 1) throw bad_input("--criterion taylor needs a model with one input");
+  std::map<const ir::Node*, at::Tensor> weights;
+  for (const analysis::ChannelGroup& g : cg.groups)
+    for (const ir::Node* p : g.producers) {
+      at::Tensor& w = exec.parameter(p->input(1)->name());
+      w = w.detach().clone().requires_grad_(true);
+      weights[p] = w;
+    }
+  std::map<const ir::Node*, at::Tensor> importance;
+  const ir::Value& input = *exec.inputs()[0];
+  const int64_t n = o.data->size();
+  for (int64_t b = 0; b < o.taylor_batches && b * o.batch < n; ++b) {
+    const int64_t len = std::min(o.batch, n - b * o.batch);
+    const at::Tensor x = data::prepare_batch(o.data->x.narrow(0, b * o.batch, len), input.name(), input.type, o.preprocess);
+    at::Tensor logits = exec.run({x}).at(0);
+    logits = logits.reshape({logits.size(0), -1});
+    for (auto& [node, w] : weights)
+      if (w.grad().defined()) w.mutable_grad().zero_();
+    at::nll_loss(at::log_softmax(logits, 1), o.data->y.narrow(0, b * o.batch, len)).backward();
+    for (const auto& [node, w] : weights) {
+      if (!w.grad().defined()) continue;
+      const int64_t axis = output_axis(*node);
+      const at::Tensor contribution = (w.detach() * w.grad()).transpose(0, axis).reshape({w.size(axis), -1}).sum(1).pow(2);
+      auto it = importance.find(node);
+      if (it == importance.end()) importance[node] = contribution.to(at::kDouble);
+      else it->second += contribution.to(at::kDouble);
+    }
+  }
+  return importance;
+}
+
+at::Tensor score_group(const ChannelGraph& cg, int root, const ir::Graph& graph, const std::string& criterion,
+                       const std::map<const ir::Node*, at::Tensor>& taylor) {
   const analysis::ChannelGroup& g = cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
   if (criterion == "bn-scale") {
@@ -53,6 +92,11 @@ at::Tensor score_group(const ChannelGraph& cg, int root, const ir::Graph& graph,
       }
     }
     if (found) return score;  // otherwise fall back to the filters' L1 norm
+  }
+  if (criterion == "taylor") {
+    for (const ir::Node* p : g.producers)
+      if (auto it = taylor.find(p); it != taylor.end()) score += it->second;
+    return score;
   }
   for (const ir::Node* p : g.producers) {
     const at::Tensor r = rows(*p).to(at::kDouble);
@@ -180,8 +224,9 @@ ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, co
   if (o.target_macs < 0 || o.target_macs > 1 || o.target_params < 0 || o.target_params > 1)
     throw bad_input("--target-macs and --target-params are fractions in (0, 1]");
   if (o.target_macs > 0 && o.target_params > 0) throw bad_input("give --target-macs or --target-params, not both");
-  if (o.criterion != "l1" && o.criterion != "l2" && o.criterion != "bn-scale" && o.criterion != "fpgm")
-    throw bad_input("unknown criterion '" + o.criterion + "' (l1, l2, bn-scale, fpgm)");
+  if (o.criterion != "l1" && o.criterion != "l2" && o.criterion != "bn-scale" && o.criterion != "fpgm" &&
+      o.criterion != "taylor")
+    throw bad_input("unknown criterion '" + o.criterion + "' (l1, l2, bn-scale, fpgm, taylor)");
   ir::Graph& graph = model.graph;
   double params_baseline = 0;
   for (const ir::Value* v : graph.initializers()) params_baseline += static_cast<double>(v->initializer()->numel());
@@ -203,6 +248,8 @@ ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, co
       if (n->input(1) && n->input(1)->has_initializer() && n->input(1)->initializer()->dims().size() >= 2)
         before[n.get()] = {n->input(1)->initializer()->dims()[output_axis(*n)], params_of(*n)};
 
+  const std::map<const ir::Node*, at::Tensor> taylor =
+      o.criterion == "taylor" ? taylor_importance(model, cg, o) : std::map<const ir::Node*, at::Tensor>();
   std::map<int, at::Tensor> scores;
   std::map<int, int64_t> sizes;
   for (const analysis::ChannelGroup& g : cg.groups) {
@@ -216,7 +263,7 @@ ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, co
       continue;
     }
     if (g.producers.empty()) continue;
-    scores[g.id] = score_group(cg, g.id, graph, o.criterion);
+    scores[g.id] = score_group(cg, g.id, graph, o.criterion, taylor);
     sizes[g.id] = g.size;
   }
   std::map<int, at::Tensor> kept;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
 
 namespace nncompress::passes {
@@ -17,11 +18,17 @@ struct ChannelPruneOptions {
   // found by bisection so the model meets the target.
   double target_macs = 0;
   double target_params = 0;
-  std::string criterion = "l1";     // l1, l2, bn-scale, fpgm
+  std::string criterion = "l1";     // l1, l2, bn-scale, fpgm, taylor (needs labeled data)
   std::vector<std::string> keep;    // node names whose output channels stay
   bool keep_first_conv = true;      // the first convolution's channels stay (the last classifier
                                     // always does: its outputs are the graph's)
   int64_t round_to = 1;             // kept channel counts are multiples of this (when possible)
+  // taylor: first-order Taylor importance of each output channel, (sum over its filter of
+  // weight x gradient)^2, accumulated over `taylor_batches` batches of labeled data.
+  const data::Dataset* data = nullptr;
+  data::Preprocess preprocess;
+  int64_t batch = 64;
+  int64_t taylor_batches = 8;
 };
 
 struct LayerChange {
