@@ -77,6 +77,16 @@ if code == 0:
     if code1 == 0 and code2 == 0:
         a, b = np.load(os.path.join(work, "ours", "logits.npy")), np.load(os.path.join(work, "ort", "logits.npy"))
         check(np.allclose(a, b, rtol=1e-4, atol=1e-4), f"outputs agree (max diff {np.abs(a - b).max():.2e})")
+# Gradual (AGP) pruning reaches the requested sparsity by the end of fine-tuning.
+gradual = os.path.join(work, "gradual.onnx")
+code, stdout, err = run([args.nncompress, "--quiet", "prune", model, "-o", gradual, "--method", "magnitude", "--sparsity", "0.9",
+                         "--gradual", "--data", test, "--limit", "1000", "--epochs", "2", "--json"])
+if code == 0:
+    ws = weights(gradual)
+    zeros = sum(int((w == 0).sum()) for w in ws) / sum(w.size for w in ws)
+check(code == 0 and zeros >= 0.899, f"--gradual ends at the requested sparsity {err.strip()[:200]}")
+code, _, err = run([args.nncompress, "prune", model, "-o", os.path.join(work, "g.onnx"), "--method", "magnitude", "--gradual"])
+check(code == 2 and "--gradual" in err, f"--gradual without --epochs: exit {code}")
 code, _, err = run([args.nncompress, "prune", model, "-o", os.path.join(work, "x.onnx"), "--method", "magnitude", "--epochs", "1"])
 check(code == 2 and "--data" in err, f"--epochs without --data: exit {code}")
 finish()

@@ -33,6 +33,7 @@ struct PruneCommand {
   DataOptions data;
   int epochs = 0;
   double lr = 0.01;
+  bool gradual = false;
   bool json = false;
 };
 
@@ -106,6 +107,7 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("--sparsity", o->magnitude.sparsity, "Fraction of weights to zero (magnitude)")
       ->check(CLI::Range(0.0, 0.999))
       ->capture_default_str();
+  cmd->add_flag("--gradual", o->gradual, "Reach --sparsity gradually while fine-tuning (AGP schedule; needs --epochs)");
   cmd->add_flag("--per-layer", o->magnitude.per_layer, "One threshold per layer instead of a global one (magnitude)");
   cmd->add_option("--sparse-format", o->sparse_format, "Store weights >= 50% zero as ONNX sparse initializers (onnx)")
       ->check(CLI::IsMember({"dense", "onnx"}))
@@ -120,6 +122,8 @@ void register_prune(CLI::App& app, Action& action) {
     action = [o] {
       ensure_distinct_output(o->model, o->output);
       if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (labeled training data)");
+      if (o->gradual && (o->method != "magnitude" || o->epochs == 0))
+        throw bad_input("--gradual works with --method magnitude and --epochs");
       ir::Model model = onnxio::load_model(o->model);
       std::optional<data::Dataset> train_data, val_data;
       if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
@@ -144,8 +148,11 @@ void register_prune(CLI::App& app, Action& action) {
         skipped = r.unprunable;
       } else {
         o->magnitude.keep = o->channels.keep;
-        passes::MagnitudePruneResult r = passes::prune_magnitude(model, o->magnitude);
-        for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.nonzeros_before, l.nonzeros_after, l.elements, l.elements});
+        // Gradual: start from the dense weights (sparsity 0 now, the target reached by the schedule).
+        passes::MagnitudePruneOptions now = o->magnitude;
+        if (o->gradual) now.sparsity = 0;
+        passes::MagnitudePruneResult r = passes::prune_magnitude(model, now);
+        for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.nonzeros_before, 0, l.elements, l.elements});
         masks = std::move(r.masks);
       }
       if (o->epochs > 0) {
@@ -155,8 +162,14 @@ void register_prune(CLI::App& app, Action& action) {
         t.batch = o->data.batch;
         t.preprocess = preprocess_of(o->data);
         t.masks = masks;
+        if (o->gradual) t.gradual_final_sparsity = o->magnitude.sparsity;
         train::fine_tune(model, *train_data, val_data ? &*val_data : nullptr, t);
       }
+      if (o->method == "magnitude")  // non-zeros as they are now, after any fine-tuning
+        for (Row& r : rows)
+          for (const auto& n : model.graph.nodes())
+            if (n->name == r.name && n->input(1) && n->input(1)->has_initializer())
+              r.after = runtime::to_aten(*n->input(1)->initializer()).ne(0).sum().item<int64_t>();
       if (o->sparse_format == "onnx") passes::mark_sparse_storage(model);
       const analysis::ModelCost cost_after = analysis::compute_cost(model.graph, onnxio::infer_shapes(model));
       const Sizes size_after = sizes_of(model);

@@ -50,6 +50,15 @@ struct TrainOptions {
   std::vector<std::string> frozen;
   // Zero masks kept during training: after every step, param *= mask (same shape).
   std::vector<std::pair<std::string, at::Tensor>> masks;
+  // Gradual magnitude pruning (Zhu & Gupta's AGP) of the masked parameters: every
+  // `gradual_every` steps their masks are recomputed so that a sparsity of
+  // final + (initial - final) * (1 - t)^3 holds over all of them together (one global magnitude
+  // threshold; t: progress through the first 2/3
+  // of training; the last third fine-tunes at the final sparsity).
+  // Off when gradual_final_sparsity is 0.
+  double gradual_initial_sparsity = 0;
+  double gradual_final_sparsity = 0;
+  int64_t gradual_every = 50;
   std::vector<ParamGroup> extra_groups;
   std::function<at::Tensor()> extra_loss;  // added to the loss when set
   std::function<void()> after_step;
