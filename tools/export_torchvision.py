@@ -29,6 +29,19 @@ def build(name):
     return getattr(torchvision.models, name)(**kwargs).eval()
 
 
+def settings(opset, size, seed):
+    """What an export depends on; a cached export with other settings is redone."""
+    return {"opset": opset, "input_shape": ["N", 3, size, size], "seed": seed, "format": 2}
+
+
+def up_to_date(out_dir, name, wanted):
+    try:
+        with open(os.path.join(out_dir, name + ".json")) as f:
+            return json.load(f).get("settings") == wanted and os.path.exists(os.path.join(out_dir, name + ".onnx"))
+    except (OSError, ValueError):
+        return False
+
+
 def export(name, out_dir, opset, size, seed):
     torch.manual_seed(seed)
     model = build(name)
@@ -42,7 +55,7 @@ def export(name, out_dir, opset, size, seed):
     proto = onnx.load(tmp)
     params = int(sum(np.prod(t.dims, dtype=np.int64) for t in proto.graph.initializer))
     os.replace(tmp, path)
-    facts = {"model": name, "params": params, "opset": opset, "input_shape": ["N", 3, size, size], "seed": seed}
+    facts = {"model": name, "params": params, "settings": settings(opset, size, seed)}
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(facts, f, indent=1)
     return facts
@@ -61,8 +74,7 @@ def main():
     for name in args.models:
         if name not in MODELS:
             sys.exit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-        if not args.force and os.path.exists(os.path.join(args.out, name + ".onnx")) and \
-                os.path.exists(os.path.join(args.out, name + ".json")):
+        if not args.force and up_to_date(args.out, name, settings(args.opset, args.size, args.seed)):
             continue
         facts = export(name, args.out, args.opset, args.size, args.seed)
         print(f"exported {name}: {facts['params']:,} params", file=sys.stderr)
