@@ -3,8 +3,10 @@ import os
 import subprocess
 import sys
 
-# The repository root (tests/integration/../..).
+# The repository root (tests/integration/../..), and the shipped default model and its data.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LENET5 = os.path.join(ROOT, "models", "lenet5-mnist.onnx")
+MNIST_TEST = os.path.join(ROOT, "models", "data", "mnist-test.npz")
 
 _results = {"passed": 0, "failed": []}
 

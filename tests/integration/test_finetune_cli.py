@@ -9,14 +9,13 @@ import tempfile
 
 import numpy as np
 
-from harness import ROOT, check, finish, run
+from harness import LENET5, MNIST_TEST, ROOT, check, finish, run
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 args = ap.parse_args()
 root = ROOT
-model = os.path.join(root, "models", "lenet5-mnist.onnx")
-test = os.path.join(root, "models", "data", "mnist-test.npz")
+model, test = LENET5, MNIST_TEST
 work = tempfile.mkdtemp(prefix="nncompress_finetune_")
 common = ["--data", test, "--limit", "512", "--epochs", "2", "--batch", "64", "--augment-crop", "2"]
 

@@ -11,7 +11,7 @@ import tempfile
 
 import numpy as np
 
-from harness import ROOT, check, finish, run
+from harness import LENET5, MNIST_TEST, ROOT, check, finish, run
 
 MODELS = ["resnet18", "mobilenet_v2", "densenet121", "googlenet", "squeezenet1_1", "shufflenet_v2_x1_0",
           "efficientnet_b0"]
@@ -84,8 +84,7 @@ for name in ("resnet18", "densenet121"):
     b, _ = outputs(same, "nncompress", name + "-ratio0")
     check(code == 0 and a is not None and b is not None and np.array_equal(a, b), f"{name}: --ratio 0 gives identical outputs")
 # Data-driven criterion: taylor needs labeled data, and uses it.
-lenet = os.path.join(root, "models", "lenet5-mnist.onnx")
-mnist = os.path.join(root, "models", "data", "mnist-test.npz")
+lenet, mnist = LENET5, MNIST_TEST
 code, _, err = run([args.nncompress, "prune", lenet, "-o", os.path.join(work, "t0.onnx"), "--criterion", "taylor"])
 check(code == 2 and "labeled data" in err, f"taylor without data: exit {code}, {err.strip()}")
 code, out, err = run([args.nncompress, "--quiet", "prune", lenet, "-o", os.path.join(work, "t1.onnx"), "--criterion", "taylor",

@@ -11,14 +11,13 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from harness import ROOT, check, finish, run
+from harness import LENET5, MNIST_TEST, ROOT, check, finish, run
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 args = ap.parse_args()
 root = ROOT
-model = os.path.join(root, "models", "lenet5-mnist.onnx")
-test = os.path.join(root, "models", "data", "mnist-test.npz")
+model, test = LENET5, MNIST_TEST
 work = tempfile.mkdtemp(prefix="nncompress_magnitude_")
 
 
