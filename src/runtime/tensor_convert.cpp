@@ -53,6 +53,14 @@ at::Tensor to_aten(const ir::Tensor& t) {
   }
 }
 
+void replace_data(ir::Tensor& tensor, const at::Tensor& value) {
+  ir::Tensor updated = from_aten(value, tensor.dtype());
+  updated.name = tensor.name;
+  updated.doc_string = tensor.doc_string;
+  updated.store_sparse = tensor.store_sparse;
+  tensor = std::move(updated);
+}
+
 ir::Tensor from_aten(const at::Tensor& value, DataType dtype) {
   at::Tensor v = value.detach().contiguous();
   const at::ScalarType storage = ir::storage_scalar_type(dtype);

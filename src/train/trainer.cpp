@@ -152,6 +152,15 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
     for (auto& [p, m] : masks) p.detach().mul_(m);
   };
   apply_masks();
+  // The executor sees each view while running; between runs it holds the trained weights again.
+  std::vector<std::pair<at::Tensor*, at::Tensor>> viewed;  // executor slot, trained weight
+  for (const auto& [name, view] : o.views) viewed.push_back({&exec.parameter(name), exec.parameter(name)});
+  auto show_views = [&] {
+    for (size_t i = 0; i < viewed.size(); ++i) *viewed[i].first = o.views[i].second(viewed[i].second);
+  };
+  auto hide_views = [&] {
+    for (auto& [slot, weight] : viewed) *slot = weight;
+  };
 
   TrainResult result;
   const int64_t n = train.size(), batches = (n + o.batch - 1) / o.batch, total_steps = batches * o.epochs;
@@ -169,7 +178,9 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
       const at::Tensor idx = order.narrow(0, b * o.batch, std::min(o.batch, n - b * o.batch));
       at::Tensor x = data::prepare_batch(train.x.index_select(0, idx), input.name(), input.type, o.preprocess);
       x = augment(x, o, gen);
+      show_views();
       at::Tensor logits = exec.run({x}).at(0);
+      hide_views();
       logits = logits.reshape({logits.size(0), -1});
       at::Tensor loss;
       at::Tensor labels = train.has_labels() ? train.y.index_select(0, idx) : at::Tensor();
@@ -235,11 +246,13 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
       eval::EvalOptions eo;
       eo.batch = std::max<int64_t>(o.batch, 256);
       eo.preprocess = o.preprocess;
+      show_views();
       stats.val_top1 = eval::evaluate(exec, *val, eo).top1;
+      hide_views();
       better = *stats.val_top1 > best_val;
     }
     // With gradual pruning only the last epoch has the final sparsity: earlier ones cannot win.
-    if (o.gradual_final_sparsity > 0) better = epoch == o.epochs;
+    if (o.gradual_final_sparsity > 0 || !o.keep_best_epoch) better = epoch == o.epochs;
     if (better) {
       best = snapshot(exec, all_float);
       result.best_epoch = epoch;
@@ -251,14 +264,8 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   result.samples_per_second = elapsed > 0 ? static_cast<double>(n) * o.epochs / elapsed : 0;
 
-  for (const auto& [name, tensor] : best) {
-    ir::Tensor* t = model.graph.value(name).mutable_initializer();
-    ir::Tensor updated = runtime::from_aten(tensor, t->dtype());
-    updated.name = t->name;
-    updated.doc_string = t->doc_string;
-    updated.store_sparse = t->store_sparse;
-    *t = std::move(updated);
-  }
+  for (const auto& [name, tensor] : best)
+    runtime::replace_data(*model.graph.value(name).mutable_initializer(), tensor);
   return result;
 }
 

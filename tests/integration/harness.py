@@ -29,3 +29,36 @@ def finish():
     """Prints the 'N passed, N failed' line and exits non-zero on any failure."""
     print(f"{_results['passed']} passed, {len(_results['failed'])} failed")
     sys.exit(1 if _results["failed"] else 0)
+
+
+def layer_weights(path):
+    """Conv/Gemm weights (dense or sparse initializers) of an .onnx file as numpy arrays, read by
+    python3-onnx."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    dense = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    for sp in m.graph.sparse_initializer:
+        values = numpy_helper.to_array(sp.values)
+        idx = numpy_helper.to_array(sp.indices).reshape(-1)
+        a = np.zeros(int(np.prod(sp.dims)), values.dtype)
+        a[idx] = values
+        dense[sp.values.name] = a.reshape(tuple(sp.dims))
+    return [dense[n.input[1]] for n in m.graph.node if n.op_type in ("Conv", "Gemm")]
+
+
+def check_same_as_ort(nncompress, model, test_npz, work, label):
+    """Runs the first 64 samples of an MNIST-style .npz through nncompress and onnxruntime-node and
+    checks (with check()) that both run and their logits agree."""
+    import numpy as np
+    d = np.load(test_npz)
+    x_path = os.path.join(work, "x.npy")
+    np.save(x_path, (d["x"][:64, None] / 255.0).astype(np.float32))
+    ours, theirs = os.path.join(work, "ours"), os.path.join(work, "ort")
+    code1, _, e1 = run([nncompress, "--quiet", "run", model, "-i", x_path, "-o", ours])
+    code2, _, e2 = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, theirs, f"input={x_path}"])
+    check(code1 == 0 and code2 == 0, f"{label}: both runtimes run the model {e1.strip()[:200]} {e2.strip()[:200]}")
+    if code1 == 0 and code2 == 0:
+        a, b = np.load(os.path.join(ours, "logits.npy")), np.load(os.path.join(theirs, "logits.npy"))
+        check(np.allclose(a, b, rtol=1e-4, atol=1e-4), f"{label}: outputs agree (max diff {np.abs(a - b).max():.2e})")

@@ -7,35 +7,16 @@ import json
 import os
 import tempfile
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from harness import LENET5, MNIST_TEST, ROOT, check, finish, run
+from harness import LENET5, MNIST_TEST, check, check_same_as_ort, finish, run
+from harness import layer_weights as weights
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--nncompress", required=True)
 args = ap.parse_args()
-root = ROOT
 model, test = LENET5, MNIST_TEST
 work = tempfile.mkdtemp(prefix="nncompress_magnitude_")
-
-
-def weights(path):
-    """Conv/Gemm weights (dense or sparse initializers) as numpy arrays, by python3-onnx."""
-    m = onnx.load(path)
-    dense = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    for sp in m.graph.sparse_initializer:
-        values = numpy_helper.to_array(sp.values)
-        idx = numpy_helper.to_array(sp.indices).reshape(-1)
-        a = np.zeros(int(np.prod(sp.dims)), values.dtype)
-        a[idx] = values
-        dense[sp.values.name] = a.reshape(tuple(sp.dims))
-    out = []
-    for n in m.graph.node:
-        if n.op_type in ("Conv", "Gemm"):
-            out.append(dense[n.input[1]])
-    return out
 
 
 for mode in ("global", "per-layer"):
@@ -67,15 +48,7 @@ if code == 0:
     check(zeros >= 0.899, f"after fine-tuning {zeros:.3f} of the weights are still zero")
     check(len(onnx.load(tuned).graph.sparse_initializer) > 0, "weights stored as ONNX sparse initializers")
     check(os.path.getsize(tuned) < 0.5 * os.path.getsize(model), f"file {os.path.getsize(tuned):,} B < half of {os.path.getsize(model):,} B")
-    d = np.load(test)
-    x_path = os.path.join(work, "x.npy")
-    np.save(x_path, (d["x"][:64, None] / 255.0).astype(np.float32))
-    code1, _, e1 = run([args.nncompress, "--quiet", "run", tuned, "-i", x_path, "-o", os.path.join(work, "ours")])
-    code2, _, e2 = run(["node", os.path.join(root, "tools", "ort", "run.js"), tuned, os.path.join(work, "ort"), f"input={x_path}"])
-    check(code1 == 0 and code2 == 0, f"both runtimes run the sparse model {e1.strip()[:200]} {e2.strip()[:200]}")
-    if code1 == 0 and code2 == 0:
-        a, b = np.load(os.path.join(work, "ours", "logits.npy")), np.load(os.path.join(work, "ort", "logits.npy"))
-        check(np.allclose(a, b, rtol=1e-4, atol=1e-4), f"outputs agree (max diff {np.abs(a - b).max():.2e})")
+    check_same_as_ort(args.nncompress, tuned, test, work, "sparse model")
 # Gradual (AGP) pruning reaches the requested sparsity by the end of fine-tuning.
 gradual = os.path.join(work, "gradual.onnx")
 code, stdout, err = run([args.nncompress, "--quiet", "prune", model, "-o", gradual, "--method", "magnitude", "--sparsity", "0.9",

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <new>
 
 #include "nncompress/core/error.h"
@@ -41,19 +42,38 @@ GlobalOptions& global_options() {
   return options;
 }
 
+namespace {
+
+void draw_bar(const std::string& label, std::chrono::steady_clock::time_point start, int64_t done, int64_t total) {
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double frac = total > 0 ? static_cast<double>(done) / total : 1.0;
+  const int width = 30, filled = static_cast<int>(frac * width);
+  const double eta = frac > 0 ? elapsed / frac - elapsed : 0;
+  std::fprintf(stderr, "\r%s [%s%s] %lld/%lld  %.1f s, ETA %.1f s ", label.c_str(), std::string(filled, '=').c_str(),
+               std::string(width - filled, ' ').c_str(), static_cast<long long>(done), static_cast<long long>(total),
+               elapsed, eta);
+  if (done >= total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+bool show_progress() { return !global_options().quiet && ::isatty(STDERR_FILENO); }
+
+}  // namespace
+
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& label) {
-  if (global_options().quiet || !::isatty(STDERR_FILENO)) return {};
+  if (!show_progress()) return {};
   const auto start = std::chrono::steady_clock::now();
-  return [label, start](int64_t done, int64_t total) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double frac = total > 0 ? static_cast<double>(done) / total : 1.0;
-    const int width = 30, filled = static_cast<int>(frac * width);
-    const double eta = frac > 0 ? elapsed / frac - elapsed : 0;
-    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld  %.1f s, ETA %.1f s ", label.c_str(), std::string(filled, '=').c_str(),
-                 std::string(width - filled, ' ').c_str(), static_cast<long long>(done), static_cast<long long>(total),
-                 elapsed, eta);
-    if (done >= total) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
+  return [label, start](int64_t done, int64_t total) { draw_bar(label, start, done, total); };
+}
+
+std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs) {
+  if (!show_progress()) return {};
+  auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
+    if (b == 1) *start = std::chrono::steady_clock::now();  // ETA per epoch
+    char label[96];
+    std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f acc %.2f%%", epoch, epochs, loss, 100 * acc);
+    draw_bar(label, *start, b, batches);
   };
 }
 

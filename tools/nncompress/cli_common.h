@@ -40,6 +40,8 @@ int run_action(const Action& action);
 // A progress callback (done, total) drawing a bar with ETA on stderr; silent unless stderr is a
 // terminal and --quiet is off.
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& label);
+// The same bar for train::TrainOptions::progress: epoch, loss and accuracy before it.
+std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs);
 
 // Dataset and preprocessing options shared by eval, compare and later commands.
 struct DataOptions {

@@ -69,14 +69,7 @@ void register_finetune(CLI::App& app, Action& action) {
       }
       o->train.batch = o->data.batch;
       o->train.preprocess = preprocess_of(o->data);
-      auto bar = progress_bar("train");
-      if (bar) {
-        const int epochs = o->train.epochs;
-        o->train.progress = [bar, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
-          std::fprintf(stderr, "epoch %d/%d loss %.4f acc %.2f%% ", epoch, epochs, loss, 100 * acc);
-          bar(b, batches);
-        };
-      }
+      o->train.progress = training_progress(o->train.epochs);
       const train::TrainResult r = train::fine_tune(model, train_data, val ? &*val : nullptr, o->train);
       for (const auto& e : r.epochs)
         spdlog::info("epoch {}: loss {:.4f}, train acc {:.2f}%{}, {:.1f} s", e.epoch, e.train_loss, 100 * e.train_accuracy,

@@ -1,6 +1,7 @@
-// `nncompress prune MODEL -o OUT --method channels|magnitude [...] [--data D [--epochs N]]`:
-// structured (channels removed for real) or unstructured (magnitude) pruning, optional
-// fine-tuning with pruned weights kept at zero, a per-layer table, sizes and accuracy before/after.
+// `nncompress prune MODEL -o OUT --method channels|magnitude|autoprune [...] [--data D [--epochs N]]`:
+// structured (channels removed for real) or unstructured (magnitude, or AutoPrune's trained
+// auxiliary parameters) pruning, optional fine-tuning with pruned weights kept at zero, a
+// per-layer table, sizes and accuracy before/after.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,7 @@
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
+#include "nncompress/passes/prune/autoprune.h"
 #include "nncompress/passes/prune/channel_pruning.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -30,12 +32,29 @@ struct PruneCommand {
   std::string model, output, method = "channels", val, sparse_format = "dense";
   passes::ChannelPruneOptions channels;
   passes::MagnitudePruneOptions magnitude;
+  passes::AutoPruneOptions autoprune;
   DataOptions data;
   int epochs = 0;
   double lr = 0.01;
+  uint64_t seed = 0;
   bool gradual = false;
+  bool distill = false;
+  bool sparsity_given = false;
   bool json = false;
 };
+
+// The fine-tuning run after (or, for AutoPrune, during) pruning.
+train::TrainOptions training_options(const PruneCommand& o, const runtime::Executor* teacher) {
+  train::TrainOptions t;
+  t.epochs = o.epochs;
+  t.lr = o.lr;
+  t.seed = o.seed;
+  t.batch = o.data.batch;
+  t.preprocess = preprocess_of(o.data);
+  t.teacher = teacher;
+  t.progress = training_progress(o.epochs);
+  return t;
+}
 
 // A per-layer row of the table, whatever the method.
 struct Row {
@@ -88,8 +107,10 @@ void register_prune(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand("prune", "Prune a model: remove channels for real, or zero the smallest weights");
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
-  cmd->add_option("--method", o->method, "channels: structured, real removal; magnitude: unstructured (autoprune is planned)")
-      ->check(CLI::IsMember({"channels", "magnitude"}))
+  cmd->add_option("--method", o->method,
+                  "channels: structured, real removal; magnitude: unstructured; autoprune: unstructured, learned while "
+                  "training (needs --data and --epochs)")
+      ->check(CLI::IsMember({"channels", "magnitude", "autoprune"}))
       ->capture_default_str();
   cmd->add_option("--criterion", o->channels.criterion, "Channel importance (channels)")
       ->check(CLI::IsMember({"l1", "l2", "bn-scale", "fpgm", "taylor"}))
@@ -104,8 +125,18 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("--keep", o->channels.keep, "Node names left alone");
   cmd->add_flag("!--prune-first-conv", o->channels.keep_first_conv, "Allow pruning the first convolution's channels");
   cmd->add_option("--round-to", o->channels.round_to, "Keep channel counts multiples of N (channels)")->check(CLI::PositiveNumber);
-  cmd->add_option("--sparsity", o->magnitude.sparsity, "Fraction of weights to zero (magnitude)")
+  cmd->add_option("--sparsity", o->magnitude.sparsity,
+                  "Fraction of weights to zero (magnitude; autoprune: a target, else lambda decides)")
       ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  cmd->add_option("--lambda", o->autoprune.lambda, "Regularization pull on the auxiliary parameters (autoprune)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--aux-lr", o->autoprune.aux_lr, "Step size of the auxiliary parameters (autoprune)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--aux-init", o->autoprune.aux_init, "Initial auxiliary parameters (autoprune)")
+      ->check(CLI::IsMember({"magnitude", "constant"}))
       ->capture_default_str();
   cmd->add_flag("--gradual", o->gradual, "Reach --sparsity gradually while fine-tuning (AGP schedule; needs --epochs)");
   cmd->add_flag("--per-layer", o->magnitude.per_layer, "One threshold per layer instead of a global one (magnitude)");
@@ -117,14 +148,24 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("--epochs", o->epochs, "Fine-tune for N epochs on --data after pruning (pruned weights stay zero)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", o->lr, "Fine-tuning learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for shuffling and augmentation while fine-tuning")->capture_default_str();
+  cmd->add_flag("--distill", o->distill, "Fine-tune by distillation from the unpruned model (works without labels)");
   cmd->add_flag("--json", o->json, "Print one JSON object");
-  cmd->callback([&action, o] {
+  cmd->callback([&action, o, cmd] {
+    o->sparsity_given = cmd->count("--sparsity") > 0;
     action = [o] {
       ensure_distinct_output(o->model, o->output);
-      if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (labeled training data)");
+      if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (training data)");
       if (o->gradual && (o->method != "magnitude" || o->epochs == 0))
         throw bad_input("--gradual works with --method magnitude and --epochs");
+      if (o->method == "autoprune" && o->epochs == 0) throw bad_input("--method autoprune trains: give --data and --epochs");
       ir::Model model = onnxio::load_model(o->model);
+      std::optional<ir::Model> teacher_model;
+      std::optional<runtime::Executor> teacher;
+      if (o->distill) {
+        teacher_model = onnxio::load_model(o->model);
+        teacher.emplace(*teacher_model);
+      }
       std::optional<data::Dataset> train_data, val_data;
       if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
       if (!o->val.empty()) val_data = data::load_dataset(o->val);
@@ -146,6 +187,15 @@ void register_prune(CLI::App& app, Action& action) {
         groups_pruned = r.groups_pruned;
         for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
         skipped = r.unprunable;
+      } else if (o->method == "autoprune") {
+        o->autoprune.keep = o->channels.keep;
+        o->autoprune.target_sparsity = o->sparsity_given ? o->magnitude.sparsity : 0;
+        o->autoprune.train = training_options(*o, teacher ? &*teacher : nullptr);
+        const passes::AutoPruneResult r =
+            passes::prune_autoprune(model, *train_data, val_data ? &*val_data : nullptr, o->autoprune);
+        for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.nonzeros_before, 0, l.elements, l.elements});
+        spdlog::info("autoprune: final lambda {:.4g}, {} weights pruned during the search came back", r.final_lambda,
+                     r.recovered);
       } else {
         o->magnitude.keep = o->channels.keep;
         // Gradual: start from the dense weights (sparsity 0 now, the target reached by the schedule).
@@ -155,17 +205,13 @@ void register_prune(CLI::App& app, Action& action) {
         for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.nonzeros_before, 0, l.elements, l.elements});
         masks = std::move(r.masks);
       }
-      if (o->epochs > 0) {
-        train::TrainOptions t;
-        t.epochs = o->epochs;
-        t.lr = o->lr;
-        t.batch = o->data.batch;
-        t.preprocess = preprocess_of(o->data);
+      if (o->epochs > 0 && o->method != "autoprune") {
+        train::TrainOptions t = training_options(*o, teacher ? &*teacher : nullptr);
         t.masks = masks;
         if (o->gradual) t.gradual_final_sparsity = o->magnitude.sparsity;
         train::fine_tune(model, *train_data, val_data ? &*val_data : nullptr, t);
       }
-      if (o->method == "magnitude")  // non-zeros as they are now, after any fine-tuning
+      if (o->method != "channels")  // non-zeros as they are now, after any fine-tuning
         for (Row& r : rows)
           for (const auto& n : model.graph.nodes())
             if (n->name == r.name && n->input(1) && n->input(1)->has_initializer())

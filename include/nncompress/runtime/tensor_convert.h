@@ -15,6 +15,10 @@ at::Tensor to_aten(const ir::Tensor& tensor);
 ir::Tensor from_aten(const at::Tensor& value, ir::DataType dtype);
 
 // The ONNX data type that holds a LibTorch scalar type.
+// Replaces `tensor`'s values (and dims) with `value`, converted to its element type; name, doc
+// string and storage choice stay.
+void replace_data(ir::Tensor& tensor, const at::Tensor& value);
+
 ir::DataType data_type_of(at::ScalarType type);
 // The LibTorch type the executor computes `dtype` in (see to_aten), or Undefined.
 at::ScalarType compute_type_of(ir::DataType dtype);

@@ -62,6 +62,13 @@ struct TrainOptions {
   std::vector<ParamGroup> extra_groups;
   std::function<at::Tensor()> extra_loss;  // added to the loss when set
   std::function<void()> after_step;
+  // Reparameterized weights: the forward pass sees view(weight) instead of the trained weight
+  // (e.g. AutoPrune's weight x step(auxiliary) with a straight-through gradient). The optimizer
+  // still updates the weight itself, and the weight is what fine_tune writes back.
+  std::vector<std::pair<std::string, std::function<at::Tensor(const at::Tensor&)>>> views;
+  // Keep the epoch with the best validation accuracy; off when later epochs must win because
+  // the model changes shape over training (pruning schedules).
+  bool keep_best_epoch = true;
 
   // (epoch, batch, batches, running loss, running accuracy) after each batch.
   std::function<void(int, int64_t, int64_t, double, double)> progress;

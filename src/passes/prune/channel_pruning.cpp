@@ -141,10 +141,7 @@ void select(ir::Value* v, int64_t axis, const at::Tensor& idx) {
   ir::Tensor* t = v->mutable_initializer();
   const at::Tensor data = runtime::to_aten(*t);
   if (data.size(axis) == idx.size(0)) return;
-  ir::Tensor updated = runtime::from_aten(data.index_select(axis, idx), t->dtype());
-  updated.name = t->name;
-  updated.doc_string = t->doc_string;
-  *t = std::move(updated);
+  runtime::replace_data(*t, data.index_select(axis, idx));
 }
 
 int64_t params_of(const ir::Node& n) {

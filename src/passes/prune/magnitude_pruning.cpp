@@ -12,13 +12,18 @@ namespace nncompress::passes {
 
 namespace {
 
-struct Candidate {
-  ir::Node* node;
-  ir::Value* weight;
-};
+// The magnitude below which `sparsity` of `values` lies (ties are pruned together).
+double threshold(const at::Tensor& magnitudes, double sparsity) {
+  const int64_t k = static_cast<int64_t>(sparsity * magnitudes.numel());
+  if (k <= 0) return -1.0;
+  return std::get<0>(magnitudes.reshape({-1}).kthvalue(k)).item<double>();
+}
 
-std::vector<Candidate> candidates(ir::Graph& graph, const std::set<std::string>& keep) {
-  std::vector<Candidate> out;
+}  // namespace
+
+std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector<std::string>& keep_names) {
+  const std::set<std::string> keep(keep_names.begin(), keep_names.end());
+  std::vector<PrunableWeight> out;
   for (const auto& n : graph.nodes()) {
     const std::string& op = n->op_type();
     if (op != "Conv" && op != "Gemm" && op != "MatMul" && op != "ConvTranspose") continue;
@@ -30,36 +35,24 @@ std::vector<Candidate> candidates(ir::Graph& graph, const std::set<std::string>&
   return out;
 }
 
-// The magnitude below which `sparsity` of `values` lies (ties are pruned together).
-double threshold(const at::Tensor& magnitudes, double sparsity) {
-  const int64_t k = static_cast<int64_t>(sparsity * magnitudes.numel());
-  if (k <= 0) return -1.0;
-  return std::get<0>(magnitudes.reshape({-1}).kthvalue(k)).item<double>();
-}
-
-}  // namespace
-
 MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& o) {
   if (o.sparsity < 0 || o.sparsity >= 1) throw bad_input("--sparsity must be in [0, 1)");
   make_constants_private(model.graph);
-  const std::vector<Candidate> layers = candidates(model.graph, std::set<std::string>(o.keep.begin(), o.keep.end()));
+  const std::vector<PrunableWeight> layers = prunable_weights(model.graph, o.keep);
   double global = -1.0;
   if (!o.per_layer && !layers.empty()) {
     std::vector<at::Tensor> all;
-    for (const Candidate& c : layers) all.push_back(runtime::to_aten(*c.weight->initializer()).abs().reshape({-1}));
+    for (const PrunableWeight& c : layers) all.push_back(runtime::to_aten(*c.weight->initializer()).abs().reshape({-1}));
     global = threshold(at::cat(all), o.sparsity);
   }
   MagnitudePruneResult result;
-  for (const Candidate& c : layers) {
+  for (const PrunableWeight& c : layers) {
     ir::Tensor* t = c.weight->mutable_initializer();
     const at::Tensor w = runtime::to_aten(*t);
     const double limit = o.per_layer ? threshold(w.abs(), o.sparsity) : global;
     const at::Tensor mask = (w.abs() > limit).to(at::kFloat);
     SparsityRow row{c.node->name, c.node->op_type(), c.weight->name(), w.numel(), w.ne(0).sum().item<int64_t>(), 0};
-    ir::Tensor pruned = runtime::from_aten(w * mask, t->dtype());
-    pruned.name = t->name;
-    pruned.doc_string = t->doc_string;
-    *t = std::move(pruned);
+    runtime::replace_data(*t, w * mask);
     row.nonzeros_after = runtime::to_aten(*t).ne(0).sum().item<int64_t>();
     result.layers.push_back(row);
     result.masks.push_back({c.weight->name(), mask});

@@ -28,6 +28,14 @@ struct MagnitudePruneResult {
   std::vector<std::pair<std::string, at::Tensor>> masks;  // weight initializer name -> 0/1 mask
 };
 
+// The weights unstructured pruning works on: float weights (rank >= 2) of Conv, ConvTranspose,
+// Gemm and MatMul nodes, except nodes named in `keep`.
+struct PrunableWeight {
+  ir::Node* node;
+  ir::Value* weight;
+};
+std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector<std::string>& keep);
+
 MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& options);
 
 // Marks weights with at least `min_sparsity` zeros to be written as ONNX sparse initializers.

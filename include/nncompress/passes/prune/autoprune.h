@@ -1,0 +1,48 @@
+#pragma once
+// prune.autoprune: unstructured pruning by training auxiliary parameters (AutoPrune, Xiao, Wang
+// and Rajasekaran, NeurIPS 2019) instead of thresholding weights. Every prunable weight w gets an
+// auxiliary m; the forward pass uses w * h(m) with h the unit step (m > 0 keeps w). The update
+// rules we implement are written down in docs/autoprune.md; in short, m follows the loss gradient
+// of the masked weight times sign(w) (a straight-through estimator, so pruned weights can come
+// back) plus a constant regularization pull lambda, and the weights train as usual under the mask.
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nncompress/data/dataset.h"
+#include "nncompress/ir/model.h"
+#include "nncompress/passes/prune/magnitude_pruning.h"
+#include "nncompress/train/trainer.h"
+
+namespace nncompress::passes {
+
+struct AutoPruneOptions {
+  // 0: lambda stays fixed and the sparsity is whatever training finds. Otherwise lambda is
+  // adapted so the sparsity follows a cubic ramp to this target (our addition to the paper, so
+  // users can ask for a sparsity), and at the end of the search the masks are made to meet it.
+  double target_sparsity = 0;
+  double lambda = 0.5;      // regularization pull, in units of the RMS of the loss signal
+  double aux_lr = 0.01;     // auxiliary step per optimizer step
+  double aux_momentum = 0.9;  // moving average of the loss signal the auxiliaries follow
+  std::string aux_init = "magnitude";  // "magnitude": m = |w| / (2 mean|w|), capped at 1; "constant": m = 1
+  double search_fraction = 2.0 / 3.0;  // auxiliaries train over this share of the steps, then masks stay fixed
+  std::vector<std::string> keep;       // node names whose weights stay dense
+  train::TrainOptions train;           // the fine-tuning run AutoPrune trains within (epochs, lr, data options)
+};
+
+struct AutoPruneResult {
+  std::vector<SparsityRow> layers;
+  std::vector<std::pair<std::string, at::Tensor>> masks;  // weight initializer name -> final 0/1 mask
+  double final_lambda = 0;
+  int64_t recovered = 0;  // weights pruned at some step during the search and kept at its end
+  train::TrainResult training;
+};
+
+// Trains on `train_data` (labels, or distillation through options.train.teacher), evaluating on
+// `val_data` each epoch when given, and leaves the pruned weights at zero in `model`.
+AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_data, const data::Dataset* val_data,
+                                const AutoPruneOptions& options);
+
+}  // namespace nncompress::passes
