@@ -11,6 +11,8 @@
 #include <new>
 
 #include "nncompress/core/error.h"
+#include "nncompress/eval/evaluate.h"
+#include "nncompress/runtime/executor.h"
 
 namespace nncompress::cli {
 
@@ -75,6 +77,15 @@ std::function<void(int, int64_t, int64_t, double, double)> training_progress(int
     std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f acc %.2f%%", epoch, epochs, loss, 100 * acc);
     draw_bar(label, *start, b, batches);
   };
+}
+
+std::optional<double> top1_of(const ir::Model& model, const DataOptions& d, const data::Dataset* data) {
+  if (!data || !data->has_labels()) return std::nullopt;
+  const runtime::Executor exec(model);
+  eval::EvalOptions o;
+  o.batch = d.batch;
+  o.preprocess = preprocess_of(d);
+  return eval::evaluate(exec, *data, o).top1;
 }
 
 void add_data_options(CLI::App* cmd, DataOptions& o, bool required) {

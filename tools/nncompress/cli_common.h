@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nncompress/data/dataset.h"
+#include "nncompress/ir/model.h"
 
 namespace nncompress::cli {
 
@@ -23,6 +25,7 @@ void register_eval(CLI::App& app, Action& action);
 void register_compare(CLI::App& app, Action& action);
 void register_finetune(CLI::App& app, Action& action);
 void register_prune(CLI::App& app, Action& action);
+void register_quantize(CLI::App& app, Action& action);
 
 // Options shared by every command that runs a model.
 struct GlobalOptions {
@@ -55,6 +58,9 @@ struct DataOptions {
 void add_data_options(CLI::App* cmd, DataOptions& options, bool required);
 // The preprocessing those options describe.
 data::Preprocess preprocess_of(const DataOptions& options);
+
+// Top-1 accuracy of `model` on `data` with those options; nullopt without data or labels.
+std::optional<double> top1_of(const ir::Model& model, const DataOptions& options, const data::Dataset* data);
 
 // "46.8 MB", "1.81 G", "11,689,512".
 std::string human_bytes(uint64_t bytes);

@@ -89,15 +89,6 @@ Sizes sizes_of(const ir::Model& model) {
   return s;
 }
 
-std::optional<double> accuracy(const ir::Model& model, const DataOptions& d, const data::Dataset* data) {
-  if (!data || !data->has_labels()) return std::nullopt;
-  const runtime::Executor exec(model);
-  eval::EvalOptions o;
-  o.batch = d.batch;
-  o.preprocess = preprocess_of(d);
-  return eval::evaluate(exec, *data, o).top1;
-}
-
 nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
 }  // namespace
@@ -171,7 +162,7 @@ void register_prune(CLI::App& app, Action& action) {
       if (!o->val.empty()) val_data = data::load_dataset(o->val);
       const data::Dataset* measure = val_data ? &*val_data : train_data ? &*train_data : nullptr;
 
-      const std::optional<double> top1_before = accuracy(model, o->data, measure);
+      const std::optional<double> top1_before = top1_of(model, o->data, measure);
       const ir::TypeMap types = onnxio::infer_shapes(model);
       const analysis::ModelCost cost_before = analysis::compute_cost(model.graph, types);
       const Sizes size_before = sizes_of(model);
@@ -219,7 +210,7 @@ void register_prune(CLI::App& app, Action& action) {
       if (o->sparse_format == "onnx") passes::mark_sparse_storage(model);
       const analysis::ModelCost cost_after = analysis::compute_cost(model.graph, onnxio::infer_shapes(model));
       const Sizes size_after = sizes_of(model);
-      const std::optional<double> top1_after = accuracy(model, o->data, measure);
+      const std::optional<double> top1_after = top1_of(model, o->data, measure);
       const uint64_t file_bytes = onnxio::save_model(model, o->output);
 
       const bool channels = o->method == "channels";

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   register_compare(app, action);
   register_finetune(app, action);
   register_prune(app, action);
+  register_quantize(app, action);
 
   try {
     app.parse(argc, argv);

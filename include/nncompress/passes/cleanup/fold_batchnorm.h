@@ -1,0 +1,14 @@
+#pragma once
+// Folds inference-mode BatchNormalization into the Conv before it: W' = W * g / sqrt(var + eps)
+// per output channel, b' = (b - mean) * g / sqrt(var + eps) + beta. Quantization runs this first so
+// the weights it quantizes are the weights that run. Only folds when the Conv's output feeds that
+// BatchNormalization alone and the BatchNormalization's output is not a graph output (its name
+// would change).
+#include "nncompress/ir/graph.h"
+
+namespace nncompress::passes {
+
+// Returns the number of BatchNormalization nodes folded.
+int fold_batchnorm(ir::Graph& graph);
+
+}  // namespace nncompress::passes

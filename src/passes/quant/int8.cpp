@@ -1,0 +1,277 @@
+#include "nncompress/passes/quant/int8.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <cmath>
+#include <set>
+
+#include "nncompress/core/error.h"
+#include "nncompress/passes/cleanup/fold_batchnorm.h"
+#include "nncompress/passes/cleanup/private_constants.h"
+#include "nncompress/runtime/executor.h"
+#include "nncompress/runtime/tensor_convert.h"
+
+namespace nncompress::passes {
+
+namespace {
+
+bool onnx_domain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+
+// Conv, Gemm or MatMul with a constant float weight.
+bool weighted(const ir::Node& n) {
+  if (!onnx_domain(n) || (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul")) return false;
+  const ir::Value* w = n.input(1);
+  return w && w->has_initializer() && w->initializer()->dtype() == ir::DataType::Float && w->initializer()->dims().size() >= 2;
+}
+
+struct Selection {
+  bool symmetric;
+  std::set<std::string> keep;
+
+  bool quantized(const ir::Node& n) const {
+    if (keep.count(n.name) || !onnx_domain(n)) return false;
+    const std::string& op = n.op_type();
+    if (weighted(n) || op == "Add" || op == "AveragePool" || op == "GlobalAveragePool") return true;
+    if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
+    return symmetric && op == "Relu";
+  }
+
+  // The activation inputs of a quantized op that get Q/DQ.
+  std::vector<ir::Value*> activation_inputs(const ir::Node& n) const {
+    if (n.op_type() == "Add") return {n.input(0), n.input(1)};
+    return {n.input(0)};
+  }
+};
+
+bool is_activation(const ir::Value* v) { return v && !v->has_initializer(); }
+
+// Every non-constant tensor entering or leaving a quantized op, except graph outputs.
+std::vector<ir::Value*> quantizable_tensors(const ir::Graph& graph, const Selection& sel) {
+  std::vector<ir::Value*> out;
+  std::set<ir::Value*> seen;
+  auto add = [&](ir::Value* v) {
+    if (is_activation(v) && !v->is_graph_output() && seen.insert(v).second) out.push_back(v);
+  };
+  for (const ir::Node* n : graph.topological_order()) {
+    if (!sel.quantized(*n)) continue;
+    for (ir::Value* v : sel.activation_inputs(*n)) add(v);
+    add(n->output(0));
+  }
+  return out;
+}
+
+// Relu nodes right after a quantized op, alone on its output: removable in asymmetric mode.
+std::vector<ir::Node*> removable_relus(const ir::Graph& graph, const Selection& sel) {
+  std::vector<ir::Node*> out;
+  for (const auto& n : graph.nodes()) {
+    if (n->op_type() != "Relu" || !onnx_domain(*n) || sel.keep.count(n->name)) continue;
+    const ir::Value* x = n->input(0);
+    if (!x || !x->producer() || !sel.quantized(*x->producer()) || x->uses().size() != 1 || x->is_graph_output() ||
+        n->output(0)->is_graph_output())
+      continue;
+    out.push_back(n.get());
+  }
+  return out;
+}
+
+// Keeps the values whose tensors are floating point, found by running one sample.
+std::vector<ir::Value*> float_only(const ir::Model& model, const std::vector<ir::Value*>& values, const data::Dataset& data,
+                                   const CalibrationOptions& o) {
+  const runtime::Executor exec(model);
+  const ir::Value& input = *exec.inputs().at(0);
+  std::vector<std::string> names;
+  for (const ir::Value* v : values) names.push_back(v->name());
+  std::unordered_map<std::string, at::Tensor> captured;
+  at::NoGradGuard no_grad;
+  exec.run({data::prepare_batch(data.x.narrow(0, 0, 1), input.name(), input.type, o.preprocess)}, names, &captured);
+  std::vector<ir::Value*> out;
+  for (ir::Value* v : values)
+    if (auto it = captured.find(v->name()); it != captured.end() && it->second.scalar_type() == at::kFloat) out.push_back(v);
+  return out;
+}
+
+struct QParams {
+  float scale = 1;
+  int64_t zero_point = 0;
+};
+
+QParams activation_params(const Range& r, bool symmetric) {
+  QParams q;
+  if (symmetric) {
+    const double amax = std::max(std::abs(r.lo), std::abs(r.hi));
+    q.scale = amax > 0 ? static_cast<float>(amax / 127.0) : 1.0f;
+    return q;
+  }
+  const double lo = std::min(r.lo, 0.0), hi = std::max(r.hi, 0.0);
+  q.scale = hi > lo ? static_cast<float>((hi - lo) / 255.0) : 1.0f;
+  q.zero_point = std::clamp<int64_t>(std::llround(-lo / q.scale), 0, 255);
+  return q;
+}
+
+class Rewriter {
+ public:
+  Rewriter(ir::Model& model, bool symmetric) : graph_(model.graph), symmetric_(symmetric) {}
+
+  ir::Value* constant(const std::string& base, const at::Tensor& value, ir::DataType type) {
+    return graph_.add_initializer(graph_.unique_name(base), runtime::from_aten(value, type));
+  }
+
+  // T -> QuantizeLinear -> DequantizeLinear, read by every former reader of T.
+  void quantize_activation(ir::Value* t, const QParams& q) {
+    const ir::DataType zp_type = symmetric_ ? ir::DataType::Int8 : ir::DataType::UInt8;
+    ir::Value* scale = constant(t->name() + "_scale", at::scalar_tensor(q.scale, at::kFloat), ir::DataType::Float);
+    ir::Value* zp = constant(t->name() + "_zero_point", at::scalar_tensor(q.zero_point, at::kLong), zp_type);
+    const std::string qname = graph_.unique_name(t->name() + "_quantized");
+    const std::string dqname = graph_.unique_name(t->name() + "_dequantized");
+    ir::Node* dq_node = graph_.add_node({"DequantizeLinear", dqname, "", {nullptr, scale, zp}, {dqname}, {}, {}, ""});
+    graph_.replace_all_uses(t, dq_node->output(0));
+    ir::Node* q_node = graph_.add_node({"QuantizeLinear", qname, "", {t, scale, zp}, {qname}, {}, {}, ""});
+    graph_.set_input(dq_node, 0, q_node->output(0));
+    scales_[t] = q.scale;
+  }
+
+  // A constant weight replaced by int8 codes read through DequantizeLinear; returns the scales.
+  at::Tensor quantize_weight(ir::Node* n, int64_t axis, bool per_channel, double qmax) {
+    ir::Value* w = n->input(1);
+    const at::Tensor weight = runtime::to_aten(*w->initializer()).to(at::kFloat);
+    at::Tensor amax;
+    if (per_channel) {
+      std::vector<int64_t> dims;
+      for (int64_t d = 0; d < weight.dim(); ++d)
+        if (d != axis) dims.push_back(d);
+      amax = weight.abs().amax(dims);
+    } else {
+      amax = weight.abs().max().reshape({});
+    }
+    const at::Tensor scale = at::where(amax > 0, amax / qmax, at::ones_like(amax));
+    std::vector<int64_t> shape(weight.dim(), 1);
+    if (per_channel) shape[axis] = -1;
+    const at::Tensor codes = at::round(weight / scale.reshape(shape)).clamp(-qmax, qmax);
+    ir::Value* q = constant(w->name() + "_quantized", codes, ir::DataType::Int8);
+    ir::Value* s = constant(w->name() + "_scale", scale, ir::DataType::Float);
+    ir::Value* zp = constant(w->name() + "_zero_point", at::zeros(scale.sizes(), at::kLong), ir::DataType::Int8);
+    dequantize_into(n, 1, q, s, zp, per_channel ? axis : -1);
+    return scale;
+  }
+
+  // The bias as int32 codes with scale input_scale x weight_scale; false when out of range.
+  bool quantize_bias(ir::Node* n, float input_scale, const at::Tensor& weight_scale) {
+    ir::Value* b = n->input(2);
+    const at::Tensor bias = runtime::to_aten(*b->initializer()).to(at::kFloat);
+    const at::Tensor scale = weight_scale.to(at::kFloat) * input_scale;  // float32 product, as runtimes compute it
+    const at::Tensor codes = at::round(bias / scale);
+    if (codes.abs().max().item<double>() > 2147483647.0) return false;
+    ir::Value* q = constant(b->name() + "_quantized", codes, ir::DataType::Int32);
+    ir::Value* s = constant(b->name() + "_scale", scale, ir::DataType::Float);
+    ir::Value* zp = constant(b->name() + "_zero_point", at::zeros(scale.sizes(), at::kLong), ir::DataType::Int32);
+    dequantize_into(n, 2, q, s, zp, scale.dim() == 1 ? 0 : -1);
+    return true;
+  }
+
+  // The scale of an activation already quantized, or 0.
+  float scale_of(const ir::Value* t) const {
+    auto it = scales_.find(t);
+    return it == scales_.end() ? 0.0f : it->second;
+  }
+
+ private:
+  void dequantize_into(ir::Node* n, size_t index, ir::Value* q, ir::Value* s, ir::Value* zp, int64_t axis) {
+    ir::Value* old = n->input(index);
+    const std::string name = graph_.unique_name(old->name() + "_dequantized");
+    std::vector<ir::Attribute> attrs;
+    if (axis >= 0) attrs.push_back(ir::Attribute::make_int("axis", axis));
+    ir::Node* dq = graph_.add_node({"DequantizeLinear", name, "", {q, s, zp}, {name}, attrs, {}, ""});
+    graph_.set_input(n, index, dq->output(0));
+    if (old->uses().empty()) graph_.remove_initializer(old);
+  }
+
+  ir::Graph& graph_;
+  bool symmetric_;
+  std::map<const ir::Value*, float> scales_;
+};
+
+// The axis of a weight that holds output channels, or -1 when per-channel does not apply.
+int64_t channel_axis(const ir::Node& n) {
+  const int64_t rank = static_cast<int64_t>(n.input(1)->initializer()->dims().size());
+  if (n.op_type() == "Conv") return 0;
+  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
+  return rank == 2 ? 1 : -1;  // MatMul
+}
+
+bool bias_quantizable(const ir::Node& n) {
+  const ir::Value* b = n.input(2);
+  if (!b || !b->has_initializer() || b->initializer()->dtype() != ir::DataType::Float || b->initializer()->dims().size() != 1)
+    return false;
+  if (n.op_type() == "Gemm") return n.attr_float("alpha", 1.0f) == 1.0f && n.attr_float("beta", 1.0f) == 1.0f;
+  return n.op_type() == "Conv";
+}
+
+}  // namespace
+
+Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8Options& o) {
+  const int64_t opset = model.opset_version("");
+  if (opset < 10) throw bad_input("int8 quantization needs ONNX opset 10 or newer (the model has " + std::to_string(opset) + ")");
+  ir::Graph& graph = model.graph;
+  Int8Result result;
+  result.folded_batchnorms = fold_batchnorm(graph);
+  make_constants_private(graph);
+  const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end())};
+
+  // Calibrate on the float graph, Relu outputs included: a removed Relu's range becomes its
+  // producer's.
+  const std::vector<ir::Node*> relus = o.symmetric ? std::vector<ir::Node*>() : removable_relus(graph, sel);
+  std::vector<ir::Value*> candidates = quantizable_tensors(graph, sel);
+  for (ir::Node* r : relus) candidates.push_back(r->output(0));
+  candidates = float_only(model, candidates, data, o.calibration);
+  std::vector<std::string> names;
+  for (const ir::Value* v : candidates) names.push_back(v->name());
+  CalibrationOptions calibration = o.calibration;
+  calibration.symmetric = o.symmetric;
+  std::map<std::string, Range> ranges = calibrate(model, names, data, calibration);
+
+  for (ir::Node* r : relus) {
+    ir::Value* x = r->input(0);
+    auto it = ranges.find(r->output(0)->name());
+    if (it == ranges.end()) continue;
+    ranges[x->name()] = {0.0, std::max(it->second.hi, 0.0)};
+    graph.replace_all_uses(r->output(0), x);
+    graph.erase_node(r);
+    ++result.removed_relus;
+  }
+
+  Rewriter rw(model, o.symmetric);
+  for (ir::Value* t : quantizable_tensors(graph, sel)) {
+    auto it = ranges.find(t->name());
+    if (it == ranges.end()) continue;  // not a float tensor
+    result.activations.push_back({t->name(), it->second});
+    rw.quantize_activation(t, activation_params(it->second, o.symmetric));
+  }
+  const bool per_channel = o.per_channel && opset >= 13;
+  std::vector<ir::Node*> layers;
+  for (const auto& n : graph.nodes())
+    if (weighted(*n) && !sel.keep.count(n->name)) layers.push_back(n.get());
+  for (ir::Node* n : layers) {
+    QuantizedLayer row{n->name, n->op_type(), n->input(1)->initializer()->numel(), 0, 0, false};
+    const int64_t axis = channel_axis(*n);
+    const at::Tensor scale = rw.quantize_weight(n, axis, per_channel && axis >= 0, o.reduce_range ? 63.0 : 127.0);
+    row.min_scale = scale.min().item<double>();
+    row.max_scale = scale.max().item<double>();
+    // The input's scale: the DequantizeLinear feeding input 0 was created from it.
+    const ir::Node* dq = n->input(0)->producer();
+    const float input_scale = dq && dq->op_type() == "DequantizeLinear" && dq->input(0)->producer()
+                                  ? rw.scale_of(dq->input(0)->producer()->input(0))
+                                  : 0.0f;
+    if (o.int32_bias && input_scale > 0 && bias_quantizable(*n)) row.int32_bias = rw.quantize_bias(n, input_scale, scale);
+    result.layers.push_back(row);
+  }
+  graph.sort_topologically();
+  graph.remove_dangling_values();
+  // Shapes of rewired intermediate values are unchanged, but a removed Relu's output is gone and
+  // Q/DQ outputs are new: drop stale intermediate types rather than keep wrong ones.
+  for (ir::Value* v : graph.values())
+    if (!v->is_graph_input() && !v->is_graph_output()) v->type = ir::ValueType();
+  return result;
+}
+
+}  // namespace nncompress::passes

@@ -1,0 +1,74 @@
+// BatchNormalization folding keeps the model's outputs and removes the BN nodes it can fold.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "nncompress/passes/cleanup/fold_batchnorm.h"
+#include "nncompress/runtime/executor.h"
+#include "nncompress/runtime/tensor_convert.h"
+
+using namespace nncompress;
+using namespace nncompress::ir;
+
+namespace {
+
+Value* constant(Graph& g, const std::string& name, const at::Tensor& t) {
+  return g.add_initializer(name, runtime::from_aten(t, DataType::Float));
+}
+
+// x -> conv1 (no bias) -> bn1 -> relu -> conv2 (bias) -> bn2 -> relu -> y; conv2's output is a
+// second graph output when `shared` (so bn2 cannot fold).
+Model net(bool shared) {
+  at::manual_seed(0);
+  Model m;
+  m.opset_imports = {{"", 13}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(2), Dim::known(3), Dim::known(6), Dim::known(6)}));
+  auto bn = [&](const std::string& name, Value* in, int64_t c) {
+    return g.add_node({"BatchNormalization", name, "",
+                       {in, constant(g, name + ".g", at::rand({c}) + 0.5), constant(g, name + ".b", at::randn({c})),
+                        constant(g, name + ".m", at::randn({c})), constant(g, name + ".v", at::rand({c}) + 0.1)},
+                       {name + ".y"}, {Attribute::make_float("epsilon", 1e-3f)}, {}, ""});
+  };
+  Node* c1 = g.add_node({"Conv", "conv1", "", {x, constant(g, "w1", at::randn({4, 3, 3, 3}))}, {"c1"}, {}, {}, ""});
+  Node* b1 = bn("bn1", c1->output(0), 4);
+  Node* r = g.add_node({"Relu", "relu", "", {b1->output(0)}, {"r"}, {}, {}, ""});
+  Node* c2 = g.add_node({"Conv", "conv2", "", {r->output(0), constant(g, "w2", at::randn({5, 4, 1, 1})), constant(g, "b2", at::randn({5}))},
+                         {"c2"}, {}, {}, ""});
+  Node* b2 = bn("bn2", c2->output(0), 5);
+  g.mark_output(g.add_node({"Relu", "relu2", "", {b2->output(0)}, {"y"}, {}, {}, ""})->output(0));
+  if (shared) g.mark_output(c2->output(0));
+  return m;
+}
+
+std::vector<at::Tensor> run(const Model& m, const at::Tensor& x) { return runtime::Executor(m).run({x}); }
+
+int count(const Model& m, const std::string& op) {
+  int n = 0;
+  for (const auto& node : m.graph.nodes()) n += node->op_type() == op;
+  return n;
+}
+
+}  // namespace
+
+TEST(FoldBatchNorm, SameOutputsWithoutTheBatchNorms) {
+  const at::Tensor x = at::randn({2, 3, 6, 6});
+  Model m = net(false);
+  const at::Tensor before = run(m, x)[0];
+  EXPECT_EQ(passes::fold_batchnorm(m.graph), 2);
+  EXPECT_EQ(count(m, "BatchNormalization"), 0);
+  EXPECT_TRUE(at::allclose(run(m, x)[0], before, 1e-5, 1e-5));
+  EXPECT_EQ(m.graph.find_value("bn1.g"), nullptr);  // its parameters are gone
+  EXPECT_NE(m.graph.value("c1").producer()->input(2), nullptr);  // conv1 got a bias
+}
+
+TEST(FoldBatchNorm, LeavesAConvWhoseOutputIsAlsoReadElsewhere) {
+  const at::Tensor x = at::randn({2, 3, 6, 6});
+  Model m = net(true);
+  const std::vector<at::Tensor> before = run(m, x);
+  EXPECT_EQ(passes::fold_batchnorm(m.graph), 1);  // bn1 only
+  EXPECT_EQ(count(m, "BatchNormalization"), 1);
+  const std::vector<at::Tensor> after = run(m, x);
+  EXPECT_TRUE(at::allclose(after[0], before[0], 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(after[1], before[1], 1e-5, 1e-5));
+}
