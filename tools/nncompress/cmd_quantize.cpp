@@ -1,26 +1,34 @@
-// `nncompress quantize MODEL -o OUT --method int8 --calib D [...]`: post-training int8 in the Q/DQ
-// format, with a per-layer table, sizes, and accuracy before/after when --data has labels.
+// `nncompress quantize MODEL -o OUT --method int8|focused [...]`: post-training int8 in the Q/DQ
+// format, or focused quantization of (pruned) weights to signed powers of two, with a per-layer
+// table, sizes, and accuracy before/after when there is labeled data.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include "cli_common.h"
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
+#include "nncompress/passes/quant/focused.h"
 #include "nncompress/passes/quant/int8.h"
+#include "nncompress/runtime/executor.h"
 
 namespace nncompress::cli {
 
 namespace {
 
 struct QuantizeCommand {
-  std::string model, output, method = "int8", calib;
+  std::string model, output, method = "int8", calib, val;
   int64_t calib_limit = 1000;
-  bool float_bias = false, per_tensor = false, full_range = false, json = false;
+  bool float_bias = false, per_tensor = false, full_range = false, distill = false, json = false;
+  int epochs = 0;
+  double lr = 0.005;
+  uint64_t seed = 0;
   passes::Int8Options int8;
+  passes::FocusedOptions focused;
   DataOptions data;
 };
 
@@ -31,81 +39,155 @@ uint64_t initializer_bytes(const ir::Model& model) {
   return bytes;
 }
 
+// Runs int8 quantization; returns the per-layer JSON and prints the table unless json.
+nlohmann::json run_int8(ir::Model& model, QuantizeCommand& o, nlohmann::json& summary) {
+  if (o.calib.empty()) throw bad_input("--method int8 needs calibration data (--calib)");
+  const data::Dataset calib = data::load_dataset(o.calib, o.calib_limit);
+  o.int8.int32_bias = !o.float_bias;
+  o.int8.per_channel = !o.per_tensor;
+  o.int8.reduce_range = !o.full_range;
+  o.int8.calibration.preprocess = preprocess_of(o.data);
+  o.int8.calibration.batch = o.data.batch;
+  o.int8.calibration.progress = progress_bar("calibrate");
+  const passes::Int8Result r = passes::quantize_int8(model, calib, o.int8);
+  nlohmann::json layers = nlohmann::json::array(), activations = nlohmann::json::array();
+  for (const auto& l : r.layers)
+    layers.push_back({{"name", l.node}, {"op", l.op}, {"weights", l.weights}, {"bits", o.int8.reduce_range ? 7 : 8},
+                      {"min_scale", l.min_scale}, {"max_scale", l.max_scale}, {"int32_bias", l.int32_bias}});
+  for (const auto& [name, range] : r.activations) {
+    activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
+    spdlog::debug("activation {}: [{:.4g}, {:.4g}]", name, range.lo, range.hi);
+  }
+  summary.update({{"calibration", o.int8.calibration.method}, {"calibration_samples", calib.size()},
+                  {"symmetric", o.int8.symmetric}, {"folded_batchnorms", r.folded_batchnorms},
+                  {"removed_relus", r.removed_relus}, {"quantized_activations", activations}});
+  if (!o.json) {
+    std::printf("%-44s %-7s %12s %24s %6s\n", "layer", "op", "weights", "weight scales", "bias");
+    for (const auto& l : r.layers)
+      std::printf("%-44s %-7s %12s %11.3g .. %-10.3g %6s\n", l.node.c_str(), l.op.c_str(), with_commas(l.weights).c_str(),
+                  l.min_scale, l.max_scale, l.int32_bias ? "int32" : "float");
+    std::printf("\n%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, %d Relus absorbed\n",
+                r.layers.size(), o.int8.reduce_range ? 7 : 8, r.activations.size(),
+                o.int8.symmetric ? "int8 symmetric" : "uint8", r.folded_batchnorms, r.removed_relus);
+  }
+  return layers;
+}
+
+nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dataset* train_data,
+                           const data::Dataset* val_data, nlohmann::json& summary) {
+  std::optional<ir::Model> teacher_model;
+  std::optional<runtime::Executor> teacher;
+  if (o.distill) {
+    teacher_model = onnxio::load_model(o.model);
+    teacher.emplace(*teacher_model);
+  }
+  train::TrainOptions& t = o.focused.train;
+  t.epochs = o.epochs;
+  t.lr = o.lr;
+  t.seed = o.seed;
+  t.batch = o.data.batch;
+  t.preprocess = preprocess_of(o.data);
+  t.teacher = teacher ? &*teacher : nullptr;
+  t.progress = training_progress(o.epochs);
+  const passes::FocusedResult r = passes::quantize_focused(model, train_data, val_data, o.focused);
+  nlohmann::json layers = nlohmann::json::array();
+  int64_t fixed = 0, huffman = 0;
+  for (const auto& l : r.layers) {
+    layers.push_back({{"name", l.node}, {"op", l.op}, {"weights", l.elements}, {"nonzeros", l.nonzeros}, {"bits", l.bits},
+                      {"recentralized", l.recentralized}, {"means", {l.mean_negative, l.mean_positive}},
+                      {"scale", l.scale}, {"levels", l.levels}, {"rms_error", l.rms_error},
+                      {"encoded_bytes", l.fixed_bytes}, {"huffman_bytes", l.huffman_bytes}});
+    fixed += l.fixed_bytes;
+    huffman += l.huffman_bytes;
+  }
+  // Everything else (biases, BatchNorm) as float32, so the model's encoded size is complete.
+  std::set<std::string> quantized;
+  for (const auto& l : r.layers) quantized.insert(l.weight);
+  int64_t other = 0;
+  for (const ir::Value* v : model.graph.initializers())
+    if (!quantized.count(v->name())) other += static_cast<int64_t>(v->initializer()->byte_size());
+  summary.update({{"weights_encoded_bytes", fixed}, {"weights_huffman_bytes", huffman}, {"other_parameter_bytes", other},
+                  {"model_encoded_bytes", huffman + other}});
+  if (!o.json) {
+    std::printf("%-40s %-6s %11s %5s %-14s %19s %7s %10s %10s\n", "layer", "op", "non-zeros", "bits", "mode", "means",
+                "levels", "encoded", "huffman");
+    for (const auto& l : r.layers)
+      std::printf("%-40s %-6s %11s %5d %-14s %9.3g %9.3g %7lld %10s %10s\n", l.node.c_str(), l.op.c_str(),
+                  with_commas(l.nonzeros).c_str(), l.bits, l.recentralized ? "recentralized" : "shift", l.mean_negative,
+                  l.mean_positive, static_cast<long long>(l.levels), human_bytes(l.fixed_bytes).c_str(),
+                  human_bytes(l.huffman_bytes).c_str());
+    std::printf("\nweights encoded: %s fixed-width (relative indices + %d-bit codes), %s Huffman-coded; other "
+                "parameters %s (float32); model encoded %s\n",
+                human_bytes(fixed).c_str(), o.focused.bits, human_bytes(huffman).c_str(), human_bytes(other).c_str(),
+                human_bytes(huffman + other).c_str());
+  }
+  return layers;
+}
+
 }  // namespace
 
 void register_quantize(CLI::App& app, Action& action) {
   auto o = std::make_shared<QuantizeCommand>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model's weights and activations (int8 Q/DQ, post-training)");
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model: int8 Q/DQ (post-training) or focused power-of-two weights");
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
-  cmd->add_option("--method", o->method, "int8: post-training Q/DQ (focused and mixed precision are planned)")
-      ->check(CLI::IsMember({"int8"}))
+  cmd->add_option("--method", o->method,
+                  "int8: post-training Q/DQ; focused: power-of-two weights for sparse models (mixed precision is planned)")
+      ->check(CLI::IsMember({"int8", "focused"}))
       ->capture_default_str();
-  cmd->add_option("--calib", o->calib, "Calibration data (no labels needed); preprocessing options as for --data")->required();
+  cmd->add_option("--calib", o->calib, "Calibration data for int8 (no labels needed); preprocessing as for --data");
   cmd->add_option("--calib-limit", o->calib_limit, "Calibrate on the first N samples")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--calibration", o->int8.calibration.method, "How activation ranges are chosen")
+  cmd->add_option("--calibration", o->int8.calibration.method, "How activation ranges are chosen (int8)")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy"}))
       ->capture_default_str();
   cmd->add_option("--percentile", o->int8.calibration.percentile, "Percentile kept by --calibration percentile")
       ->check(CLI::Range(50.0, 100.0))
       ->capture_default_str();
   cmd->add_flag("--symmetric", o->int8.symmetric, "Activations as symmetric int8 (TensorRT) instead of uint8 with a zero point");
-  cmd->add_flag("--float-bias", o->float_bias, "Keep biases in float instead of int32");
+  cmd->add_flag("--float-bias", o->float_bias, "Keep biases in float instead of int32 (int8)");
   cmd->add_flag("--full-range", o->full_range,
                 "8-bit weights in [-127, 127] (default 7 bits: ONNX Runtime's int8 kernels on CPUs without VNNI "
                 "saturate on full-range weights; TensorRT, VNNI and ARM CPUs do not)");
-  cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor instead of per output channel");
+  cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor instead of per output channel (int8)");
+  cmd->add_option("--bits", o->focused.bits, "Bits per non-zero weight (focused)")->check(CLI::Range(3, 8))->capture_default_str();
   cmd->add_option("--keep", o->int8.keep, "Node names left in float");
   add_data_options(cmd, o->data, false);
+  cmd->add_option("--val", o->val, "Data for accuracy before/after (default: --data)");
+  cmd->add_option("--epochs", o->epochs, "Focused: fine-tune N epochs on --data after each incremental step")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", o->lr, "Fine-tuning learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for shuffling and augmentation while fine-tuning")->capture_default_str();
+  cmd->add_flag("--distill", o->distill, "Fine-tune by distillation from the input model (works without labels)");
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->callback([&action, o] {
     action = [o] {
       ensure_distinct_output(o->model, o->output);
+      if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (training data)");
+      if (o->epochs > 0 && o->method != "focused") throw bad_input("--epochs applies to --method focused");
       ir::Model model = onnxio::load_model(o->model);
-      std::optional<data::Dataset> val;
-      if (!o->data.path.empty()) val = data::load_dataset(o->data.path, o->data.limit);
-      const data::Dataset calib = data::load_dataset(o->calib, o->calib_limit);
-      const std::optional<double> top1_before = top1_of(model, o->data, val ? &*val : nullptr);
+      std::optional<data::Dataset> train_data, val_data;
+      if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
+      if (!o->val.empty()) val_data = data::load_dataset(o->val);
+      const data::Dataset* measure = val_data ? &*val_data : train_data ? &*train_data : nullptr;
+      const std::optional<double> top1_before = top1_of(model, o->data, measure);
       const uint64_t bytes_before = initializer_bytes(model);
 
-      o->int8.int32_bias = !o->float_bias;
-      o->int8.per_channel = !o->per_tensor;
-      o->int8.reduce_range = !o->full_range;
-      o->int8.calibration.preprocess = preprocess_of(o->data);
-      o->int8.calibration.batch = o->data.batch;
-      o->int8.calibration.progress = progress_bar("calibrate");
-      const passes::Int8Result r = passes::quantize_int8(model, calib, o->int8);
+      nlohmann::json summary{{"output", o->output}, {"method", o->method}};
+      o->focused.keep = o->int8.keep;
+      const nlohmann::json layers =
+          o->method == "int8" ? run_int8(model, *o, summary)
+                              : run_focused(model, *o, train_data ? &*train_data : nullptr, val_data ? &*val_data : nullptr, summary);
       const uint64_t bytes_after = initializer_bytes(model);
-      const std::optional<double> top1_after = top1_of(model, o->data, val ? &*val : nullptr);
+      const std::optional<double> top1_after = top1_of(model, o->data, measure);
       const uint64_t file_bytes = onnxio::save_model(model, o->output);
-
       if (o->json) {
-        nlohmann::json layers = nlohmann::json::array();
-        for (const auto& l : r.layers)
-          layers.push_back({{"name", l.node}, {"op", l.op}, {"weights", l.weights}, {"bits", 8}, {"min_scale", l.min_scale},
-                            {"max_scale", l.max_scale}, {"int32_bias", l.int32_bias}});
-        nlohmann::json activations = nlohmann::json::array();
-        for (const auto& [name, range] : r.activations) activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
         auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-        std::cout << nlohmann::json{{"output", o->output}, {"method", o->method},
-                                    {"calibration", o->int8.calibration.method}, {"calibration_samples", calib.size()},
-                                    {"symmetric", o->int8.symmetric}, {"folded_batchnorms", r.folded_batchnorms},
-                                    {"removed_relus", r.removed_relus}, {"quantized_activations", activations},
-                                    {"initializer_bytes_before", bytes_before}, {"initializer_bytes_after", bytes_after},
-                                    {"file_bytes", file_bytes}, {"top1_before", opt(top1_before)},
-                                    {"top1_after", opt(top1_after)}, {"layers", layers}}
-                         .dump(2)
-                  << std::endl;
+        summary.update({{"initializer_bytes_before", bytes_before}, {"initializer_bytes_after", bytes_after},
+                        {"file_bytes", file_bytes}, {"top1_before", opt(top1_before)}, {"top1_after", opt(top1_after)},
+                        {"layers", layers}});
+        std::cout << summary.dump(2) << std::endl;
         return int(kOk);
       }
-      for (const auto& [name, range] : r.activations) spdlog::debug("activation {}: [{:.4g}, {:.4g}]", name, range.lo, range.hi);
-      std::printf("%-44s %-7s %12s %24s %6s\n", "layer", "op", "weights", "weight scales", "bias");
-      for (const auto& l : r.layers)
-        std::printf("%-44s %-7s %12s %11.3g .. %-10.3g %6s\n", l.node.c_str(), l.op.c_str(), with_commas(l.weights).c_str(),
-                    l.min_scale, l.max_scale, l.int32_bias ? "int32" : "float");
-      std::printf("\n%zu layers int8, %d activations quantized (%s), %d BatchNorms folded, %d Relus absorbed\n",
-                  r.layers.size(), static_cast<int>(r.activations.size()), o->int8.symmetric ? "int8 symmetric" : "uint8",
-                  r.folded_batchnorms, r.removed_relus);
       std::printf("initializers %s -> %s, file %s\n", human_bytes(bytes_before).c_str(), human_bytes(bytes_after).c_str(),
                   human_bytes(file_bytes).c_str());
       if (top1_before && top1_after) std::printf("top-1 %.2f%% -> %.2f%%\n", 100 * *top1_before, 100 * *top1_after);
