@@ -26,6 +26,8 @@ void register_compare(CLI::App& app, Action& action);
 void register_finetune(CLI::App& app, Action& action);
 void register_prune(CLI::App& app, Action& action);
 void register_quantize(CLI::App& app, Action& action);
+void register_compress(CLI::App& app, Action& action);
+void register_passes(CLI::App& app, Action& action);
 
 // Options shared by every command that runs a model.
 struct GlobalOptions {

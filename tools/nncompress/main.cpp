@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   register_finetune(app, action);
   register_prune(app, action);
   register_quantize(app, action);
+  register_compress(app, action);
+  register_passes(app, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,42 @@
+#pragma once
+// The compress report: before/after totals and per layer, every step with its timing and the
+// model after it, sizes, accuracy, and the quality gates. JSON (stable schema, docs/compress.md)
+// and a Markdown summary for CI logs.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nncompress/pipeline/pipeline.h"
+#include "nncompress/pipeline/recipe.h"
+
+namespace nncompress::pipeline {
+
+inline constexpr int kReportSchemaVersion = 1;
+
+struct Gate {
+  std::string name;  // "max-accuracy-drop" (pp) or "min-size-ratio" (input file / output file)
+  double threshold = 0, value = 0;
+  bool passed = true;
+};
+
+struct Report {
+  std::string input, output;
+  Recipe recipe;
+  uint64_t input_file_bytes = 0, output_file_bytes = 0;
+  Measurement before;
+  std::vector<StepResult> steps;
+  std::vector<Gate> gates;
+
+  const Measurement& after() const { return steps.empty() ? before : steps.back().after; }
+  double size_ratio() const { return output_file_bytes ? static_cast<double>(input_file_bytes) / output_file_bytes : 0; }
+  std::optional<double> accuracy_drop_pp() const;
+  bool passed() const;
+  // The first failed gate as one line, e.g. "accuracy drop 1.42 pp > --max-accuracy-drop 1".
+  std::string failure() const;
+};
+
+std::string report_json(const Report& report);
+std::string report_markdown(const Report& report);
+
+}  // namespace nncompress::pipeline

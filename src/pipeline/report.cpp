@@ -1,0 +1,117 @@
+#include "nncompress/pipeline/report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+namespace nncompress::pipeline {
+
+namespace {
+
+nlohmann::json optional_number(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+nlohmann::json to_json(const Measurement& m) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerStats& l : m.layers)
+    layers.push_back({{"name", l.node}, {"op", l.op}, {"channels", l.channels}, {"params", l.params},
+                      {"nonzeros", l.nonzeros}, {"macs", l.macs}, {"bits", l.bits}});
+  return {{"params", m.params}, {"nonzeros", m.nonzeros}, {"macs", m.macs}, {"initializer_bytes", m.initializer_bytes},
+          {"top1", optional_number(m.top1)}, {"layers", layers}};
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string top1(const std::optional<double>& v) { return v ? fixed(100 * *v, 2) + "%" : "—"; }
+
+std::string gate_line(const Gate& g) {
+  if (g.name == "max-accuracy-drop")
+    return "accuracy drop " + fixed(g.value, 2) + " pp " + (g.passed ? "<=" : ">") + " --max-accuracy-drop " + fixed(g.threshold, 2);
+  return "size ratio " + fixed(g.value, 2) + "x " + (g.passed ? ">=" : "<") + " --min-size-ratio " + fixed(g.threshold, 2);
+}
+
+}  // namespace
+
+std::optional<double> Report::accuracy_drop_pp() const {
+  if (!before.top1 || !after().top1) return std::nullopt;
+  return 100.0 * (*before.top1 - *after().top1);
+}
+
+bool Report::passed() const {
+  for (const Gate& g : gates)
+    if (!g.passed) return false;
+  return true;
+}
+
+std::string Report::failure() const {
+  for (const Gate& g : gates)
+    if (!g.passed) return gate_line(g);
+  return "";
+}
+
+std::string report_json(const Report& r) {
+  nlohmann::json steps = nlohmann::json::array(), recipe_steps = nlohmann::json::array(), gates = nlohmann::json::array();
+  for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
+  for (const StepResult& s : r.steps)
+    steps.push_back({{"pass", s.step.pass}, {"line", s.step.line}, {"seconds", s.seconds}, {"summary", s.summary},
+                     {"after", to_json(s.after)}});
+  for (const Gate& g : r.gates)
+    gates.push_back({{"name", g.name}, {"threshold", g.threshold}, {"value", g.value}, {"passed", g.passed}});
+  const nlohmann::json j = {
+      {"schema_version", kReportSchemaVersion},
+      {"input", r.input},
+      {"output", r.output},
+      {"recipe", {{"name", r.recipe.name}, {"source", r.recipe.source}, {"steps", recipe_steps}}},
+      {"before", to_json(r.before)},
+      {"after", to_json(r.after())},
+      {"steps", steps},
+      {"sizes", {{"input_file_bytes", r.input_file_bytes}, {"output_file_bytes", r.output_file_bytes},
+                 {"size_ratio", r.size_ratio()}}},
+      {"accuracy", {{"top1_before", optional_number(r.before.top1)}, {"top1_after", optional_number(r.after().top1)},
+                    {"drop_pp", optional_number(r.accuracy_drop_pp())}}},
+      {"gates", gates},
+      {"passed", r.passed()}};
+  return j.dump(2) + "\n";
+}
+
+std::string report_markdown(const Report& r) {
+  std::ostringstream md;
+  const Measurement& a = r.after();
+  md << "## nncompress: " << r.input << " -> " << r.output << "\n\n";
+  md << "Recipe: " << r.recipe.name << " (" << r.recipe.source << ")\n\n";
+  md << "| | params | non-zeros | MACs | file bytes | top-1 |\n|---|---:|---:|---:|---:|---:|\n";
+  md << "| before | " << r.before.params << " | " << r.before.nonzeros << " | " << r.before.macs << " | " << r.input_file_bytes
+     << " | " << top1(r.before.top1) << " |\n";
+  md << "| after | " << a.params << " | " << a.nonzeros << " | " << a.macs << " | " << r.output_file_bytes << " | "
+     << top1(a.top1) << " |\n\n";
+  md << "| step | pass | seconds | what it did | non-zeros | MACs | top-1 |\n|---:|---|---:|---|---:|---:|---:|\n";
+  for (size_t i = 0; i < r.steps.size(); ++i) {
+    const StepResult& s = r.steps[i];
+    md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.summary << " | " << s.after.nonzeros
+       << " | " << s.after.macs << " | " << top1(s.after.top1) << " |\n";
+  }
+  std::map<std::string, const LayerStats*> after_by_name;
+  for (const LayerStats& l : a.layers) after_by_name[l.node] = &l;
+  md << "\n| layer | op | channels | non-zeros | bits | MACs |\n|---|---|---:|---:|---:|---:|\n";
+  for (const LayerStats& b : r.before.layers) {
+    auto it = after_by_name.find(b.node);
+    const LayerStats* l = it == after_by_name.end() ? nullptr : it->second;
+    auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " -> " + std::to_string(y) : " -> removed"); };
+    md << "| " << b.node << " | " << b.op << " | " << pair(b.channels, l ? l->channels : 0) << " | "
+       << pair(b.nonzeros, l ? l->nonzeros : 0) << " | " << pair(b.bits, l ? l->bits : 0) << " | "
+       << pair(b.macs, l ? l->macs : 0) << " |\n";
+  }
+  md << "\nSize ratio (input file / output file): " << fixed(r.size_ratio(), 2) << "x";
+  if (auto d = r.accuracy_drop_pp()) md << "; accuracy drop " << fixed(*d, 2) << " pp";
+  md << "\n";
+  for (const Gate& g : r.gates) md << "\n- " << (g.passed ? "PASS " : "FAIL ") << gate_line(g);
+  if (!r.gates.empty()) md << "\n";
+  return md.str();
+}
+
+}  // namespace nncompress::pipeline

@@ -1,0 +1,165 @@
+// `nncompress compress MODEL -o OUT [--recipe R] [--data D] [--val V] [--report PATH]
+// [--max-accuracy-drop PP] [--min-size-ratio X]`: runs a recipe, writes the model and a report,
+// and exits 3 when a quality gate is not met (the model is still written). `nncompress passes`
+// lists what recipes can use.
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli_common.h"
+#include "nncompress/core/atomic_file.h"
+#include "nncompress/core/error.h"
+#include "nncompress/onnx/model_file.h"
+#include "nncompress/pipeline/pipeline.h"
+#include "nncompress/pipeline/recipe.h"
+#include "nncompress/pipeline/report.h"
+
+namespace nncompress::cli {
+
+namespace {
+
+struct CompressCommand {
+  std::string model, output, recipe, val, report;
+  double max_accuracy_drop = -1, min_size_ratio = -1;
+  uint64_t seed = 0;
+  bool json = false;
+  DataOptions data;
+};
+
+const char* kind_name(pipeline::OptionKind k) {
+  switch (k) {
+    case pipeline::OptionKind::Number: return "number";
+    case pipeline::OptionKind::Integer: return "integer";
+    case pipeline::OptionKind::Boolean: return "boolean";
+    case pipeline::OptionKind::Text: return "text";
+    case pipeline::OptionKind::List: return "list";
+  }
+  return "?";
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.write(text);
+  f.commit();
+}
+
+bool any_distill(const pipeline::Recipe& r) {
+  for (const pipeline::Step& s : r.steps)
+    if (s.options.count("distill") && s.options.at("distill") == "true") return true;
+  return false;
+}
+
+}  // namespace
+
+void register_passes(CLI::App& app, Action& action) {
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("passes", "List the passes a compress recipe can use, with their options");
+  cmd->add_flag("--json", *json, "Print JSON");
+  cmd->callback([&action, json] {
+    action = [json] {
+      nlohmann::json all = nlohmann::json::array();
+      for (const pipeline::PassSpec& p : pipeline::pass_registry()) {
+        nlohmann::json options = nlohmann::json::array();
+        for (const pipeline::OptionSpec& o : p.options)
+          options.push_back({{"name", o.name}, {"kind", kind_name(o.kind)}, {"default", o.default_value}, {"help", o.help},
+                             {"choices", o.choices}});
+        all.push_back({{"name", p.name}, {"summary", p.summary}, {"needs", p.needs}, {"options", options}});
+        if (*json) continue;
+        std::printf("%s: %s\n  needs: %s\n", p.name.c_str(), p.summary.c_str(), p.needs.c_str());
+        for (const pipeline::OptionSpec& o : p.options)
+          std::printf("    %-14s %-8s %-8s %s\n", o.name.c_str(), kind_name(o.kind), o.default_value.empty() ? "-" : o.default_value.c_str(),
+                      o.help.c_str());
+      }
+      if (*json) std::cout << all.dump(2) << std::endl;
+      return int(kOk);
+    };
+  });
+}
+
+void register_compress(CLI::App& app, Action& action) {
+  auto o = std::make_shared<CompressCommand>();
+  CLI::App* cmd = app.add_subcommand("compress", "Run a compression recipe, write the model and a report, check quality gates");
+  cmd->add_option("model", o->model, "Input .onnx file")->required();
+  cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
+  cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
+  add_data_options(cmd, o->data, false);
+  cmd->add_option("--val", o->val, "Labeled data for accuracy before/after (default: --data)");
+  cmd->add_option("--report", o->report, "Write the JSON report here, and the Markdown summary beside it (.md)");
+  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 may fall by at most this many percentage points")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-size-ratio", o->min_size_ratio, "Gate: input file bytes / output file bytes at least this")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->seed, "Seed for every training step")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the JSON report on stdout instead of the Markdown summary");
+  cmd->callback([&action, o] {
+    action = [o] {
+      ensure_distinct_output(o->model, o->output);
+      if (!o->report.empty()) ensure_distinct_output(o->model, o->report);
+      std::optional<data::Dataset> train_data, val_data;
+      if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
+      if (!o->val.empty()) val_data = data::load_dataset(o->val);
+      const data::Dataset* val = val_data ? &*val_data : train_data ? &*train_data : nullptr;
+      pipeline::Available available{train_data.has_value(), train_data && train_data->has_labels()};
+      if (o->recipe.empty() && !available.train_labels)
+        throw bad_input("the default recipe fine-tunes and calibrates: give labeled --data (or a --recipe)");
+      pipeline::Report report;
+      report.recipe = o->recipe.empty() ? pipeline::default_recipe() : pipeline::load_recipe(o->recipe);
+      pipeline::check_needs(report.recipe, available);
+      if (o->max_accuracy_drop >= 0 && !(val && val->has_labels()))
+        throw bad_input("--max-accuracy-drop needs labeled data (--val or --data)");
+
+      ir::Model model = onnxio::load_model(o->model);
+      std::optional<ir::Model> teacher_model;
+      std::optional<runtime::Executor> teacher;
+      if (any_distill(report.recipe)) {
+        teacher_model = onnxio::load_model(o->model);
+        teacher.emplace(*teacher_model);
+      }
+      pipeline::RunContext context;
+      context.train = train_data ? &*train_data : nullptr;
+      context.val = val && val->has_labels() ? val : nullptr;
+      context.preprocess = preprocess_of(o->data);
+      context.batch = o->data.batch;
+      context.seed = o->seed;
+      context.teacher = teacher ? &*teacher : nullptr;
+
+      report.input = o->model;
+      report.output = o->output;
+      report.input_file_bytes = std::filesystem::file_size(o->model);
+      report.before = pipeline::measure(model, context);
+      for (size_t i = 0; i < report.recipe.steps.size(); ++i) {
+        const pipeline::Step& step = report.recipe.steps[i];
+        spdlog::info("step {}/{}: {}", i + 1, report.recipe.steps.size(), step.pass);
+        int epochs = 0;
+        if (step.options.count("epochs")) epochs = std::stoi(step.options.at("epochs"));
+        context.progress = training_progress(std::max(epochs, 1));
+        report.steps.push_back(pipeline::run_step(model, step, context));
+        spdlog::info("  {} ({:.1f} s)", report.steps.back().summary, report.steps.back().seconds);
+      }
+      report.output_file_bytes = onnxio::save_model(model, o->output);
+      if (o->max_accuracy_drop >= 0) {
+        const double drop = report.accuracy_drop_pp().value_or(0);
+        report.gates.push_back({"max-accuracy-drop", o->max_accuracy_drop, drop, drop <= o->max_accuracy_drop});
+      }
+      if (o->min_size_ratio > 0)
+        report.gates.push_back({"min-size-ratio", o->min_size_ratio, report.size_ratio(), report.size_ratio() >= o->min_size_ratio});
+
+      const std::string json = pipeline::report_json(report), markdown = pipeline::report_markdown(report);
+      if (!o->report.empty()) {
+        write_text(o->report, json);
+        write_text(std::filesystem::path(o->report).replace_extension(".md").string(), markdown);
+      }
+      std::cout << (o->json ? json : markdown) << std::flush;
+      if (!report.passed()) {
+        spdlog::error("quality gate not met: {} (model written to {})", report.failure(), o->output);
+        return int(kGateFailed);
+      }
+      return int(kOk);
+    };
+  });
+}
+
+}  // namespace nncompress::cli
