@@ -110,7 +110,7 @@ const std::vector<PassSpec>& pass_registry() {
                       opt("keep", K::List, "", "node names left dense")},
                      "5")},
       {"quant.int8", "post-training int8 Q/DQ (docs/quantization.md)", "data for calibration (labels not needed)",
-       {opt("calibration", K::Text, "entropy", "activation ranges", {"minmax", "percentile", "entropy"}),
+       {opt("calibration", K::Text, "minmax", "activation ranges", {"minmax", "percentile", "entropy"}),
         opt("calib-limit", K::Integer, "1000", "calibration samples"),
         opt("symmetric", K::Boolean, "false", "symmetric int8 activations (TensorRT)"),
         opt("full-range", K::Boolean, "false", "8-bit instead of 7-bit weights"),

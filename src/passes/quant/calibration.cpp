@@ -122,7 +122,12 @@ std::map<std::string, Range> calibrate(const ir::Model& model, const std::vector
       const at::Tensor hd = h.contiguous();
       const std::vector<double> counts(hd.data_ptr<double>(), hd.data_ptr<double>() + hd.numel());
       const int64_t levels = !o.symmetric && r.lo >= 0 ? 256 : 128;
-      const double threshold = entropy_threshold(counts, top / static_cast<double>(o.bins), levels);
+      // Guard (ours): never clip more than 0.1% of the non-zero values. A spike of one repeated
+      // value (e.g. what a background pixel becomes after conv + bias + Relu) makes the KL
+      // minimum sit just above the spike and clip the signal away (ResNet-20 on Fashion-MNIST
+      // fell from 93.8% to 19.2% without this).
+      const double floor = quantile(h, 0.0, top, 0.999);
+      const double threshold = std::max(entropy_threshold(counts, top / static_cast<double>(o.bins), levels), floor);
       r.lo = std::max(r.lo, -threshold);
       r.hi = std::min(r.hi, threshold);
     } else {
