@@ -12,6 +12,7 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/eval/evaluate.h"
+#include "nncompress/onnx/model_file.h"
 #include "nncompress/runtime/executor.h"
 
 namespace nncompress::cli {
@@ -77,6 +78,12 @@ std::function<void(int, int64_t, int64_t, double, double)> training_progress(int
     std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f acc %.2f%%", epoch, epochs, loss, 100 * acc);
     draw_bar(label, *start, b, batches);
   };
+}
+
+Teacher::Teacher(const std::string& path, bool wanted) {
+  if (!wanted) return;
+  model_ = onnxio::load_model(path);
+  executor_.emplace(*model_);
 }
 
 std::optional<double> top1_of(const ir::Model& model, const DataOptions& d, const data::Dataset* data) {

@@ -10,6 +10,7 @@
 
 #include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
+#include "nncompress/runtime/executor.h"
 
 namespace nncompress::cli {
 
@@ -60,6 +61,17 @@ struct DataOptions {
 void add_data_options(CLI::App* cmd, DataOptions& options, bool required);
 // The preprocessing those options describe.
 data::Preprocess preprocess_of(const DataOptions& options);
+
+// A distillation teacher: the model at `path`, loaded and made runnable when wanted.
+class Teacher {
+ public:
+  Teacher(const std::string& path, bool wanted);
+  const runtime::Executor* get() const { return executor_ ? &*executor_ : nullptr; }
+
+ private:
+  std::optional<ir::Model> model_;
+  std::optional<runtime::Executor> executor_;  // reads model_, which therefore never moves
+};
 
 // Top-1 accuracy of `model` on `data` with those options; nullopt without data or labels.
 std::optional<double> top1_of(const ir::Model& model, const DataOptions& options, const data::Dataset* data);

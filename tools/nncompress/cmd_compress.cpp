@@ -112,19 +112,14 @@ void register_compress(CLI::App& app, Action& action) {
         throw bad_input("--max-accuracy-drop needs labeled data (--val or --data)");
 
       ir::Model model = onnxio::load_model(o->model);
-      std::optional<ir::Model> teacher_model;
-      std::optional<runtime::Executor> teacher;
-      if (any_distill(report.recipe)) {
-        teacher_model = onnxio::load_model(o->model);
-        teacher.emplace(*teacher_model);
-      }
+      const Teacher teacher(o->model, any_distill(report.recipe));
       pipeline::RunContext context;
       context.train = train_data ? &*train_data : nullptr;
       context.val = val && val->has_labels() ? val : nullptr;
       context.preprocess = preprocess_of(o->data);
       context.batch = o->data.batch;
       context.seed = o->seed;
-      context.teacher = teacher ? &*teacher : nullptr;
+      context.teacher = teacher.get();
 
       report.input = o->model;
       report.output = o->output;

@@ -60,13 +60,8 @@ void register_finetune(CLI::App& app, Action& action) {
       const data::Dataset train_data = data::load_dataset(o->data.path, o->data.limit);
       std::optional<data::Dataset> val;
       if (!o->val.empty()) val = data::load_dataset(o->val);
-      std::optional<ir::Model> teacher_model;
-      std::optional<runtime::Executor> teacher;
-      if (!o->teacher.empty()) {
-        teacher_model = onnxio::load_model(o->teacher);
-        teacher.emplace(*teacher_model);
-        o->train.teacher = &*teacher;
-      }
+      const Teacher teacher(o->teacher, !o->teacher.empty());
+      o->train.teacher = teacher.get();
       o->train.batch = o->data.batch;
       o->train.preprocess = preprocess_of(o->data);
       o->train.progress = training_progress(o->train.epochs);

@@ -151,12 +151,7 @@ void register_prune(CLI::App& app, Action& action) {
         throw bad_input("--gradual works with --method magnitude and --epochs");
       if (o->method == "autoprune" && o->epochs == 0) throw bad_input("--method autoprune trains: give --data and --epochs");
       ir::Model model = onnxio::load_model(o->model);
-      std::optional<ir::Model> teacher_model;
-      std::optional<runtime::Executor> teacher;
-      if (o->distill) {
-        teacher_model = onnxio::load_model(o->model);
-        teacher.emplace(*teacher_model);
-      }
+      const Teacher teacher(o->model, o->distill);
       std::optional<data::Dataset> train_data, val_data;
       if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
       if (!o->val.empty()) val_data = data::load_dataset(o->val);
@@ -181,7 +176,7 @@ void register_prune(CLI::App& app, Action& action) {
       } else if (o->method == "autoprune") {
         o->autoprune.keep = o->channels.keep;
         o->autoprune.target_sparsity = o->sparsity_given ? o->magnitude.sparsity : 0;
-        o->autoprune.train = training_options(*o, teacher ? &*teacher : nullptr);
+        o->autoprune.train = training_options(*o, teacher.get());
         const passes::AutoPruneResult r =
             passes::prune_autoprune(model, *train_data, val_data ? &*val_data : nullptr, o->autoprune);
         for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.nonzeros_before, 0, l.elements, l.elements});
@@ -197,7 +192,7 @@ void register_prune(CLI::App& app, Action& action) {
         masks = std::move(r.masks);
       }
       if (o->epochs > 0 && o->method != "autoprune") {
-        train::TrainOptions t = training_options(*o, teacher ? &*teacher : nullptr);
+        train::TrainOptions t = training_options(*o, teacher.get());
         t.masks = masks;
         if (o->gradual) t.gradual_final_sparsity = o->magnitude.sparsity;
         train::fine_tune(model, *train_data, val_data ? &*val_data : nullptr, t);

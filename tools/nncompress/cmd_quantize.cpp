@@ -75,19 +75,14 @@ nlohmann::json run_int8(ir::Model& model, QuantizeCommand& o, nlohmann::json& su
 
 nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dataset* train_data,
                            const data::Dataset* val_data, nlohmann::json& summary) {
-  std::optional<ir::Model> teacher_model;
-  std::optional<runtime::Executor> teacher;
-  if (o.distill) {
-    teacher_model = onnxio::load_model(o.model);
-    teacher.emplace(*teacher_model);
-  }
+  const Teacher teacher(o.model, o.distill);
   train::TrainOptions& t = o.focused.train;
   t.epochs = o.epochs;
   t.lr = o.lr;
   t.seed = o.seed;
   t.batch = o.data.batch;
   t.preprocess = preprocess_of(o.data);
-  t.teacher = teacher ? &*teacher : nullptr;
+  t.teacher = teacher.get();
   t.progress = training_progress(o.epochs);
   const passes::FocusedResult r = passes::quantize_focused(model, train_data, val_data, o.focused);
   nlohmann::json layers = nlohmann::json::array();

@@ -5,7 +5,7 @@
 
 #include <cmath>
 #include <limits>
-#include <set>
+#include <algorithm>
 
 #include "nncompress/analysis/storage.h"
 #include "nncompress/core/error.h"
@@ -216,9 +216,7 @@ FocusedResult quantize_focused(ir::Model& model, const data::Dataset* train_data
     std::vector<int64_t> code_counts(symbols, 0);
     const int64_t* c = codes.data_ptr<int64_t>();
     for (int64_t k = 0; k < codes.numel(); ++k) ++code_counts[c[k]];
-    std::set<int64_t> used;
-    for (int64_t k = 0; k < codes.numel(); ++k) used.insert(c[k]);
-    row.levels = static_cast<int64_t>(used.size());
+    row.levels = std::count_if(code_counts.begin(), code_counts.end(), [](int64_t n) { return n > 0; });
     // Relative indices as Deep Compression stores them, with the index width that suits the
     // layer's sparsity (2 to 8 bits, chosen separately for each encoding).
     const int64_t parameters = (row.recentralized ? 16 : 4) + 1;  // means and scales, index width
