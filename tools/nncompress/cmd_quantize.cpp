@@ -1,6 +1,7 @@
-// `nncompress quantize MODEL -o OUT --method int8|focused [...]`: post-training int8 in the Q/DQ
-// format, or focused quantization of (pruned) weights to signed powers of two, with a per-layer
-// table, sizes, and accuracy before/after when there is labeled data.
+// `nncompress quantize MODEL -o OUT --method int8|focused|mixed [...]`: post-training int8 in the
+// Q/DQ format, focused quantization of (pruned) weights to signed powers of two, or mixed-precision
+// weights chosen by measured sensitivity under a size budget, with a per-layer table, sizes, and
+// accuracy before/after when there is labeled data.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +15,7 @@
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/quant/focused.h"
 #include "nncompress/passes/quant/int8.h"
+#include "nncompress/passes/quant/mixed.h"
 #include "nncompress/runtime/executor.h"
 
 namespace nncompress::cli {
@@ -29,6 +31,9 @@ struct QuantizeCommand {
   uint64_t seed = 0;
   passes::Int8Options int8;
   passes::FocusedOptions focused;
+  passes::MixedOptions mixed;
+  double avg_bits = 0;
+  int64_t max_bytes = 0;
   DataOptions data;
 };
 
@@ -73,10 +78,8 @@ nlohmann::json run_int8(ir::Model& model, QuantizeCommand& o, nlohmann::json& su
   return layers;
 }
 
-nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dataset* train_data,
-                           const data::Dataset* val_data, nlohmann::json& summary) {
-  const Teacher teacher(o.model, o.distill);
-  train::TrainOptions& t = o.focused.train;
+// The fine-tuning options of focused and mixed quantization; `teacher` must outlive them.
+void set_training(train::TrainOptions& t, const QuantizeCommand& o, const Teacher& teacher) {
   t.epochs = o.epochs;
   t.lr = o.lr;
   t.seed = o.seed;
@@ -84,6 +87,12 @@ nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dat
   t.preprocess = preprocess_of(o.data);
   t.teacher = teacher.get();
   t.progress = training_progress(o.epochs);
+}
+
+nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dataset* train_data,
+                           const data::Dataset* val_data, nlohmann::json& summary) {
+  const Teacher teacher(o.model, o.distill);
+  set_training(o.focused.train, o, teacher);
   const passes::FocusedResult r = passes::quantize_focused(model, train_data, val_data, o.focused);
   nlohmann::json layers = nlohmann::json::array();
   int64_t fixed = 0, huffman = 0;
@@ -119,18 +128,70 @@ nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dat
   return layers;
 }
 
+nlohmann::json run_mixed(ir::Model& model, QuantizeCommand& o, const data::Dataset* train_data,
+                         const data::Dataset* val_data, nlohmann::json& summary) {
+  if (o.calib.empty()) throw bad_input("--method mixed needs data to measure each layer's sensitivity on (--calib)");
+  const data::Dataset calib = data::load_dataset(o.calib, o.calib_limit);
+  const Teacher teacher(o.model, o.distill);
+  passes::MixedOptions& m = o.mixed;
+  if (o.avg_bits > 0) m.average_bits = o.avg_bits;
+  if (o.max_bytes > 0) m.max_bytes = o.max_bytes;
+  m.keep = o.int8.keep;
+  m.sensitivity.batch = std::max<int64_t>(o.data.batch, 256);
+  m.sensitivity.preprocess = preprocess_of(o.data);
+  m.sensitivity.progress = progress_bar("sensitivity");
+  set_training(m.train, o, teacher);
+  const passes::MixedResult r = passes::quantize_mixed(model, calib, train_data, val_data, m);
+  nlohmann::json layers = nlohmann::json::array();
+  int64_t encoded = 0, huffman = 0, elements = 0;
+  for (const auto& l : r.layers) {
+    nlohmann::json kl = nlohmann::json::object();
+    for (const auto& [bits, value] : l.kl_by_bits) kl[std::to_string(bits)] = value;
+    layers.push_back({{"name", l.node}, {"op", l.op}, {"weights", l.elements}, {"channels", l.channels}, {"bits", l.bits},
+                      {"kl_by_bits", kl}, {"rms_error", l.rms_error}, {"encoded_bytes", l.encoded_bytes},
+                      {"huffman_bytes", l.huffman_bytes}});
+    encoded += l.encoded_bytes, huffman += l.huffman_bytes, elements += l.elements;
+  }
+  summary.update({{"sensitivity_samples", r.samples}, {"average_bits", r.average_bits}, {"predicted_kl", r.predicted_kl},
+                  {"weights_encoded_bytes", encoded}, {"weights_huffman_bytes", huffman},
+                  {"weights_float_bytes", 4 * elements}});
+  if (!o.json) {
+    // Why each width: the sensitivity it has, and what one bit less would add / one more would save.
+    std::printf("%-40s %-6s %11s %5s %11s %12s %12s %10s\n", "layer", "op", "weights", "bits", "KL", "KL if -1 bit",
+                "KL if +1 bit", "encoded");
+    auto at_bits = [](const passes::MixedLayer& l, int bits) {
+      const auto it = l.kl_by_bits.find(bits);
+      if (it == l.kl_by_bits.end()) return std::string("-");
+      char text[32];
+      std::snprintf(text, sizeof text, "%.4g", it->second);
+      return std::string(text);
+    };
+    for (const auto& l : r.layers)
+      std::printf("%-40s %-6s %11s %5d %11.4g %12s %12s %10s\n", l.node.c_str(), l.op.c_str(), with_commas(l.elements).c_str(),
+                  l.bits, l.kl_by_bits.at(l.bits), at_bits(l, l.bits - 1).c_str(), at_bits(l, l.bits + 1).c_str(),
+                  human_bytes(l.encoded_bytes).c_str());
+    std::printf("\n%zu layers, %.3f bits per weight on average (exact allocation, summed KL %.4g on %lld samples); weights "
+                "encoded %s (%s Huffman-coded) vs %s float32\n",
+                r.layers.size(), r.average_bits, r.predicted_kl, static_cast<long long>(r.samples),
+                human_bytes(encoded).c_str(), human_bytes(huffman).c_str(), human_bytes(4 * elements).c_str());
+  }
+  return layers;
+}
+
 }  // namespace
 
 void register_quantize(CLI::App& app, Action& action) {
   auto o = std::make_shared<QuantizeCommand>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model: int8 Q/DQ (post-training) or focused power-of-two weights");
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model: int8 Q/DQ (post-training), focused power-of-two weights, or mixed-precision weights");
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
   cmd->add_option("--method", o->method,
-                  "int8: post-training Q/DQ; focused: power-of-two weights for sparse models (mixed precision is planned)")
-      ->check(CLI::IsMember({"int8", "focused"}))
+                  "int8: post-training Q/DQ; focused: power-of-two weights for sparse models; mixed: per-layer weight "
+                  "bits under a budget")
+      ->check(CLI::IsMember({"int8", "focused", "mixed"}))
       ->capture_default_str();
-  cmd->add_option("--calib", o->calib, "Calibration data for int8 (no labels needed); preprocessing as for --data");
+  cmd->add_option("--calib", o->calib,
+                  "Calibration data for int8, sensitivity data for mixed (no labels needed); preprocessing as for --data");
   cmd->add_option("--calib-limit", o->calib_limit, "Calibrate on the first N samples")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--calibration", o->int8.calibration.method, "How activation ranges are chosen (int8)")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy"}))
@@ -145,10 +206,19 @@ void register_quantize(CLI::App& app, Action& action) {
                 "saturate on full-range weights; TensorRT, VNNI and ARM CPUs do not)");
   cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor instead of per output channel (int8)");
   cmd->add_option("--bits", o->focused.bits, "Bits per non-zero weight (focused)")->check(CLI::Range(3, 8))->capture_default_str();
+  cmd->add_option("--avg-bits", o->avg_bits, "Mixed: budget of mean bits per quantized weight")->check(CLI::Range(2.0, 8.0));
+  cmd->add_option("--max-bytes", o->max_bytes, "Mixed: budget of encoded weight bytes (codes and scales)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--min-bits", o->mixed.min_bits, "Mixed: narrowest width a layer may get")->check(CLI::Range(2, 8))->capture_default_str();
+  cmd->add_option("--max-bits", o->mixed.max_bits, "Mixed: widest width a layer may get (= --min-bits: uniform)")
+      ->check(CLI::Range(2, 8))
+      ->capture_default_str();
   cmd->add_option("--keep", o->int8.keep, "Node names left in float");
   add_data_options(cmd, o->data, false);
   cmd->add_option("--val", o->val, "Data for accuracy before/after (default: --data)");
-  cmd->add_option("--epochs", o->epochs, "Focused: fine-tune N epochs on --data after each incremental step")
+  cmd->add_option("--epochs", o->epochs,
+                  "Fine-tune N epochs on --data (focused: after each incremental step; mixed: with the quantizer "
+                  "in the forward pass)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", o->lr, "Fine-tuning learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for shuffling and augmentation while fine-tuning")->capture_default_str();
@@ -158,7 +228,7 @@ void register_quantize(CLI::App& app, Action& action) {
     action = [o] {
       ensure_distinct_output(o->model, o->output);
       if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (training data)");
-      if (o->epochs > 0 && o->method != "focused") throw bad_input("--epochs applies to --method focused");
+      if (o->epochs > 0 && o->method == "int8") throw bad_input("--epochs applies to --method focused and mixed");
       ir::Model model = onnxio::load_model(o->model);
       std::optional<data::Dataset> train_data, val_data;
       if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
@@ -169,9 +239,11 @@ void register_quantize(CLI::App& app, Action& action) {
 
       nlohmann::json summary{{"output", o->output}, {"method", o->method}};
       o->focused.keep = o->int8.keep;
-      const nlohmann::json layers =
-          o->method == "int8" ? run_int8(model, *o, summary)
-                              : run_focused(model, *o, train_data ? &*train_data : nullptr, val_data ? &*val_data : nullptr, summary);
+      const data::Dataset* train = train_data ? &*train_data : nullptr;
+      const data::Dataset* val = val_data ? &*val_data : nullptr;
+      const nlohmann::json layers = o->method == "int8"    ? run_int8(model, *o, summary)
+                                    : o->method == "mixed" ? run_mixed(model, *o, train, val, summary)
+                                                           : run_focused(model, *o, train, val, summary);
       const uint64_t bytes_after = initializer_bytes(model);
       const std::optional<double> top1_after = top1_of(model, o->data, measure);
       const uint64_t file_bytes = onnxio::save_model(model, o->output);

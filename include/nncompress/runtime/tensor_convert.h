@@ -14,11 +14,11 @@ at::Tensor to_aten(const ir::Tensor& tensor);
 // The IR tensor holding `value` as `dtype` (converting the element type when they differ).
 ir::Tensor from_aten(const at::Tensor& value, ir::DataType dtype);
 
-// The ONNX data type that holds a LibTorch scalar type.
 // Replaces `tensor`'s values (and dims) with `value`, converted to its element type; name, doc
 // string and storage choice stay.
 void replace_data(ir::Tensor& tensor, const at::Tensor& value);
 
+// The ONNX data type that holds a LibTorch scalar type.
 ir::DataType data_type_of(at::ScalarType type);
 // The LibTorch type the executor computes `dtype` in (see to_aten), or Undefined.
 at::ScalarType compute_type_of(ir::DataType dtype);

@@ -35,6 +35,15 @@ std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector
   return out;
 }
 
+int64_t output_channel_axis(const ir::Node& n) {
+  const ir::Value* w = n.input(1);
+  const size_t rank = w && w->has_initializer() ? w->initializer()->dims().size() : 0;
+  if (n.op_type() == "Conv") return 0;
+  if (n.op_type() == "ConvTranspose") return 1;
+  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
+  return rank == 2 ? 1 : -1;  // MatMul
+}
+
 MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& o) {
   if (o.sparsity < 0 || o.sparsity >= 1) throw bad_input("--sparsity must be in [0, 1)");
   make_constants_private(model.graph);

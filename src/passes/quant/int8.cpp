@@ -9,6 +9,7 @@
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/fold_batchnorm.h"
 #include "nncompress/passes/cleanup/private_constants.h"
+#include "nncompress/passes/prune/magnitude_pruning.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -191,14 +192,6 @@ class Rewriter {
   std::map<const ir::Value*, float> scales_;
 };
 
-// The axis of a weight that holds output channels, or -1 when per-channel does not apply.
-int64_t channel_axis(const ir::Node& n) {
-  const int64_t rank = static_cast<int64_t>(n.input(1)->initializer()->dims().size());
-  if (n.op_type() == "Conv") return 0;
-  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
-  return rank == 2 ? 1 : -1;  // MatMul
-}
-
 bool bias_quantizable(const ir::Node& n) {
   const ir::Value* b = n.input(2);
   if (!b || !b->has_initializer() || b->initializer()->dtype() != ir::DataType::Float || b->initializer()->dims().size() != 1)
@@ -253,7 +246,7 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     if (weighted(*n) && !sel.keep.count(n->name)) layers.push_back(n.get());
   for (ir::Node* n : layers) {
     QuantizedLayer row{n->name, n->op_type(), n->input(1)->initializer()->numel(), 0, 0, false};
-    const int64_t axis = channel_axis(*n);
+    const int64_t axis = output_channel_axis(*n);
     const at::Tensor scale = rw.quantize_weight(n, axis, per_channel && axis >= 0, o.reduce_range ? 63.0 : 127.0);
     row.min_scale = scale.min().item<double>();
     row.max_scale = scale.max().item<double>();

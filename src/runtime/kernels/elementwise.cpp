@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "kernel_util.h"
+#include "nncompress/core/error.h"
 #include "nncompress/runtime/kernel_registry.h"
 
 namespace nncompress::runtime::kernels {
@@ -25,6 +26,12 @@ Out mod(const Ctx& c) {
   // fmod=1: sign of the dividend (C fmod); fmod=0: sign of the divisor (Python %).
   if (c.node.attr_int("fmod", 0)) return one(at::fmod(c.input(0), c.input(1)));
   return one(at::remainder(c.input(0), c.input(1)));
+}
+Out bit_shift(const Ctx& c) {
+  const std::string direction = c.node.attr_string("direction", "");
+  if (direction == "RIGHT") return one(at::bitwise_right_shift(c.input(0), c.input(1)));
+  if (direction == "LEFT") return one(at::bitwise_left_shift(c.input(0), c.input(1)));
+  throw bad_input("BitShift " + c.node.describe() + ": direction must be LEFT or RIGHT, got '" + direction + "'");
 }
 Out neg(const Ctx& c) { return one(at::neg(c.input(0))); }
 Out abs(const Ctx& c) { return one(at::abs(c.input(0))); }
@@ -129,7 +136,7 @@ Out dropout(const Ctx& c) {
 
 void register_elementwise_kernels(KernelRegistry& r) {
   const std::pair<const char*, Kernel> ops[] = {
-      {"Add", add}, {"Sub", sub}, {"Mul", mul}, {"Div", div}, {"Pow", pow}, {"Mod", mod}, {"Neg", neg},
+      {"Add", add}, {"Sub", sub}, {"Mul", mul}, {"Div", div}, {"Pow", pow}, {"Mod", mod}, {"BitShift", bit_shift}, {"Neg", neg},
       {"Abs", abs}, {"Reciprocal", reciprocal}, {"Sqrt", sqrt}, {"Exp", exp}, {"Log", log}, {"Erf", erf},
       {"Floor", floor}, {"Ceil", ceil}, {"Round", round}, {"Sign", sign}, {"Sin", sin}, {"Cos", cos},
       {"Sum", variadic<add2>}, {"Max", variadic<max2>}, {"Min", variadic<min2>}, {"Mean", mean},

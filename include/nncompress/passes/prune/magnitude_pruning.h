@@ -36,6 +36,10 @@ struct PrunableWeight {
 };
 std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector<std::string>& keep);
 
+// The axis of a Conv/ConvTranspose/Gemm/MatMul weight (input 1) that holds output channels, or -1
+// when the weight has none (a batched MatMul).
+int64_t output_channel_axis(const ir::Node& node);
+
 MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& options);
 
 // Marks weights with at least `min_sparsity` zeros to be written as ONNX sparse initializers.

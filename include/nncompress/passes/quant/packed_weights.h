@@ -1,0 +1,27 @@
+#pragma once
+// Sub-8-bit weights stored compactly with standard ONNX ops, so the file really shrinks and any
+// runtime loads it. A b-bit code tensor of n elements is kept as b bit planes, a uint8
+// initializer [b, ceil(n/8), 1] (bit i of byte k of plane j is bit j of code 8k + i), and decoded
+// by: BitShift (RIGHT by 0..7, broadcast) -> Cast(float) -> Mod 2 -> MatMul with [1, 2, 4, ...]
+// -> Slice -> Reshape. All inputs are constants, so ONNX Runtime folds the decoding away when it
+// loads the model. Needs opset 11 (BitShift).
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+#include "nncompress/ir/graph.h"
+#include "nncompress/passes/quant/uniform_weights.h"
+
+namespace nncompress::passes {
+
+// Adds the planes of `codes` (integers in [0, 2^bits), any shape) and the nodes that decode
+// them; returns the value holding the codes as float32 in `codes`' shape.
+ir::Value* add_packed_codes(ir::Graph& graph, const std::string& base, const at::Tensor& codes, int bits);
+
+// Replaces the float weight read by `consumer`'s input 1 with `q`: 8-bit codes as an int8
+// initializer read through DequantizeLinear (per-channel needs opset 13: `dequantize_linear`),
+// fewer bits as packed planes, shifted and scaled by Sub and Mul. The old initializer is removed
+// when nothing else reads it. Call graph.sort_topologically() after the last replacement.
+void store_uniform_weight(ir::Graph& graph, ir::Node* consumer, const UniformWeights& q, bool dequantize_linear);
+
+}  // namespace nncompress::passes
