@@ -1,5 +1,7 @@
 #include "nncompress/analysis/cost.h"
 
+#include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace nncompress::analysis {
@@ -76,17 +78,29 @@ std::optional<int64_t> node_macs(const ir::Node& n, const ShapeLookup& shape) {
 ModelCost compute_cost(const ir::Graph& graph, const ir::TypeMap& types) {
   ModelCost cost;
   const ShapeLookup shape(types);
-  std::unordered_set<const ir::Value*> counted;
-  for (const auto& node : graph.nodes()) {
+  std::unordered_set<const ir::Value*> counted, constants;
+  for (const ir::Value* v : graph.initializers()) constants.insert(v);
+  for (const ir::Node* node : graph.topological_order()) {
     NodeCost nc;
-    nc.node = node.get();
-    for (const ir::Value* in : node->inputs())
+    nc.node = node;
+    nc.constant = !node->inputs().empty() && node->implicit_inputs().empty();
+    for (const ir::Value* in : node->inputs()) {
       if (in && in->has_initializer() && counted.insert(in).second) nc.params += in->initializer()->numel();
-    nc.macs = node_macs(*node, shape);
+      if (in && !constants.count(in)) nc.constant = false;
+    }
+    if (nc.constant)
+      for (const ir::Value* out : node->outputs())
+        if (out) constants.insert(out);
+    nc.macs = nc.constant ? 0 : node_macs(*node, shape);
     if (nc.macs) cost.macs += *nc.macs;
     else ++cost.nodes_with_unknown_macs;
     cost.nodes.push_back(nc);
   }
+  // Back to the stored order, as documented.
+  std::unordered_map<const ir::Node*, size_t> position;
+  for (const auto& node : graph.nodes()) position.emplace(node.get(), position.size());
+  std::sort(cost.nodes.begin(), cost.nodes.end(),
+            [&](const NodeCost& a, const NodeCost& b) { return position.at(a.node) < position.at(b.node); });
   for (const ir::Value* v : graph.initializers()) {
     cost.params += v->initializer()->numel();
     cost.initializer_bytes += v->initializer()->byte_size();

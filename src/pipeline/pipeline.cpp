@@ -14,6 +14,9 @@
 #include "nncompress/passes/prune/magnitude_pruning.h"
 #include "nncompress/passes/quant/focused.h"
 #include "nncompress/passes/quant/int8.h"
+#include "nncompress/passes/quant/mixed.h"
+#include "nncompress/passes/quant/packed_weights.h"
+#include "nncompress/runtime/constant_value.h"
 #include "nncompress/runtime/tensor_convert.h"
 #include "nncompress/train/trainer.h"
 
@@ -21,21 +24,31 @@ namespace nncompress::pipeline {
 
 namespace {
 
-// The stored weight of a Conv/Gemm/MatMul, looking through a DequantizeLinear.
-const ir::Tensor* stored_weight(const ir::Node& n) {
+struct StoredWeight {
+  at::Tensor values;  // what the layer computes with
+  int bits = 32;      // per weight as stored
+};
+
+// The weight of a Conv/Gemm/MatMul: a float initializer, int8 codes read through
+// DequantizeLinear, or packed low-bit codes (decoded here by running the decoding nodes).
+std::optional<StoredWeight> stored_weight(const ir::Model& model, const ir::Node& n) {
   const ir::Value* w = n.input(1);
-  if (!w) return nullptr;
-  if (w->has_initializer()) return w->initializer();
+  if (!w) return std::nullopt;
+  if (w->has_initializer()) return StoredWeight{runtime::to_aten(*w->initializer()), ir::bit_width(w->initializer()->dtype())};
+  std::optional<at::Tensor> values = runtime::constant_value(model, *w);
+  if (!values) return std::nullopt;
+  int bits = passes::packed_bits(*w);
   const ir::Node* dq = w->producer();
-  if (dq && dq->op_type() == "DequantizeLinear" && dq->input(0) && dq->input(0)->has_initializer()) return dq->input(0)->initializer();
-  return nullptr;
+  if (!bits && dq->op_type() == "DequantizeLinear" && dq->input(0)->has_initializer())
+    bits = ir::bit_width(dq->input(0)->initializer()->dtype());
+  return StoredWeight{std::move(*values), bits ? bits : 32};
 }
 
-int64_t output_channels(const ir::Node& n, const ir::Tensor& w) {
-  if (w.dims().size() < 2) return 0;
-  if (n.op_type() == "Conv") return w.dims()[0];
-  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? w.dims()[0] : w.dims()[1];
-  return w.dims().back();
+int64_t output_channels(const ir::Node& n, const at::Tensor& w) {
+  if (w.dim() < 2) return 0;
+  if (n.op_type() == "Conv") return w.size(0);
+  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? w.size(0) : w.size(1);
+  return w.size(-1);
 }
 
 train::TrainOptions training(const Step& s, const RunContext& c) {
@@ -62,6 +75,15 @@ std::string format(const char* fmt, double a, double b = 0) {
   char buf[200];
   std::snprintf(buf, sizeof buf, fmt, a, b);
   return buf;
+}
+
+// The first `limit` samples (calibration and sensitivity sets).
+data::Dataset first_samples(const data::Dataset& d, int64_t limit) {
+  const int64_t n = std::min<int64_t>(limit, d.size());
+  data::Dataset out = d;
+  out.x = out.x.narrow(0, 0, n);
+  if (out.has_labels()) out.y = out.y.narrow(0, 0, n);
+  return out;
 }
 
 std::string fine_tune_if_asked(ir::Model& model, const Step& s, const RunContext& c) {
@@ -118,11 +140,7 @@ std::string apply(ir::Model& model, const Step& s, const RunContext& c) {
     o.calibration.method = s.text("calibration");
     o.calibration.preprocess = c.preprocess;
     o.calibration.batch = c.batch;
-    const int64_t n = std::min<int64_t>(s.integer("calib-limit"), c.train->size());
-    data::Dataset calib = *c.train;
-    calib.x = calib.x.narrow(0, 0, n);
-    if (calib.has_labels()) calib.y = calib.y.narrow(0, 0, n);
-    const passes::Int8Result r = passes::quantize_int8(model, calib, o);
+    const passes::Int8Result r = passes::quantize_int8(model, first_samples(*c.train, s.integer("calib-limit")), o);
     return format("%.0f layers int8, %.0f activations quantized", static_cast<double>(r.layers.size()),
                   static_cast<double>(r.activations.size()));
   }
@@ -136,6 +154,21 @@ std::string apply(ir::Model& model, const Step& s, const RunContext& c) {
     for (const auto& l : r.layers) bytes += l.huffman_bytes;
     return format("%.0f layers at %.0f bits", static_cast<double>(r.layers.size()), o.bits) +
            format(", weights %.0f bytes Huffman-coded", static_cast<double>(bytes));
+  }
+  if (s.pass == "quant.mixed") {
+    passes::MixedOptions o;
+    o.min_bits = static_cast<int>(s.integer("min-bits"));
+    o.max_bits = static_cast<int>(s.integer("max-bits"));
+    if (s.has("avg-bits")) o.average_bits = s.number("avg-bits");
+    if (s.has("max-bytes")) o.max_bytes = s.integer("max-bytes");
+    o.keep = s.list("keep");
+    o.sensitivity.batch = std::max<int64_t>(c.batch, 256);
+    o.sensitivity.preprocess = c.preprocess;
+    o.train = training(s, c);
+    const passes::MixedResult r =
+        passes::quantize_mixed(model, first_samples(*c.train, s.integer("calib-limit")), c.train, c.val, o);
+    return format("%.0f layers, %.3f bits per weight on average", static_cast<double>(r.layers.size()), r.average_bits) +
+           (o.train.epochs > 0 ? format("; fine-tuned %.0f epochs", o.train.epochs) : "");
   }
   if (s.pass == "finetune") {
     train::TrainOptions t = training(s, c);
@@ -160,11 +193,11 @@ Measurement measure(const ir::Model& model, const RunContext& c) {
   }
   for (const analysis::NodeCost& nc : cost.nodes) {
     const ir::Node& n = *nc.node;
-    if (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul") continue;
-    const ir::Tensor* w = stored_weight(n);
-    if (!w || w->dims().size() < 2) continue;
-    LayerStats l{n.name, n.op_type(), output_channels(n, *w), w->numel(), runtime::to_aten(*w).ne(0).sum().item<int64_t>(),
-                 nc.macs ? *nc.macs : 0, ir::bit_width(w->dtype())};
+    if (nc.constant || (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul")) continue;
+    const std::optional<StoredWeight> w = stored_weight(model, n);
+    if (!w || w->values.dim() < 2) continue;
+    LayerStats l{n.name, n.op_type(), output_channels(n, w->values), w->values.numel(), w->values.ne(0).sum().item<int64_t>(),
+                 nc.macs ? *nc.macs : 0, w->bits};
     m.layers.push_back(l);
   }
   if (c.val && c.val->has_labels()) {

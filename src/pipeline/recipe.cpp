@@ -119,6 +119,15 @@ const std::vector<PassSpec>& pass_registry() {
        with_training({opt("bits", K::Integer, "5", "bits per non-zero weight (3-8)"),
                       opt("keep", K::List, "", "node names left in float")},
                      "0")},
+      {"quant.mixed", "per-layer weight bits by sensitivity under a budget, exact allocation (docs/quantization.md)",
+       "data for the sensitivity (labels not needed)",
+       with_training({opt("avg-bits", K::Number, "", "budget: mean bits per quantized weight"),
+                      opt("max-bytes", K::Integer, "", "budget: encoded weight bytes (codes and scales)"),
+                      opt("min-bits", K::Integer, "2", "narrowest width (2-8)"),
+                      opt("max-bits", K::Integer, "8", "widest width (2-8; = min-bits: uniform)"),
+                      opt("calib-limit", K::Integer, "1000", "samples the sensitivity is measured on"),
+                      opt("keep", K::List, "", "node names left in float")},
+                     "0")},
       {"finetune", "train the weights (pruned zeros stay zero)", "training data (labels, or distill: true)",
        with_training({}, "1")},
   };
@@ -217,7 +226,7 @@ void check_needs(const Recipe& r, const Available& a) {
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const Step& s = r.steps[i];
     const std::string place = where(r.source, s.line) + ": step " + std::to_string(i + 1) + " (" + s.pass + ")";
-    const bool needs_data = trains(s) || s.pass == "quant.int8" || (s.pass == "prune.channels" && s.text("criterion") == "taylor");
+    const bool needs_data = trains(s) || s.pass == "quant.int8" || s.pass == "quant.mixed" || (s.pass == "prune.channels" && s.text("criterion") == "taylor");
     if (needs_data && !a.train_data) throw bad_input(place + " needs data: give --data");
     const bool needs_labels = (trains(s) && !s.boolean("distill")) || (s.pass == "prune.channels" && s.text("criterion") == "taylor");
     if (needs_labels && !a.train_labels)

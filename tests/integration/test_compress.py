@@ -77,8 +77,22 @@ for name, text, needle in (
 code, _, err = run([nnc, "compress", LENET5, "-o", os.path.join(work, "nodata.onnx"), "--recipe", good])
 check(code == 2 and "good.yaml:5: step 2 (finetune) needs data" in err and not os.path.exists(os.path.join(work, "nodata.onnx")),
       f"missing data is found before any work, with the step's line: {err.strip()[:200]}")
+mixed = recipe("mixed.yaml", """steps:
+  - pass: quant.mixed
+    avg-bits: 4
+    calib-limit: 200
+""")
+out4, report4 = os.path.join(work, "mixed.onnx"), os.path.join(work, "mixed.json")
+code, _, err = run([nnc, "--quiet", "compress", LENET5, "-o", out4, "--recipe", mixed, *data, "--report", report4])
+check(code == 0, f"quant.mixed recipe: exit 0 {err.strip()[:200]}")
+if code == 0:
+    j = json.load(open(report4))
+    layers = j["after"]["layers"]
+    check(len(layers) == 4 and sum(l["params"] * l["bits"] for l in layers) <= 4 * sum(l["params"] for l in layers),
+          f"the report has the 4 layers with their packed widths: {[l['bits'] for l in layers]}")
+    check(j["after"]["macs"] == j["before"]["macs"], "decoding packed weights adds no MACs (runtimes fold it)")
 code, stdout, _ = run([nnc, "passes", "--json"])
 names = [p["name"] for p in json.loads(stdout)] if code == 0 else []
-check({"prune.channels", "prune.magnitude", "prune.autoprune", "quant.int8", "quant.focused", "finetune"} <= set(names),
+check({"prune.channels", "prune.magnitude", "prune.autoprune", "quant.int8", "quant.focused", "quant.mixed", "finetune"} <= set(names),
       f"passes --json lists every pass: {names}")
 finish()

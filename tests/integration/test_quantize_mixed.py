@@ -2,7 +2,8 @@
 """quantize --method mixed: LeNet-5 at an average of 4 bits per weight meets its budget, keeps its
 accuracy, stores sub-8-bit layers as packed bit planes so the file shrinks about 8x, and
 onnxruntime-node computes the same outputs; uniform 3-bit and 8-bit (int8 DequantizeLinear) go
-through the same path; the output is byte-identical across runs; bad budgets exit 2."""
+through the same path; the output is byte-identical across runs; bad budgets exit 2. The
+`sensitivity` command reports each layer alone over bit widths and sparsities."""
 import argparse
 import filecmp
 import json
@@ -65,4 +66,20 @@ for options, what in [((), "no budget"), (("--avg-bits", "4", "--max-bytes", "10
     code, _, err = quantize(os.path.join(work, "bad.onnx"), *options)
     check(code == 2 and "budget" in err, f"{what}: exit 2 with a message ({code}: {err.strip()[:150]})")
 check(not os.path.exists(os.path.join(work, "bad.onnx")), "no output written on bad options")
+code, stdout, err = run([args.nncompress, "--quiet", "sensitivity", LENET5, "--data", MNIST_TEST, "--limit", "300",
+                         "--bits", "2,8", "--json"])
+check(code == 0, f"sensitivity --method quant exits 0 {err.strip()[:200]}")
+if code == 0:
+    j = json.loads(stdout)
+    check(len(j["layers"]) == 4 and all(len(l["points"]) == 2 for l in j["layers"]), "4 layers x 2 bit widths")
+    check(all(l["points"][0]["kl"] > l["points"][1]["kl"] >= 0 for l in j["layers"]), "2 bits hurt more than 8 bits")
+    check(all(l["points"][1]["agreement"] >= 0.99 for l in j["layers"]), "8-bit layers agree with the original")
+code, stdout, err = run([args.nncompress, "--quiet", "sensitivity", LENET5, "--data", MNIST_TEST, "--limit", "300",
+                         "--method", "prune", "--sparsities", "0.1,0.99", "--json"])
+check(code == 0, f"sensitivity --method prune exits 0 {err.strip()[:200]}")
+if code == 0:
+    layers = json.loads(stdout)["layers"]
+    check(all(l["points"][0]["top1"] > l["points"][1]["top1"] for l in layers), "99% sparsity costs more than 10%")
+code, _, err = run([args.nncompress, "sensitivity", LENET5, "--data", MNIST_TEST, "--bits", "2.5"])
+check(code == 2, f"fractional bits: exit 2 ({err.strip()[:120]})")
 finish()

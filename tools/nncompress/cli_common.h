@@ -29,6 +29,7 @@ void register_prune(CLI::App& app, Action& action);
 void register_quantize(CLI::App& app, Action& action);
 void register_compress(CLI::App& app, Action& action);
 void register_passes(CLI::App& app, Action& action);
+void register_sensitivity(CLI::App& app, Action& action);
 
 // Options shared by every command that runs a model.
 struct GlobalOptions {

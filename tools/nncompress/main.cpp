@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   register_quantize(app, action);
   register_compress(app, action);
   register_passes(app, action);
+  register_sensitivity(app, action);
 
   try {
     app.parse(argc, argv);

@@ -14,8 +14,11 @@ struct NodeCost {
   // at its first reader only, so the node params sum to the model's).
   int64_t params = 0;
   // Multiply-accumulates of Conv, ConvTranspose, Gemm and MatMul at batch 1 when the batch
-  // dimension is symbolic; 0 for other ops. nullopt when a shape it needs is unknown.
+  // dimension is symbolic; 0 for other ops and for nodes that compute from constants only
+  // (runtimes fold those when loading, e.g. the decoding of packed weights). nullopt when a shape
+  // it needs is unknown.
   std::optional<int64_t> macs = 0;
+  bool constant = false;  // all inputs are initializers or computed from them
 };
 
 struct ModelCost {

@@ -61,6 +61,22 @@ ir::Value* add_packed_codes(ir::Graph& g, const std::string& base, const at::Ten
   return node(g, "Reshape", base + "_codes", {values, shape});
 }
 
+int packed_bits(const ir::Value& value) {
+  std::vector<const ir::Value*> stack{&value};
+  for (int visited = 0; !stack.empty() && visited < 64; ++visited) {
+    const ir::Value* v = stack.back();
+    stack.pop_back();
+    const ir::Node* n = v->producer();
+    if (!n) continue;
+    const ir::Value* planes = n->input(0);
+    if (n->op_type() == "BitShift" && planes && planes->has_initializer() && planes->initializer()->dims().size() == 3)
+      return static_cast<int>(planes->initializer()->dims()[0]);
+    for (const ir::Value* in : n->inputs())
+      if (in) stack.push_back(in);
+  }
+  return 0;
+}
+
 void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights& q, bool dequantize_linear) {
   ir::Value* old = consumer->input(1);
   const std::string base = old->name();

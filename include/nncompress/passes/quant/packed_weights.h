@@ -18,6 +18,10 @@ namespace nncompress::passes {
 // them; returns the value holding the codes as float32 in `codes`' shape.
 ir::Value* add_packed_codes(ir::Graph& graph, const std::string& base, const at::Tensor& codes, int bits);
 
+// The bits per code of a value computed from packed codes (found by walking up to the BitShift
+// that reads the planes), or 0 when it is not.
+int packed_bits(const ir::Value& value);
+
 // Replaces the float weight read by `consumer`'s input 1 with `q`: 8-bit codes as an int8
 // initializer read through DequantizeLinear (per-channel needs opset 13: `dequantize_linear`),
 // fewer bits as packed planes, shifted and scaled by Sub and Mul. The old initializer is removed
