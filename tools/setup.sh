@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata dataset-fashion-mnist
   python3-torch python3-torchvision python3-onnx python3-numpy
+  chromium  # renders the HTML report in a test (headless, no console errors)
 )
 # Node.js: the machine image ships nodejs with npm (NodeSource); Debian's npm conflicts with it.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

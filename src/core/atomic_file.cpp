@@ -60,10 +60,13 @@ void AtomicFile::commit() {
   committed_ = true;
 }
 
-void ensure_distinct_output(const std::string& input, const std::string& output) {
+void check_output_path(const std::string& input, const std::string& output) {
   std::error_code ec;
   if (fs::exists(output, ec) && fs::equivalent(input, output, ec))
     throw bad_input("output '" + output + "' is the input file; choose another path (the input is never overwritten)");
+  const fs::path parent = fs::path(output).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw bad_input("cannot write '" + output + "': directory '" + parent.string() + "' does not exist");
 }
 
 }  // namespace nncompress

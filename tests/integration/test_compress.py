@@ -41,7 +41,14 @@ out, report = os.path.join(work, "ok.onnx"), os.path.join(work, "ok.json")
 code, stdout, err = run([nnc, "--quiet", "--threads", "1", "compress", LENET5, "-o", out, "--recipe", good, *data,
                          "--report", report, "--max-accuracy-drop", "2", "--min-size-ratio", "3"])
 check(code == 0, f"gates that hold: exit 0 {err.strip()[:300]}")
-check(os.path.exists(report) and os.path.exists(report[:-5] + ".md"), "JSON report and Markdown summary written")
+check(all(os.path.exists(report[:-5] + ext) for ext in (".json", ".md", ".html")), "JSON, Markdown and HTML reports written")
+if os.path.exists(report[:-5] + ".html"):
+    # The HTML page renders in headless Chromium with no console messages (errors, failed loads).
+    code, dom, log = run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                          "--dump-dom", "file://" + os.path.abspath(report[:-5] + ".html")], timeout=120)
+    console = [line for line in log.splitlines() if ":CONSOLE" in line]
+    check(code == 0 and dom.count("<svg") == 4 and not console,
+          f"HTML report renders in Chromium: exit {code}, {dom.count('<svg')} charts, console {console[:2]}")
 check("| step | pass |" in stdout, "Markdown summary on stdout")
 if code == 0:
     j = json.load(open(report))

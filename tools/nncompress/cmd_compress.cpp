@@ -87,7 +87,7 @@ void register_compress(CLI::App& app, Action& action) {
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
   add_data_options(cmd, o->data, false);
   cmd->add_option("--val", o->val, "Labeled data for accuracy before/after (default: --data)");
-  cmd->add_option("--report", o->report, "Write the JSON report here, and the Markdown summary beside it (.md)");
+  cmd->add_option("--report", o->report, "Write the JSON report here, and beside it the Markdown summary (.md) and an HTML page with charts (.html)");
   cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 may fall by at most this many percentage points")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--min-size-ratio", o->min_size_ratio, "Gate: input file bytes / output file bytes at least this")
@@ -96,8 +96,8 @@ void register_compress(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "Print the JSON report on stdout instead of the Markdown summary");
   cmd->callback([&action, o] {
     action = [o] {
-      ensure_distinct_output(o->model, o->output);
-      if (!o->report.empty()) ensure_distinct_output(o->model, o->report);
+      check_output_path(o->model, o->output);
+      if (!o->report.empty()) check_output_path(o->model, o->report);
       std::optional<data::Dataset> train_data, val_data;
       if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
       if (!o->val.empty()) val_data = data::load_dataset(o->val);
@@ -146,6 +146,7 @@ void register_compress(CLI::App& app, Action& action) {
       if (!o->report.empty()) {
         write_text(o->report, json);
         write_text(std::filesystem::path(o->report).replace_extension(".md").string(), markdown);
+        write_text(std::filesystem::path(o->report).replace_extension(".html").string(), pipeline::report_html(report));
       }
       std::cout << (o->json ? json : markdown) << std::flush;
       if (!report.passed()) {

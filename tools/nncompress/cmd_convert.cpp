@@ -27,7 +27,7 @@ void register_convert(CLI::App& app, Action& action) {
   cmd->add_flag("--no-check", opts->skip_check, "Skip ONNX's checker on the input and output");
   cmd->callback([&action, opts] {
     action = [opts] {
-      ensure_distinct_output(opts->input, opts->output);
+      check_output_path(opts->input, opts->output);
       const ir::Model model = onnxio::load_model(opts->input);
       if (!opts->skip_check) {
         // The export of the IR is what we write, so checking it checks the output before it exists.

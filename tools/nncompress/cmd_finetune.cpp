@@ -55,7 +55,7 @@ void register_finetune(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "Print a JSON summary on stdout");
   cmd->callback([&action, o] {
     action = [o] {
-      ensure_distinct_output(o->model, o->output);
+      check_output_path(o->model, o->output);
       ir::Model model = onnxio::load_model(o->model);
       const data::Dataset train_data = data::load_dataset(o->data.path, o->data.limit);
       std::optional<data::Dataset> val;

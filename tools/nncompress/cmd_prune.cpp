@@ -145,7 +145,7 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->callback([&action, o, cmd] {
     o->sparsity_given = cmd->count("--sparsity") > 0;
     action = [o] {
-      ensure_distinct_output(o->model, o->output);
+      check_output_path(o->model, o->output);
       if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (training data)");
       if (o->gradual && (o->method != "magnitude" || o->epochs == 0))
         throw bad_input("--gradual works with --method magnitude and --epochs");

@@ -226,7 +226,7 @@ void register_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->callback([&action, o] {
     action = [o] {
-      ensure_distinct_output(o->model, o->output);
+      check_output_path(o->model, o->output);
       if (o->epochs > 0 && o->data.path.empty()) throw bad_input("--epochs needs --data (training data)");
       if (o->epochs > 0 && o->method == "int8") throw bad_input("--epochs applies to --method focused and mixed");
       ir::Model model = onnxio::load_model(o->model);

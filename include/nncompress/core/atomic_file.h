@@ -29,7 +29,8 @@ class AtomicFile {
   bool committed_ = false;
 };
 
-// Throws bad_input when `output` names the same file as `input` (we never overwrite the input).
-void ensure_distinct_output(const std::string& input, const std::string& output);
+// Checked before any work: throws bad_input when `output` names the same file as `input` (we never
+// overwrite the input) or when its directory does not exist.
+void check_output_path(const std::string& input, const std::string& output);
 
 }  // namespace nncompress

@@ -1,7 +1,7 @@
 #pragma once
 // The compress report: before/after totals and per layer, every step with its timing and the
 // model after it, sizes, accuracy, and the quality gates. JSON (stable schema, docs/compress.md)
-// and a Markdown summary for CI logs.
+// a Markdown summary for CI logs, and a self-contained HTML page with charts.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -38,5 +38,8 @@ struct Report {
 
 std::string report_json(const Report& report);
 std::string report_markdown(const Report& report);
+// No scripts and no external resources: tables and inline SVG charts (per-layer sparsity, bits and
+// MACs before/after; top-1 against stored bytes after each step).
+std::string report_html(const Report& report);
 
 }  // namespace nncompress::pipeline
