@@ -95,11 +95,11 @@ std::optional<double> top1_of(const ir::Model& model, const DataOptions& d, cons
   return eval::evaluate(exec, *data, o).top1;
 }
 
-void add_data_options(CLI::App* cmd, DataOptions& o, bool required) {
+void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::string& batch_flag) {
   auto* data = cmd->add_option("--data", o.path, "Dataset: .npz (x, y), .npy, IDX images or an ONNX test-data folder");
   if (required) data->required();
   cmd->add_option("--limit", o.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch", o.batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option(batch_flag, o.batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--scale", o.scale, "Multiply samples by this (default: 1/255 for uint8 data, else 1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--mean", o.mean, "Per-channel mean subtracted after scaling")->delimiter(',');

@@ -59,7 +59,9 @@ struct DataOptions {
   std::vector<double> mean, std;
   std::string layout = "auto";
 };
-void add_data_options(CLI::App* cmd, DataOptions& options, bool required);
+// `batch_flag` names the batch-size option ("--batch"; compress uses "--batch-size" because its
+// --batch takes a manifest).
+void add_data_options(CLI::App* cmd, DataOptions& options, bool required, const std::string& batch_flag = "--batch");
 // The preprocessing those options describe.
 data::Preprocess preprocess_of(const DataOptions& options);
 

@@ -1,7 +1,7 @@
 // `nncompress compress MODEL -o OUT [--recipe R] [--data D] [--val V] [--report PATH]
 // [--max-accuracy-drop PP] [--min-size-ratio X]`: runs a recipe, writes the model and a report,
-// and exits 3 when a quality gate is not met (the model is still written). `nncompress passes`
-// lists what recipes can use.
+// and exits 3 when a quality gate is not met (the model is still written); `--batch MANIFEST`
+// compresses many models (compress_batch.h). `nncompress passes` lists what recipes can use.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "compress_batch.h"
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
@@ -27,6 +28,8 @@ struct CompressCommand {
   uint64_t seed = 0;
   bool json = false;
   DataOptions data;
+  std::string batch;
+  int jobs = 1;
 };
 
 const char* kind_name(pipeline::OptionKind k) {
@@ -82,10 +85,14 @@ void register_passes(CLI::App& app, Action& action) {
 void register_compress(CLI::App& app, Action& action) {
   auto o = std::make_shared<CompressCommand>();
   CLI::App* cmd = app.add_subcommand("compress", "Run a compression recipe, write the model and a report, check quality gates");
-  cmd->add_option("model", o->model, "Input .onnx file")->required();
-  cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
+  cmd->add_option("model", o->model, "Input .onnx file (required unless --batch)");
+  cmd->add_option("-o,--output", o->output, "Output .onnx file, never the input (required unless --batch)");
+  cmd->add_option("--batch", o->batch,
+                  "Compress every model of a manifest (YAML `models:` list or CSV with a header: model, output, recipe, "
+                  "data, val, report, max-accuracy-drop, min-size-ratio, limit); continues past failures, prints one table");
+  cmd->add_option("--jobs", o->jobs, "With --batch: models compressed in parallel processes")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
-  add_data_options(cmd, o->data, false);
+  add_data_options(cmd, o->data, false, "--batch-size");
   cmd->add_option("--val", o->val, "Labeled data for accuracy before/after (default: --data)");
   cmd->add_option("--report", o->report, "Write the JSON report here, and beside it the Markdown summary (.md) and an HTML page with charts (.html)");
   cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 may fall by at most this many percentage points")
@@ -96,6 +103,11 @@ void register_compress(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "Print the JSON report on stdout instead of the Markdown summary");
   cmd->callback([&action, o] {
     action = [o] {
+      if (!o->batch.empty()) {
+        if (!o->model.empty() || !o->output.empty()) throw bad_input("--batch takes the models from the manifest: give no MODEL or -o");
+        return run_compress_batch({o->batch, o->jobs, global_options().threads, o->seed, o->json});
+      }
+      if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --batch MANIFEST)");
       check_output_path(o->model, o->output);
       if (!o->report.empty()) check_output_path(o->model, o->report);
       std::optional<data::Dataset> train_data, val_data;
