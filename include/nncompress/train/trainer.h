@@ -74,6 +74,13 @@ struct TrainOptions {
   std::function<void(int, int64_t, int64_t, double, double)> progress;
 };
 
+// Options for passes that fine-tune only when asked: everything default but no epochs.
+inline TrainOptions no_training() {
+  TrainOptions t;
+  t.epochs = 0;
+  return t;
+}
+
 struct EpochStats {
   int epoch = 0;
   double train_loss = 0;

@@ -24,11 +24,7 @@ struct FocusedOptions {
   // between steps (with train.epochs each); the last step quantizes all of them.
   std::vector<double> steps = {0.5, 0.75, 0.875};
   // epochs = 0 (the default here): one-shot, no data needed.
-  train::TrainOptions train = [] {
-    train::TrainOptions t;
-    t.epochs = 0;
-    return t;
-  }();
+  train::TrainOptions train = train::no_training();
 };
 
 struct FocusedLayer {

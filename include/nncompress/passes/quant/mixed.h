@@ -27,11 +27,7 @@ struct MixedOptions {
   std::optional<int64_t> max_bytes;    // budget: encoded bytes of the quantized weights
   std::vector<std::string> keep;       // node names left in float
   SensitivityOptions sensitivity;
-  train::TrainOptions train = [] {
-    train::TrainOptions t;
-    t.epochs = 0;
-    return t;
-  }();
+  train::TrainOptions train = train::no_training();
 };
 
 struct MixedLayer {
