@@ -48,6 +48,30 @@ def layer_weights(path):
     return [dense[n.input[1]] for n in m.graph.node if n.op_type in ("Conv", "Gemm")]
 
 
+def ort_layer_weights(model_path, work):
+    """Conv/Gemm weights of an .onnx file as onnxruntime-node computes them (whatever their storage:
+    initializers, DequantizeLinear, packed codes): each weight tensor is made a graph output and the
+    model run on one zero input (shaped from the model's first input, batch 1)."""
+    import numpy as np
+    import onnx
+    m = onnx.load(model_path)
+    names = [n.input[1] for n in m.graph.node if n.op_type in ("Conv", "Gemm")]
+    for name in names:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    probe = os.path.join(work, "weights_probe.onnx")
+    onnx.save(m, probe)
+    inp = m.graph.input[0]
+    shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
+    x = os.path.join(work, "weights_probe_x.npy")
+    np.save(x, np.zeros(shape, np.float32))
+    out = os.path.join(work, "weights_probe_out")
+    code, _, err = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), probe, out, f"{inp.name}={x}"])
+    if code != 0:
+        raise RuntimeError(f"onnxruntime-node failed on {probe}: {err.strip()[:300]}")
+    clean = lambda n: "".join(c if c.isalnum() or c in "._-" else "_" for c in n)
+    return [np.load(os.path.join(out, clean(n) + ".npy")) for n in names]
+
+
 def check_same_as_ort(nncompress, model, test_npz, work, label):
     """Runs the first 64 samples of an MNIST-style .npz through nncompress and onnxruntime-node and
     checks (with check()) that both run and their logits agree."""

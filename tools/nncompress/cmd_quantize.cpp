@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <iostream>
-#include <set>
 
 #include "cli_common.h"
 #include "nncompress/core/atomic_file.h"
@@ -25,7 +24,7 @@ namespace {
 struct QuantizeCommand {
   std::string model, output, method = "int8", calib, val;
   int64_t calib_limit = 1000;
-  bool float_bias = false, per_tensor = false, full_range = false, distill = false, json = false;
+  bool float_bias = false, per_tensor = false, full_range = false, distill = false, json = false, float_storage = false;
   int epochs = 0;
   double lr = 0.005;
   uint64_t seed = 0;
@@ -93,6 +92,7 @@ nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dat
                            const data::Dataset* val_data, nlohmann::json& summary) {
   const Teacher teacher(o.model, o.distill);
   set_training(o.focused.train, o, teacher);
+  o.focused.packed_storage = !o.float_storage;
   const passes::FocusedResult r = passes::quantize_focused(model, train_data, val_data, o.focused);
   nlohmann::json layers = nlohmann::json::array();
   int64_t fixed = 0, huffman = 0;
@@ -100,16 +100,12 @@ nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dat
     layers.push_back({{"name", l.node}, {"op", l.op}, {"weights", l.elements}, {"nonzeros", l.nonzeros}, {"bits", l.bits},
                       {"recentralized", l.recentralized}, {"means", {l.mean_negative, l.mean_positive}},
                       {"scale", l.scale}, {"levels", l.levels}, {"rms_error", l.rms_error},
-                      {"encoded_bytes", l.fixed_bytes}, {"huffman_bytes", l.huffman_bytes}});
+                      {"encoded_bytes", l.fixed_bytes}, {"huffman_bytes", l.huffman_bytes}, {"stored_bits", l.stored_bits}});
     fixed += l.fixed_bytes;
     huffman += l.huffman_bytes;
   }
-  // Everything else (biases, BatchNorm) as float32, so the model's encoded size is complete.
-  std::set<std::string> quantized;
-  for (const auto& l : r.layers) quantized.insert(l.weight);
-  int64_t other = 0;
-  for (const ir::Value* v : model.graph.initializers())
-    if (!quantized.count(v->name())) other += static_cast<int64_t>(v->initializer()->byte_size());
+  // Everything else (biases, BatchNorm) as stored, so the model's encoded size is complete.
+  const int64_t other = r.other_parameter_bytes;
   summary.update({{"weights_encoded_bytes", fixed}, {"weights_huffman_bytes", huffman}, {"other_parameter_bytes", other},
                   {"model_encoded_bytes", huffman + other}});
   if (!o.json) {
@@ -204,6 +200,8 @@ void register_quantize(CLI::App& app, Action& action) {
   cmd->add_flag("--full-range", o->full_range,
                 "8-bit weights in [-127, 127] (default 7 bits: ONNX Runtime's int8 kernels on CPUs without VNNI "
                 "saturate on full-range weights; TensorRT, VNNI and ARM CPUs do not)");
+  cmd->add_flag("--float-storage", o->float_storage,
+                "Focused: store the quantized weights as float32 (to train them further) instead of packed codebook indices");
   cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor instead of per output channel (int8)");
   cmd->add_option("--bits", o->focused.bits, "Bits per non-zero weight (focused)")->check(CLI::Range(3, 8))->capture_default_str();
   cmd->add_option("--avg-bits", o->avg_bits, "Mixed: budget of mean bits per quantized weight")->check(CLI::Range(2.0, 8.0));

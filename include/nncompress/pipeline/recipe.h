@@ -57,7 +57,8 @@ Recipe load_recipe(const std::string& path);
 // The recipe used without --recipe (docs/compress.md): prune.channels to half the MACs (l1) with
 // 3 epochs of fine-tuning, then quant.int8 calibrated on the training data. Needs labeled data.
 Recipe default_recipe();
-// Checks that every step's needs are met (bad_input naming the step and its line otherwise).
+// Checks that every step's needs are met and that a quant.* step comes last (bad_input naming the
+// step and its line otherwise).
 void check_needs(const Recipe& recipe, const Available& available);
 
 }  // namespace nncompress::pipeline

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <limits>
 #include <algorithm>
+#include <set>
 
 #include "nncompress/analysis/storage.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
+#include "nncompress/passes/quant/packed_weights.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
@@ -233,6 +235,15 @@ FocusedResult quantize_focused(ir::Model& model, const data::Dataset* train_data
       const int64_t huffman = (analysis::huffman_bits(counts) + analysis::huffman_bits(gaps) + 7) / 8 + table + parameters;
       row.huffman_bytes = std::min(row.huffman_bytes, huffman);
     }
+  }
+  std::set<const ir::Value*> quantized;
+  for (const Layer& l : layers) quantized.insert(l.target.weight);
+  for (const ir::Value* v : model.graph.initializers())
+    if (!quantized.count(v)) result.other_parameter_bytes += static_cast<int64_t>(v->initializer()->byte_size());
+  if (o.packed_storage && model.opset_version("") >= 11) {
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (const int bits = store_codebook_weight(model.graph, layers[i].target.node)) result.layers[i].stored_bits = bits;
+    model.graph.sort_topologically();
   }
   return result;
 }

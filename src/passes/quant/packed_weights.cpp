@@ -61,6 +61,22 @@ ir::Value* add_packed_codes(ir::Graph& g, const std::string& base, const at::Ten
   return node(g, "Reshape", base + "_codes", {values, shape});
 }
 
+int store_codebook_weight(ir::Graph& g, ir::Node* consumer) {
+  ir::Value* old = consumer->input(1);
+  const at::Tensor w = runtime::to_aten(*old->initializer()).to(at::kFloat);
+  const auto [codebook, indices] = at::_unique(w.reshape({-1}), /*sorted=*/true, /*return_inverse=*/true);
+  if (codebook.numel() > 256) return 0;
+  int bits = 1;
+  while ((int64_t(1) << bits) < codebook.numel()) ++bits;
+  const std::string base = old->name();
+  ir::Value* codes = add_packed_codes(g, base, indices.reshape(w.sizes()), bits);
+  ir::Value* as_index = node(g, "Cast", base + "_indices", {codes}, {ir::Attribute::make_int("to", 7)});  // INT64
+  ir::Value* table = constant(g, base + "_codebook", codebook, ir::DataType::Float);
+  g.set_input(consumer, 1, node(g, "Gather", base + "_decoded", {table, as_index}));
+  if (old->uses().empty() && !old->is_graph_input() && !old->is_graph_output()) g.remove_initializer(old);
+  return bits;
+}
+
 int packed_bits(const ir::Value& value) {
   std::vector<const ir::Value*> stack{&value};
   for (int visited = 0; !stack.empty() && visited < 64; ++visited) {

@@ -5,7 +5,9 @@
 // to its component's mean and its offset quantized to a signed power of two (times a per-component
 // scale), otherwise plain shift quantization (signed powers of two around 0) is used. Pruned zeros
 // stay exactly zero. With training data the weights are quantized incrementally (the largest half
-// first, then three quarters, ...), the rest fine-tuned in float between steps.
+// first, then three quarters, ...), the rest fine-tuned in float between steps. The file stores
+// each layer as packed indices into its codebook of values (packed_weights.h), or as float32 with
+// `packed_storage` off (to keep training the weights afterwards).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +22,7 @@ struct FocusedOptions {
   int bits = 5;  // per non-zero weight, 3..8, the component bit included
   std::vector<std::string> keep;
   double bimodality = 2.0;  // Ashman's D above which a layer is recentralized
+  bool packed_storage = true;  // needs opset 11; older models keep float32 weights
   // Fractions of each layer's weights fixed to their quantized values, one fine-tuning run
   // between steps (with train.epochs each); the last step quantizes all of them.
   std::vector<double> steps = {0.5, 0.75, 0.875};
@@ -42,10 +45,12 @@ struct FocusedLayer {
   int index_bits = 0;  // of the fixed-width encoding
   int64_t fixed_bytes = 0;
   int64_t huffman_bytes = 0;
+  int stored_bits = 32;  // bits per weight in the ONNX file (packed codebook index, or float32)
 };
 
 struct FocusedResult {
   std::vector<FocusedLayer> layers;
+  int64_t other_parameter_bytes = 0;  // every other initializer (biases, BatchNorm), as stored
   std::vector<train::TrainResult> training;  // one per incremental step
 };
 

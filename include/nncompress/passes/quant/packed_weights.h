@@ -18,6 +18,12 @@ namespace nncompress::passes {
 // them; returns the value holding the codes as float32 in `codes`' shape.
 ir::Value* add_packed_codes(ir::Graph& graph, const std::string& base, const at::Tensor& codes, int bits);
 
+// Replaces the float weight read by `consumer`'s input 1, when it has at most 256 distinct
+// values (e.g. power-of-two or weight-shared codes, pruned zeros included), with packed indices
+// into a float32 codebook of those values, read through Gather. Returns the bits per index, or 0
+// when the weight has more values (nothing changed). Call graph.sort_topologically() after.
+int store_codebook_weight(ir::Graph& graph, ir::Node* consumer);
+
 // The bits per code of a value computed from packed codes (found by walking up to the BitShift
 // that reads the planes), or 0 when it is not.
 int packed_bits(const ir::Value& value);
