@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "nncompress/analysis/cost.h"
+#include "nncompress/analysis/storage.h"
 #include "nncompress/core/error.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/validate.h"
@@ -198,6 +199,10 @@ Measurement measure(const ir::Model& model, const RunContext& c) {
     if (!w || w->values.dim() < 2) continue;
     LayerStats l{n.name, n.op_type(), output_channels(n, w->values), w->values.numel(), w->values.ne(0).sum().item<int64_t>(),
                  nc.macs ? *nc.macs : 0, w->bits};
+    l.dense_bytes = 4 * l.params;
+    l.encoded_bytes = std::min((l.params * l.bits + 7) / 8, analysis::relative_index_bytes(w->values, 4, l.bits));
+    m.weights_dense_bytes += l.dense_bytes;
+    m.weights_encoded_bytes += l.encoded_bytes;
     m.layers.push_back(l);
   }
   if (c.val && c.val->has_labels()) {

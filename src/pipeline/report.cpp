@@ -16,8 +16,10 @@ nlohmann::json to_json(const Measurement& m) {
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerStats& l : m.layers)
     layers.push_back({{"name", l.node}, {"op", l.op}, {"channels", l.channels}, {"params", l.params},
-                      {"nonzeros", l.nonzeros}, {"macs", l.macs}, {"bits", l.bits}});
+                      {"nonzeros", l.nonzeros}, {"macs", l.macs}, {"bits", l.bits},
+                      {"dense_bytes", l.dense_bytes}, {"encoded_bytes", l.encoded_bytes}});
   return {{"params", m.params}, {"nonzeros", m.nonzeros}, {"macs", m.macs}, {"initializer_bytes", m.initializer_bytes},
+          {"weights_dense_bytes", m.weights_dense_bytes}, {"weights_encoded_bytes", m.weights_encoded_bytes},
           {"top1", optional_number(m.top1)}, {"layers", layers}};
 }
 
@@ -97,15 +99,18 @@ std::string report_markdown(const Report& r) {
   }
   std::map<std::string, const LayerStats*> after_by_name;
   for (const LayerStats& l : a.layers) after_by_name[l.node] = &l;
-  md << "\n| layer | op | channels | non-zeros | bits | MACs |\n|---|---|---:|---:|---:|---:|\n";
+  md << "\n| layer | op | channels | non-zeros | bits | MACs | encoded bytes |\n|---|---|---:|---:|---:|---:|---:|\n";
   for (const LayerStats& b : r.before.layers) {
     auto it = after_by_name.find(b.node);
     const LayerStats* l = it == after_by_name.end() ? nullptr : it->second;
     auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " -> " + std::to_string(y) : " -> removed"); };
     md << "| " << b.node << " | " << b.op << " | " << pair(b.channels, l ? l->channels : 0) << " | "
        << pair(b.nonzeros, l ? l->nonzeros : 0) << " | " << pair(b.bits, l ? l->bits : 0) << " | "
-       << pair(b.macs, l ? l->macs : 0) << " |\n";
+       << pair(b.macs, l ? l->macs : 0) << " | " << pair(b.encoded_bytes, l ? l->encoded_bytes : 0) << " |\n";
   }
+  md << "\nWeights encoded (codes at their bits, relative indices when sparse; scales not counted): "
+     << r.before.weights_encoded_bytes << " -> " << a.weights_encoded_bytes << " bytes (dense float32 " << r.before.weights_dense_bytes
+     << ")\n";
   md << "\nSize ratio (input file / output file): " << fixed(r.size_ratio(), 2) << "x";
   if (auto d = r.accuracy_drop_pp()) md << "; accuracy drop " << fixed(*d, 2) << " pp";
   md << "\n";

@@ -146,6 +146,9 @@ std::string report_html(const Report& r) {
        << "</td><td>" << r.input_file_bytes << "</td><td>" << percent(r.before.top1) << "</td></tr><tr><td>after</td><td>"
        << a.params << "</td><td>" << a.nonzeros << "</td><td>" << a.macs << "</td><td>" << r.output_file_bytes << "</td><td>"
        << percent(a.top1) << "</td></tr></table>\n";
+  html << "<p>Weights encoded for deployment (codes at their bits, 4-bit relative indices when sparse; scales not "
+          "counted): "
+       << r.before.weights_encoded_bytes << " → " << a.weights_encoded_bytes << " bytes.</p>\n";
 
   html << "<h2>Steps</h2><table><tr><th>step</th><th>pass</th><th>seconds</th><th>what it did</th><th>non-zeros</th>"
           "<th>MACs</th><th>stored bytes</th><th>top-1</th></tr>";
@@ -185,14 +188,14 @@ std::string report_html(const Report& r) {
   html << bar_chart("Weight bits per layer", names, {bits_before, bits_after}, "bits");
   html << bar_chart("MACs per layer", names, {macs_before, macs_after}, "multiply-accumulates at batch 1");
 
-  html << "<h2>Layers</h2><table><tr><th>layer</th><th>op</th><th>channels</th><th>non-zeros</th><th>bits</th><th>MACs</th></tr>";
+  html << "<h2>Layers</h2><table><tr><th>layer</th><th>op</th><th>channels</th><th>non-zeros</th><th>bits</th><th>MACs</th><th>encoded bytes</th></tr>";
   for (const LayerStats& b : r.before.layers) {
     const auto it = after_by_name.find(b.node);
     const LayerStats* l = it == after_by_name.end() ? nullptr : it->second;
     auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " → " + std::to_string(y) : " → removed"); };
     html << "<tr><td>" << escape(b.node) << "</td><td class=\"l\">" << escape(b.op) << "</td><td>" << pair(b.channels, l ? l->channels : 0)
          << "</td><td>" << pair(b.nonzeros, l ? l->nonzeros : 0) << "</td><td>" << pair(b.bits, l ? l->bits : 0) << "</td><td>"
-         << pair(b.macs, l ? l->macs : 0) << "</td></tr>";
+         << pair(b.macs, l ? l->macs : 0) << "</td><td>" << pair(b.encoded_bytes, l ? l->encoded_bytes : 0) << "</td></tr>";
   }
   html << "</table>\n";
   if (!r.gates.empty()) {

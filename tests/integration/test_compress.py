@@ -62,6 +62,12 @@ if code == 0:
     check(abs(j["accuracy"]["top1_after"] - ev["top1"]) < 1e-9, f"top-1 matches eval: {j['accuracy']['top1_after']} / {ev['top1']}")
     check(j["sizes"]["output_file_bytes"] == os.path.getsize(out), "output_file_bytes is the file's size")
     check(all(layer["bits"] == 8 for layer in j["after"]["layers"]), "every layer's weights are stored in 8 bits")
+    # 80% sparse, 8-bit: relative-index encoding (4-bit gaps + 8-bit values) beats dense codes.
+    check(all(l["encoded_bytes"] < l["params"] for l in j["after"]["layers"] if l["nonzeros"] < 0.3 * l["params"]),
+          "sparse 8-bit layers encode below a byte per weight")
+    check(j["after"]["weights_encoded_bytes"] == sum(l["encoded_bytes"] for l in j["after"]["layers"]) and
+          j["before"]["weights_encoded_bytes"] == j["before"]["weights_dense_bytes"] == 4 * sum(l["params"] for l in j["before"]["layers"]),
+          "encoded totals: the layers' sum; the float input encodes at 4 bytes a weight")
 
 out3 = os.path.join(work, "gate.onnx")
 code, stdout, err = run([nnc, "--quiet", "--threads", "1", "compress", LENET5, "-o", out3, "--recipe", good, *data,

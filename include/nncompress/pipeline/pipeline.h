@@ -28,10 +28,15 @@ struct LayerStats {
   std::string node, op;
   int64_t channels = 0, params = 0, nonzeros = 0, macs = 0;
   int bits = 32;  // of the stored weight
+  // The weight as dense float32, and encoded for deployment: `bits` per weight, or per non-zero
+  // plus 4-bit relative indices (Deep Compression) when that is smaller. Scales, codebooks and
+  // entropy coding are not counted (quantize --json has them per method).
+  int64_t dense_bytes = 0, encoded_bytes = 0;
 };
 
 struct Measurement {
   int64_t params = 0, nonzeros = 0, macs = 0;
+  int64_t weights_dense_bytes = 0, weights_encoded_bytes = 0;  // sums over the layers
   uint64_t initializer_bytes = 0;
   std::optional<double> top1;
   std::vector<LayerStats> layers;
