@@ -149,6 +149,7 @@ nlohmann::json run_mixed(ir::Model& model, QuantizeCommand& o, const data::Datas
     encoded += l.encoded_bytes, huffman += l.huffman_bytes, elements += l.elements;
   }
   summary.update({{"sensitivity_samples", r.samples}, {"average_bits", r.average_bits}, {"predicted_kl", r.predicted_kl},
+                  {"allocation_frontier_peak", r.frontier_peak},
                   {"weights_encoded_bytes", encoded}, {"weights_huffman_bytes", huffman},
                   {"weights_float_bytes", 4 * elements}});
   if (!o.json) {
