@@ -9,6 +9,7 @@
 #include "nncompress/analysis/storage.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/quant/focused.h"
+#include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 using namespace nncompress;
@@ -43,6 +44,7 @@ TEST(Focused, RecentralizesBimodalLayersAndShiftsTheOthers) {
   const at::Tensor w1 = weight(m, "w1"), w2 = weight(m, "w2");
   passes::FocusedOptions o;
   o.bits = 5;
+  o.packed_storage = false;  // float32 values, to read them back here
   const passes::FocusedResult r = passes::quantize_focused(m, nullptr, nullptr, o);
   ASSERT_EQ(r.layers.size(), 2u);
   EXPECT_TRUE(r.layers[0].recentralized);
@@ -66,6 +68,20 @@ TEST(Focused, RecentralizesBimodalLayersAndShiftsTheOthers) {
   EXPECT_LT(r.layers[1].rms_error, 0.3 * w2.abs().mean().item<double>());
   EXPECT_GT(r.layers[0].fixed_bytes, 0);
   EXPECT_LE(r.layers[0].huffman_bytes, r.layers[0].fixed_bytes + 64);
+}
+
+TEST(Focused, PackedStorageComputesTheSameAsFloatStorage) {
+  Model packed = two_layers(), plain = two_layers();
+  passes::FocusedOptions o;
+  o.bits = 4;
+  const passes::FocusedResult r = passes::quantize_focused(packed, nullptr, nullptr, o);
+  o.packed_storage = false;
+  passes::quantize_focused(plain, nullptr, nullptr, o);
+  for (const auto& l : r.layers) EXPECT_LE(l.stored_bits, 5);  // up to 2^4 + 1 values with zero
+  EXPECT_EQ(packed.graph.find_value("w1"), nullptr);           // the float initializer is gone
+  const at::Tensor x = at::randn({8, 64}, at::detail::createCPUGenerator(1));
+  const at::Tensor a = runtime::Executor(packed).run({x}).at(0), b = runtime::Executor(plain).run({x}).at(0);
+  EXPECT_TRUE(at::allclose(a, b, 1e-6, 1e-6));
 }
 
 TEST(Focused, RejectsBitsOutsideThreeToEight) {
