@@ -2,7 +2,7 @@
 # Sets up, builds, and runs the main job on the shipped default model and data: inspect LeNet-5,
 # evaluate it on its MNIST test split, then `compress` it with the default recipe (channel pruning
 # to half the MACs with 3 epochs of fine-tuning on the MNIST training split, then int8 Q/DQ) under
-# a quality gate of at most 1 pp top-1 loss. The model and its report land in out/.
+# a quality gate of at most 1 pp top-1 loss. The model and its report (JSON, Markdown, HTML) land in out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
