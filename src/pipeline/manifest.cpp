@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "nncompress/core/error.h"
+#include "yaml_file.h"
 
 namespace nncompress::pipeline {
 
@@ -87,14 +88,7 @@ std::vector<BatchEntry> load_csv(const std::string& path) {
 }
 
 std::vector<BatchEntry> load_yaml(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw bad_input("cannot read manifest '" + path + "'");
-  } catch (const YAML::Exception& e) {
-    throw bad_input(place(path, e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(path, "manifest");
   const YAML::Node models = root.IsMap() ? root["models"] : YAML::Node();
   if (!models || !models.IsSequence()) throw bad_input(path + ": a manifest is a map with 'models', a list of entries");
   std::vector<BatchEntry> entries;

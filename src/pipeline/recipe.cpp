@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "nncompress/core/error.h"
+#include "yaml_file.h"
 
 namespace nncompress::pipeline {
 
@@ -160,14 +161,7 @@ std::vector<std::string> Step::list(const std::string& name) const {
 }
 
 Recipe load_recipe(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw bad_input("cannot read recipe '" + path + "'");
-  } catch (const YAML::Exception& e) {
-    throw bad_input(where(path, e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(path, "recipe");
   if (!root.IsMap()) throw bad_input(path + ": a recipe is a map with 'name' and 'steps'");
   Recipe r;
   r.source = path;
