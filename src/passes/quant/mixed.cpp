@@ -117,12 +117,7 @@ MixedResult quantize_mixed(ir::Model& model, const data::Dataset& calibration, c
     const PrunableWeight& p = layers[i];
     UniformWeights& q = quantizers[i];
     const at::Tensor w = runtime::to_aten(*p.weight->initializer()).to(at::kFloat);
-    if (o.train.epochs > 0) {  // the fine-tuned weights on the fixed grid
-      const at::Tensor grid = fake_quantize_uniform(w, q.scales, q.axis, q.bits).detach();
-      std::vector<int64_t> shape(w.dim(), 1);
-      if (q.axis >= 0) shape[q.axis] = -1;
-      q.codes = at::round(grid / q.scales.reshape(shape)).to(at::kLong);
-    }
+    if (o.train.epochs > 0) q = round_to_scales(w, q.scales, q.axis, q.bits);  // the fine-tuned weights, same grid
     MixedLayer row;
     row.node = p.node->name, row.op = p.node->op_type(), row.weight = p.weight->name();
     row.elements = w.numel(), row.channels = channels_of(p), row.bits = q.bits;

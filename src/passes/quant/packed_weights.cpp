@@ -109,9 +109,7 @@ void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights
     ir::Value* codes = add_packed_codes(g, base, q.codes + q.max_code(), q.bits);
     ir::Value* offset = constant(g, base + "_code_offset", at::scalar_tensor(static_cast<double>(q.max_code()), at::kFloat),
                                  ir::DataType::Float);
-    std::vector<int64_t> shape(q.codes.dim(), 1);
-    if (q.axis >= 0) shape[q.axis] = -1;
-    ir::Value* scale = constant(g, base + "_scale", q.scales.reshape(shape), ir::DataType::Float);
+    ir::Value* scale = constant(g, base + "_scale", q.scales.reshape(q.scale_shape()), ir::DataType::Float);
     weight = node(g, "Mul", base + "_dequantized", {node(g, "Sub", base + "_centered", {codes, offset}), scale});
   }
   g.set_input(consumer, 1, weight);

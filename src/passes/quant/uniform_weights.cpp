@@ -32,19 +32,27 @@ at::Tensor round_to_grid(const at::Tensor& w, const at::Tensor& scale, double qm
 
 }  // namespace
 
-at::Tensor UniformWeights::values() const {
-  return codes.to(at::kFloat) * scales.reshape(broadcast_shape(codes.dim(), axis));
+std::vector<int64_t> UniformWeights::scale_shape() const { return broadcast_shape(codes.dim(), axis); }
+
+at::Tensor UniformWeights::values() const { return codes.to(at::kFloat) * scales.reshape(scale_shape()); }
+
+UniformWeights round_to_scales(const at::Tensor& weight, const at::Tensor& scales, int64_t axis, int bits) {
+  at::NoGradGuard no_grad;
+  UniformWeights q;
+  q.bits = bits;
+  q.axis = axis;
+  q.scales = scales.to(at::kFloat);
+  const at::Tensor w = weight.detach().to(at::kFloat);
+  q.codes = round_to_grid(w, q.scales.reshape(broadcast_shape(w.dim(), axis)), static_cast<double>(q.max_code())).to(at::kLong);
+  return q;
 }
 
 UniformWeights quantize_uniform(const at::Tensor& weight, int64_t axis, int bits) {
   if (bits < 2 || bits > 8) throw bad_input("weight bit widths must be between 2 and 8, got " + std::to_string(bits));
   at::NoGradGuard no_grad;
-  UniformWeights q;
-  q.bits = bits;
-  q.axis = axis;
   const at::Tensor w = weight.detach().to(at::kFloat);
   const std::vector<int64_t> dims = other_dims(w.dim(), axis), shape = broadcast_shape(w.dim(), axis);
-  const double qmax = static_cast<double>(q.max_code());
+  const double qmax = static_cast<double>(UniformWeights{bits}.max_code());
   const at::Tensor amax = w.abs().amax(dims).reshape({-1});
   at::Tensor best_scale = at::where(amax > 0, amax / qmax, at::ones_like(amax));
   at::Tensor best_error = at::full_like(amax, std::numeric_limits<float>::infinity());
@@ -58,19 +66,11 @@ UniformWeights quantize_uniform(const at::Tensor& weight, int64_t axis, int bits
     best_error = at::where(better, error, best_error);
     best_scale = at::where(better, scale, best_scale);
   }
-  q.scales = best_scale;
-  q.codes = round_to_grid(w, best_scale.reshape(shape), qmax).to(at::kLong);
-  return q;
+  return round_to_scales(w, best_scale, axis, bits);
 }
 
 at::Tensor fake_quantize_uniform(const at::Tensor& weight, const at::Tensor& scales, int64_t axis, int bits) {
-  const double qmax = static_cast<double>((int64_t(1) << (bits - 1)) - 1);
-  const at::Tensor s = scales.to(weight.scalar_type()).reshape(broadcast_shape(weight.dim(), axis));
-  at::Tensor rounded;
-  {
-    at::NoGradGuard no_grad;
-    rounded = round_to_grid(weight, s, qmax) * s;
-  }
+  const at::Tensor rounded = round_to_scales(weight, scales, axis, bits).values().to(weight.scalar_type());
   return weight + (rounded - weight.detach());
 }
 

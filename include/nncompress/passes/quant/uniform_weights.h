@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace nncompress::passes {
 
@@ -17,11 +18,16 @@ struct UniformWeights {
   at::Tensor scales;  // float32 [channels] (or [1])
 
   int64_t max_code() const { return (int64_t(1) << (bits - 1)) - 1; }
+  // The shape that broadcasts `scales` over `codes` ([1, C, 1, 1]-style, all ones without an axis).
+  std::vector<int64_t> scale_shape() const;
   // The dequantized weight, float32.
   at::Tensor values() const;
 };
 
 UniformWeights quantize_uniform(const at::Tensor& weight, int64_t axis, int bits);
+
+// `weight` rounded to the grid of given (fixed) `scales`, clamped to the code range.
+UniformWeights round_to_scales(const at::Tensor& weight, const at::Tensor& scales, int64_t axis, int bits);
 
 // `weight` rounded to the grid of `scales` (fixed) in the forward pass, with the gradient passed
 // straight through, for quantization-aware fine-tuning.
