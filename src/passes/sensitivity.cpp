@@ -12,25 +12,19 @@ namespace nncompress::passes {
 
 namespace {
 
-struct Batch {
-  at::Tensor input, labels;
-};
-
-std::vector<Batch> prepare(const runtime::Executor& exec, const data::Dataset& data, const SensitivityOptions& o) {
+// The prepared input batches (prepared once: every measurement runs the same samples).
+std::vector<at::Tensor> prepare(const runtime::Executor& exec, const data::Dataset& data, const SensitivityOptions& o) {
   const ir::Value& input = *exec.inputs().at(0);
-  std::vector<Batch> batches;
-  for (int64_t start = 0; start < data.size(); start += o.batch) {
-    const int64_t n = std::min(o.batch, data.size() - start);
-    Batch b{data::prepare_batch(data.x.narrow(0, start, n), input.name(), input.type, o.preprocess), {}};
-    if (data.has_labels()) b.labels = data.y.narrow(0, start, n);
-    batches.push_back(std::move(b));
-  }
+  std::vector<at::Tensor> batches;
+  for (int64_t start = 0; start < data.size(); start += o.batch)
+    batches.push_back(data::prepare_batch(data.x.narrow(0, start, std::min(o.batch, data.size() - start)), input.name(),
+                                          input.type, o.preprocess));
   return batches;
 }
 
-at::Tensor logits_of(const runtime::Executor& exec, const std::vector<Batch>& batches) {
+at::Tensor logits_of(const runtime::Executor& exec, const std::vector<at::Tensor>& batches) {
   std::vector<at::Tensor> out;
-  for (const Batch& b : batches) out.push_back(exec.run({b.input}).at(0).to(at::kFloat).reshape({b.input.size(0), -1}));
+  for (const at::Tensor& b : batches) out.push_back(exec.run({b}).at(0).to(at::kFloat).reshape({b.size(0), -1}));
   return at::cat(out);
 }
 
@@ -59,9 +53,9 @@ SensitivityResult measure_sensitivity(ir::Model& model, const std::vector<Prunab
   if (data.size() == 0) throw bad_input("sensitivity analysis needs data (none given)");
   at::NoGradGuard no_grad;
   runtime::Executor exec(model);
-  const std::vector<Batch> batches = prepare(exec, data, o);
+  const std::vector<at::Tensor> batches = prepare(exec, data, o);
   const at::Tensor base = logits_of(exec, batches);
-  const at::Tensor base_log_p = at::log_softmax(base, 1), base_class = base.argmax(1);
+  const at::Tensor base_log_p = at::log_softmax(base, 1), base_p = base_log_p.exp(), base_class = base.argmax(1);
   const at::Tensor labels = data.has_labels() ? data.y.to(at::kLong) : at::Tensor();
   SensitivityResult result;
   result.samples = data.size();
@@ -79,7 +73,7 @@ SensitivityResult measure_sensitivity(ir::Model& model, const std::vector<Prunab
       const at::Tensor log_q = at::log_softmax(changed, 1);
       SensitivityPoint point;
       point.setting = setting;
-      point.kl = (base_log_p.exp() * (base_log_p - log_q)).sum(1).mean().item<double>();
+      point.kl = (base_p * (base_log_p - log_q)).sum(1).mean().item<double>();
       point.agreement = changed.argmax(1).eq(base_class).to(at::kDouble).mean().item<double>();
       if (labels.defined()) point.top1 = changed.argmax(1).eq(labels).to(at::kDouble).mean().item<double>();
       row.points.push_back(point);
