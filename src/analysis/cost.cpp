@@ -1,7 +1,6 @@
 #include "nncompress/analysis/cost.h"
 
 #include <algorithm>
-#include <unordered_map>
 #include <unordered_set>
 
 namespace nncompress::analysis {
@@ -73,34 +72,40 @@ std::optional<int64_t> node_macs(const ir::Node& n, const ShapeLookup& shape) {
   return 0;
 }
 
+// Nodes whose inputs are all initializers or computed from them (runtimes fold these at load).
+std::unordered_set<const ir::Node*> constant_nodes(const ir::Graph& graph) {
+  std::unordered_set<const ir::Value*> constants(graph.initializers().begin(), graph.initializers().end());
+  std::unordered_set<const ir::Node*> nodes;
+  for (const ir::Node* node : graph.topological_order()) {
+    if (node->inputs().empty() || !node->implicit_inputs().empty()) continue;
+    if (!std::all_of(node->inputs().begin(), node->inputs().end(),
+                     [&](const ir::Value* in) { return !in || constants.count(in); }))
+      continue;
+    nodes.insert(node);
+    for (const ir::Value* out : node->outputs())
+      if (out) constants.insert(out);
+  }
+  return nodes;
+}
+
 }  // namespace
 
 ModelCost compute_cost(const ir::Graph& graph, const ir::TypeMap& types) {
   ModelCost cost;
   const ShapeLookup shape(types);
-  std::unordered_set<const ir::Value*> counted, constants;
-  for (const ir::Value* v : graph.initializers()) constants.insert(v);
-  for (const ir::Node* node : graph.topological_order()) {
+  const std::unordered_set<const ir::Node*> folded = constant_nodes(graph);
+  std::unordered_set<const ir::Value*> counted;
+  for (const auto& node : graph.nodes()) {
     NodeCost nc;
-    nc.node = node;
-    nc.constant = !node->inputs().empty() && node->implicit_inputs().empty();
-    for (const ir::Value* in : node->inputs()) {
+    nc.node = node.get();
+    nc.constant = folded.count(node.get()) > 0;
+    for (const ir::Value* in : node->inputs())
       if (in && in->has_initializer() && counted.insert(in).second) nc.params += in->initializer()->numel();
-      if (in && !constants.count(in)) nc.constant = false;
-    }
-    if (nc.constant)
-      for (const ir::Value* out : node->outputs())
-        if (out) constants.insert(out);
     nc.macs = nc.constant ? 0 : node_macs(*node, shape);
     if (nc.macs) cost.macs += *nc.macs;
     else ++cost.nodes_with_unknown_macs;
     cost.nodes.push_back(nc);
   }
-  // Back to the stored order, as documented.
-  std::unordered_map<const ir::Node*, size_t> position;
-  for (const auto& node : graph.nodes()) position.emplace(node.get(), position.size());
-  std::sort(cost.nodes.begin(), cost.nodes.end(),
-            [&](const NodeCost& a, const NodeCost& b) { return position.at(a.node) < position.at(b.node); });
   for (const ir::Value* v : graph.initializers()) {
     cost.params += v->initializer()->numel();
     cost.initializer_bytes += v->initializer()->byte_size();
