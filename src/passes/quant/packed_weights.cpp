@@ -23,6 +23,13 @@ ir::Value* node(ir::Graph& g, const std::string& op, const std::string& name, st
 
 at::Tensor int64s(std::vector<int64_t> v) { return at::tensor(v, at::kLong); }
 
+// `consumer` reads its weight (input 1) from `decoded`; the float initializer goes when unread.
+void replace_weight(ir::Graph& g, ir::Node* consumer, ir::Value* decoded) {
+  ir::Value* old = consumer->input(1);
+  g.set_input(consumer, 1, decoded);
+  if (old->uses().empty() && !old->is_graph_input() && !old->is_graph_output()) g.remove_initializer(old);
+}
+
 // [bits, ceil(n/8), 1] uint8: plane j holds bit j of every code, 8 codes per byte, low bit first.
 at::Tensor bit_planes(const at::Tensor& codes, int bits) {
   const at::Tensor flat = codes.reshape({-1}).to(at::kLong);
@@ -72,8 +79,7 @@ int store_codebook_weight(ir::Graph& g, ir::Node* consumer) {
   ir::Value* codes = add_packed_codes(g, base, indices.reshape(w.sizes()), bits);
   ir::Value* as_index = node(g, "Cast", base + "_indices", {codes}, {ir::Attribute::make_int("to", 7)});  // INT64
   ir::Value* table = constant(g, base + "_codebook", codebook, ir::DataType::Float);
-  g.set_input(consumer, 1, node(g, "Gather", base + "_decoded", {table, as_index}));
-  if (old->uses().empty() && !old->is_graph_input() && !old->is_graph_output()) g.remove_initializer(old);
+  replace_weight(g, consumer, node(g, "Gather", base + "_decoded", {table, as_index}));
   return bits;
 }
 
@@ -94,8 +100,7 @@ int packed_bits(const ir::Value& value) {
 }
 
 void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights& q, bool dequantize_linear) {
-  ir::Value* old = consumer->input(1);
-  const std::string base = old->name();
+  const std::string base = consumer->input(1)->name();
   ir::Value* weight = nullptr;
   if (q.bits == 8 && dequantize_linear) {
     ir::Value* codes = constant(g, base + "_quantized", q.codes, ir::DataType::Int8);
@@ -112,8 +117,7 @@ void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights
     ir::Value* scale = constant(g, base + "_scale", q.scales.reshape(q.scale_shape()), ir::DataType::Float);
     weight = node(g, "Mul", base + "_dequantized", {node(g, "Sub", base + "_centered", {codes, offset}), scale});
   }
-  g.set_input(consumer, 1, weight);
-  if (old->uses().empty() && !old->is_graph_input() && !old->is_graph_output()) g.remove_initializer(old);
+  replace_weight(g, consumer, weight);
 }
 
 }  // namespace nncompress::passes
