@@ -56,6 +56,17 @@ std::string Report::failure() const {
   return "";
 }
 
+std::vector<std::pair<const LayerStats*, const LayerStats*>> Report::layer_pairs() const {
+  std::map<std::string, const LayerStats*> after_by_name;
+  for (const LayerStats& l : after().layers) after_by_name[l.node] = &l;
+  std::vector<std::pair<const LayerStats*, const LayerStats*>> pairs;
+  for (const LayerStats& b : before.layers) {
+    const auto it = after_by_name.find(b.node);
+    pairs.push_back({&b, it == after_by_name.end() ? nullptr : it->second});
+  }
+  return pairs;
+}
+
 std::string report_json(const Report& r) {
   nlohmann::json steps = nlohmann::json::array(), recipe_steps = nlohmann::json::array(), gates = nlohmann::json::array();
   for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
@@ -97,12 +108,10 @@ std::string report_markdown(const Report& r) {
     md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.summary << " | " << s.after.nonzeros
        << " | " << s.after.macs << " | " << top1(s.after.top1) << " |\n";
   }
-  std::map<std::string, const LayerStats*> after_by_name;
-  for (const LayerStats& l : a.layers) after_by_name[l.node] = &l;
   md << "\n| layer | op | channels | non-zeros | bits | MACs | encoded bytes |\n|---|---|---:|---:|---:|---:|---:|\n";
-  for (const LayerStats& b : r.before.layers) {
-    auto it = after_by_name.find(b.node);
-    const LayerStats* l = it == after_by_name.end() ? nullptr : it->second;
+  for (const auto& layer : r.layer_pairs()) {
+    const LayerStats& b = *layer.first;
+    const LayerStats* l = layer.second;  // nullptr: removed
     auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " -> " + std::to_string(y) : " -> removed"); };
     md << "| " << b.node << " | " << b.op << " | " << pair(b.channels, l ? l->channels : 0) << " | "
        << pair(b.nonzeros, l ? l->nonzeros : 0) << " | " << pair(b.bits, l ? l->bits : 0) << " | "

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <sstream>
 
 #include "nncompress/pipeline/report.h"
@@ -170,14 +169,13 @@ std::string report_html(const Report& r) {
   if (points.size() >= 2) html << accuracy_size_chart(points);
   else html << "<p>No accuracy-vs-size chart: it needs labeled validation data (--val).</p>\n";
 
-  std::map<std::string, const LayerStats*> after_by_name;
-  for (const LayerStats& l : a.layers) after_by_name[l.node] = &l;
+  const std::vector<std::pair<const LayerStats*, const LayerStats*>> layers = r.layer_pairs();
   std::vector<std::string> names;
   Series density_before{"before", "#9aa5b1", {}}, density_after{"after", "#1f6fb2", {}};
   Series bits_before = density_before, bits_after = density_after, macs_before = density_before, macs_after = density_after;
-  for (const LayerStats& b : r.before.layers) {
-    const auto it = after_by_name.find(b.node);
-    const LayerStats* l = it == after_by_name.end() ? nullptr : it->second;
+  for (const auto& layer : layers) {
+    const LayerStats& b = *layer.first;
+    const LayerStats* l = layer.second;  // nullptr: removed
     names.push_back(b.node);
     density_before.values.push_back(b.params ? 100.0 * (1.0 - static_cast<double>(b.nonzeros) / b.params) : 0);
     density_after.values.push_back(l && l->params ? 100.0 * (1.0 - static_cast<double>(l->nonzeros) / l->params) : 100);
@@ -189,9 +187,9 @@ std::string report_html(const Report& r) {
   html << bar_chart("MACs per layer", names, {macs_before, macs_after}, "multiply-accumulates at batch 1");
 
   html << "<h2>Layers</h2><table><tr><th>layer</th><th>op</th><th>channels</th><th>non-zeros</th><th>bits</th><th>MACs</th><th>encoded bytes</th></tr>";
-  for (const LayerStats& b : r.before.layers) {
-    const auto it = after_by_name.find(b.node);
-    const LayerStats* l = it == after_by_name.end() ? nullptr : it->second;
+  for (const auto& layer : layers) {
+    const LayerStats& b = *layer.first;
+    const LayerStats* l = layer.second;  // nullptr: removed
     auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " → " + std::to_string(y) : " → removed"); };
     html << "<tr><td>" << escape(b.node) << "</td><td class=\"l\">" << escape(b.op) << "</td><td>" << pair(b.channels, l ? l->channels : 0)
          << "</td><td>" << pair(b.nonzeros, l ? l->nonzeros : 0) << "</td><td>" << pair(b.bits, l ? l->bits : 0) << "</td><td>"

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nncompress/pipeline/pipeline.h"
@@ -34,6 +35,8 @@ struct Report {
   bool passed() const;
   // The first failed gate as one line, e.g. "accuracy drop 1.42 pp > --max-accuracy-drop 1".
   std::string failure() const;
+  // Each layer of the input with the same layer after the last step (nullptr: removed).
+  std::vector<std::pair<const LayerStats*, const LayerStats*>> layer_pairs() const;
 };
 
 std::string report_json(const Report& report);
