@@ -130,6 +130,15 @@ std::string apply(ir::Model& model, const Step& s, const RunContext& c) {
     o.lambda = s.number("lambda");
     o.keep = s.list("keep");
     o.train = training(s, c);
+    if (s.text("granularity") == "channels") {
+      if (s.has("target-macs")) o.target_macs = s.number("target-macs");
+      if (s.has("target-params")) o.target_params = s.number("target-params");
+      o.round_to = s.integer("round-to");
+      const passes::ChannelAutoPruneResult r =
+          passes::prune_autoprune_channels(model, onnxio::infer_shapes(model), *c.train, c.val, o);
+      return format("%.0f channel groups pruned by auxiliary parameters trained %.0f epochs", r.report.groups_pruned,
+                    static_cast<double>(o.train.epochs));
+    }
     const passes::AutoPruneResult r = passes::prune_autoprune(model, *c.train, c.val, o);
     return format("auxiliary parameters trained %.0f epochs, final lambda %.3g", static_cast<double>(o.train.epochs), r.final_lambda);
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """prune --method autoprune: trains auxiliary parameters on labeled data (or by distillation),
 meets the requested sparsity exactly, keeps accuracy, is deterministic for a seed, and
-onnxruntime-node computes the same outputs as nncompress on the pruned model."""
+onnxruntime-node computes the same outputs as nncompress on the pruned model. With
+--granularity channels it removes channels for real and meets a MAC target."""
 import argparse
 import filecmp
 import json
@@ -35,6 +36,24 @@ if code == 0:
     check_same_as_ort(args.nncompress, first, MNIST_TEST, work, "autoprune model")
     code, _, err = run([args.nncompress, "--quiet", "--threads", "1", "prune", LENET5, "-o", second, *common])
     check(code == 0 and filecmp.cmp(first, second, shallow=False), "the same seed gives a byte-identical model")
+
+# Structured: one auxiliary per channel, channels removed, the MAC target met.
+structured = os.path.join(work, "s.onnx")
+code, stdout, err = run([args.nncompress, "--quiet", "--threads", "1", "prune", LENET5, "-o", structured, "--method", "autoprune",
+                         "--granularity", "channels", "--target-macs", "0.4", "--prune-first-conv", "--data", MNIST_TEST,
+                         "--limit", "2000", "--epochs", "2", "--batch", "32", "--lr", "0.01", "--seed", "3", "--json"])
+check(code == 0, f"structured autoprune exits 0 {err.strip()[:300]}")
+if code == 0:
+    j = json.loads(stdout)
+    check(j["granularity"] == "channels" and j["macs_after"] <= 0.4 * j["macs_before"],
+          f"MACs {j['macs_before']:,} -> {j['macs_after']:,} (target 0.4)")
+    shrunk = [l for l in j["layers"] if l["channels_after"] < l["channels_before"]]
+    check(len(shrunk) >= 1 and j["params_after"] < j["params_before"], f"{len(shrunk)} layers lost channels for real")
+    check(j["top1_after"] is not None and j["top1_after"] > 0.9, f"top-1 {j['top1_before']:.4f} -> {j['top1_after']}")
+    check_same_as_ort(args.nncompress, structured, MNIST_TEST, work, "structured autoprune model")
+code, _, err = run([args.nncompress, "prune", LENET5, "-o", os.path.join(work, "t.onnx"), "--method", "autoprune",
+                    "--granularity", "channels", "--sparsity", "0.5", "--data", MNIST_TEST, "--epochs", "1"])
+check(code == 2 and "--target-macs" in err, f"structured autoprune with --sparsity: exit {code}, {err.strip()[:200]}")
 
 # Distillation from the unpruned model works without labels.
 unlabeled = os.path.join(work, "x.npy")

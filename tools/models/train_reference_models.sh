@@ -13,7 +13,7 @@ fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 train() {  # NAME ARCH TRAIN TEST FINETUNE-OPTIONS...
   local name=$1 arch=$2 train=$3 test=$4
   shift 4
-  "$nnc" --quiet finetune "build/archs/$arch.onnx" --data "$train" --val "$test" -o "models/$name.onnx" --seed 1 "$@"
+  "$nnc" finetune "build/archs/$arch.onnx" --data "$train" --val "$test" -o "models/$name.onnx" --seed 1 "$@"
   "$nnc" --quiet eval "models/$name.onnx" --data "$test" --json | /usr/bin/python3 -c \
     "import json,sys; j=json.load(sys.stdin); print(f'$name: top-1 {100*j[\"top1\"]:.2f}% on {j[\"samples\"]} test samples')"
 }

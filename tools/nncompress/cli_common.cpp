@@ -70,8 +70,16 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& label) {
 }
 
 std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs) {
-  if (!show_progress()) return {};
+  if (global_options().quiet) return {};
   auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  if (!::isatty(STDERR_FILENO)) {  // logs and CI: one line per finished epoch instead of a bar
+    return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
+      if (b == 1) *start = std::chrono::steady_clock::now();
+      if (b != batches) return;
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
+      spdlog::info("epoch {}/{} trained: loss {:.4f}, train acc {:.2f}%, {:.1f} s", epoch, epochs, loss, 100 * acc, seconds);
+    };
+  }
   return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
     if (b == 1) *start = std::chrono::steady_clock::now();  // ETA per epoch
     char label[96];

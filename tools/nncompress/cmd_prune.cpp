@@ -1,6 +1,6 @@
 // `nncompress prune MODEL -o OUT --method channels|magnitude|autoprune [...] [--data D [--epochs N]]`:
-// structured (channels removed for real) or unstructured (magnitude, or AutoPrune's trained
-// auxiliary parameters) pruning, optional fine-tuning with pruned weights kept at zero, a
+// structured (channels removed for real, scored by a criterion or by AutoPrune) or unstructured
+// (magnitude, or AutoPrune's trained auxiliary parameters) pruning, optional fine-tuning with pruned weights kept at zero, a
 // per-layer table, sizes and accuracy before/after.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -29,7 +29,7 @@ namespace nncompress::cli {
 namespace {
 
 struct PruneCommand {
-  std::string model, output, method = "channels", val, sparse_format = "dense";
+  std::string model, output, method = "channels", val, sparse_format = "dense", granularity = "weights";
   passes::ChannelPruneOptions channels;
   passes::MagnitudePruneOptions magnitude;
   passes::AutoPruneOptions autoprune;
@@ -99,8 +99,8 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
   cmd->add_option("--method", o->method,
-                  "channels: structured, real removal; magnitude: unstructured; autoprune: unstructured, learned while "
-                  "training (needs --data and --epochs)")
+                  "channels: structured, real removal; magnitude: unstructured; autoprune: learned while training "
+                  "(needs --data and --epochs; unstructured, or structured with --granularity channels)")
       ->check(CLI::IsMember({"channels", "magnitude", "autoprune"}))
       ->capture_default_str();
   cmd->add_option("--criterion", o->channels.criterion, "Channel importance (channels)")
@@ -109,13 +109,13 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("--ratio", o->channels.ratio, "Fraction of each prunable group's channels to remove (channels)")
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
-  cmd->add_option("--target-macs", o->channels.target_macs, "Prune globally to keep this fraction of the MACs (channels)")
+  cmd->add_option("--target-macs", o->channels.target_macs, "Prune globally to keep this fraction of the MACs (channel pruning)")
       ->check(CLI::Range(0.01, 1.0));
-  cmd->add_option("--target-params", o->channels.target_params, "Prune globally to keep this fraction of the params (channels)")
+  cmd->add_option("--target-params", o->channels.target_params, "Prune globally to keep this fraction of the params (channel pruning)")
       ->check(CLI::Range(0.01, 1.0));
   cmd->add_option("--keep", o->channels.keep, "Node names left alone");
   cmd->add_flag("!--prune-first-conv", o->channels.keep_first_conv, "Allow pruning the first convolution's channels");
-  cmd->add_option("--round-to", o->channels.round_to, "Keep channel counts multiples of N (channels)")->check(CLI::PositiveNumber);
+  cmd->add_option("--round-to", o->channels.round_to, "Keep channel counts multiples of N (channel pruning)")->check(CLI::PositiveNumber);
   cmd->add_option("--sparsity", o->magnitude.sparsity,
                   "Fraction of weights to zero (magnitude; autoprune: a target, else lambda decides)")
       ->check(CLI::Range(0.0, 0.999))
@@ -128,6 +128,11 @@ void register_prune(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--aux-init", o->autoprune.aux_init, "Initial auxiliary parameters (autoprune)")
       ->check(CLI::IsMember({"magnitude", "constant"}))
+      ->capture_default_str();
+  cmd->add_option("--granularity", o->granularity,
+                  "autoprune: one auxiliary per weight (unstructured) or per channel (structured, real removal; "
+                  "--target-macs/--target-params/--round-to apply)")
+      ->check(CLI::IsMember({"weights", "channels"}))
       ->capture_default_str();
   cmd->add_flag("--gradual", o->gradual, "Reach --sparsity gradually while fine-tuning (AGP schedule; needs --epochs)");
   cmd->add_flag("--per-layer", o->magnitude.per_layer, "One threshold per layer instead of a global one (magnitude)");
@@ -150,6 +155,9 @@ void register_prune(CLI::App& app, Action& action) {
       if (o->gradual && (o->method != "magnitude" || o->epochs == 0))
         throw bad_input("--gradual works with --method magnitude and --epochs");
       if (o->method == "autoprune" && o->epochs == 0) throw bad_input("--method autoprune trains: give --data and --epochs");
+      if (o->granularity == "channels" && o->method != "autoprune") throw bad_input("--granularity is an option of --method autoprune");
+      // Channel pruning, by a criterion or by AutoPrune, removes channels: its table counts them.
+      const bool channels = o->method == "channels" || o->granularity == "channels";
       ir::Model model = onnxio::load_model(o->model);
       const Teacher teacher(o->model, o->distill);
       std::optional<data::Dataset> train_data, val_data;
@@ -173,6 +181,21 @@ void register_prune(CLI::App& app, Action& action) {
         groups_pruned = r.groups_pruned;
         for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
         skipped = r.unprunable;
+      } else if (o->method == "autoprune" && channels) {
+        if (o->sparsity_given) throw bad_input("structured AutoPrune takes --target-macs or --target-params, not --sparsity");
+        o->autoprune.keep = o->channels.keep;
+        o->autoprune.keep_first_conv = o->channels.keep_first_conv;
+        o->autoprune.target_macs = o->channels.target_macs;
+        o->autoprune.target_params = o->channels.target_params;
+        o->autoprune.round_to = o->channels.round_to;
+        o->autoprune.train = training_options(*o, teacher.get());
+        const passes::ChannelAutoPruneResult r = passes::prune_autoprune_channels(
+            model, types, *train_data, val_data ? &*val_data : nullptr, o->autoprune);
+        groups_pruned = r.report.groups_pruned;
+        for (const auto& l : r.report.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
+        skipped = r.report.unprunable;
+        spdlog::info("autoprune: final lambda {:.4g}, {} channels closed during the search came back", r.final_lambda,
+                     r.recovered);
       } else if (o->method == "autoprune") {
         o->autoprune.keep = o->channels.keep;
         o->autoprune.target_sparsity = o->sparsity_given ? o->magnitude.sparsity : 0;
@@ -197,7 +220,7 @@ void register_prune(CLI::App& app, Action& action) {
         if (o->gradual) t.gradual_final_sparsity = o->magnitude.sparsity;
         train::fine_tune(model, *train_data, val_data ? &*val_data : nullptr, t);
       }
-      if (o->method != "channels")  // non-zeros as they are now, after any fine-tuning
+      if (!channels)  // non-zeros as they are now, after any fine-tuning
         for (Row& r : rows)
           for (const auto& n : model.graph.nodes())
             if (n->name == r.name && n->input(1) && n->input(1)->has_initializer())
@@ -208,7 +231,6 @@ void register_prune(CLI::App& app, Action& action) {
       const std::optional<double> top1_after = top1_of(model, o->data, measure);
       const uint64_t file_bytes = onnxio::save_model(model, o->output);
 
-      const bool channels = o->method == "channels";
       if (o->json) {
         nlohmann::json layers = nlohmann::json::array();
         for (const Row& r : rows)
@@ -217,7 +239,8 @@ void register_prune(CLI::App& app, Action& action) {
                             {"params_after", r.params_after}});
         nlohmann::json left = nlohmann::json::array();
         for (const auto& [node, why] : skipped) left.push_back({{"node", node}, {"reason", why}});
-        std::cout << nlohmann::json{{"output", o->output}, {"method", o->method}, {"groups_pruned", groups_pruned},
+        std::cout << nlohmann::json{{"output", o->output}, {"method", o->method},
+                                    {"granularity", channels ? "channels" : "weights"}, {"groups_pruned", groups_pruned},
                                     {"params_before", cost_before.params}, {"params_after", cost_after.params},
                                     {"nonzeros_before", size_before.nonzeros}, {"nonzeros_after", size_after.nonzeros},
                                     {"macs_before", cost_before.macs}, {"macs_after", cost_after.macs},

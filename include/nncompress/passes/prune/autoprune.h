@@ -5,6 +5,8 @@
 // rules we implement are written down in docs/autoprune.md; in short, m follows the loss gradient
 // of the masked weight times sign(w) (a straight-through estimator, so pruned weights can come
 // back) plus a constant regularization pull lambda, and the weights train as usual under the mask.
+// Structured AutoPrune gives each channel of a prunable channel group one auxiliary instead,
+// gating every tensor that creates the channel, and removes the channels whose gate is closed.
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
+#include "nncompress/passes/prune/channel_pruning.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
 #include "nncompress/train/trainer.h"
 
@@ -28,8 +31,15 @@ struct AutoPruneOptions {
   double aux_momentum = 0.9;  // moving average of the loss signal the auxiliaries follow
   std::string aux_init = "magnitude";  // "magnitude": m = |w| / (2 mean|w|), capped at 1; "constant": m = 1
   double search_fraction = 2.0 / 3.0;  // auxiliaries train over this share of the steps, then masks stay fixed
-  std::vector<std::string> keep;       // node names whose weights stay dense
+  std::vector<std::string> keep;       // node names whose weights (channels) stay
   train::TrainOptions train;           // the fine-tuning run AutoPrune trains within (epochs, lr, data options)
+
+  // Structured (channels) only. A target fraction of the MACs or params to keep: lambda follows
+  // it like target_sparsity, and the channels are cut to meet it exactly at the end of the search.
+  double target_macs = 0;
+  double target_params = 0;
+  bool keep_first_conv = true;
+  int64_t round_to = 1;  // kept channel counts are multiples of this (when possible)
 };
 
 struct AutoPruneResult {
@@ -40,9 +50,26 @@ struct AutoPruneResult {
   train::TrainResult training;
 };
 
+struct ChannelAutoPruneResult {
+  ChannelPruneReport report;  // channels before/after per layer, groups left alone
+  double final_lambda = 0;
+  int64_t recovered = 0;  // channels closed at some step during the search and open at its end
+  train::TrainResult training;
+};
+
+// Throws bad_input for options out of range.
+void check_autoprune_options(const AutoPruneOptions& options);
+
 // Trains on `train_data` (labels, or distillation through options.train.teacher), evaluating on
 // `val_data` each epoch when given, and leaves the pruned weights at zero in `model`.
 AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_data, const data::Dataset* val_data,
                                 const AutoPruneOptions& options);
+
+// Structured AutoPrune: one auxiliary per channel of every prunable channel group (the groups of
+// prune.channels), the regularization pull on each weighted by the MACs (or, with target_params,
+// the params) its channel costs. The closed channels are removed for real, as prune.channels
+// does. `types` holds static shapes (onnxio::infer_shapes).
+ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::TypeMap& types, const data::Dataset& train_data,
+                                                const data::Dataset* val_data, const AutoPruneOptions& options);
 
 }  // namespace nncompress::passes

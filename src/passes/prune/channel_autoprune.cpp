@@ -1,0 +1,202 @@
+// Structured AutoPrune: one auxiliary parameter per prunable channel, trained like the
+// per-weight ones (docs/autoprune.md, "Channels"), then real removal as in prune.channels.
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "channel_plan.h"
+#include "nncompress/core/error.h"
+#include "nncompress/passes/prune/autoprune.h"
+
+namespace nncompress::passes {
+
+namespace {
+
+// The gate of each channel: h(m) in value (1 keeps it, 0 closes it), derivative 1 with respect
+// to m (straight through).
+at::Tensor gate(const at::Tensor& m) { return m.detach().gt(0).to(at::kFloat) + (m - m.detach()); }
+
+// A tensor whose channels along `axis` create channels of pruned groups: the forward pass sees
+// it multiplied by their gates, so a closed gate makes the channel exactly zero downstream.
+struct GatedTensor {
+  std::string name;
+  int64_t axis = 0;
+  std::vector<std::pair<int, int64_t>> segments;  // (root group, or -1 if not pruned; channel count)
+};
+
+bool has_vector_bias(const ir::Node& p) {
+  return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
+}
+
+// Per-channel tensors that put a channel's value back after its producer was gated: the scale
+// and bias of a normalization, a depthwise convolution's filter and bias, an added constant.
+// Means, variances, consumers' input weights and multiplied constants need no gate.
+bool restores_channel(const analysis::ChannelUser& u, const std::set<const ir::Node*>& depthwise) {
+  if (u.stride != 1) return false;
+  for (const ir::Use& use : u.tensor->uses()) {
+    const std::string& op = use.node->op_type();
+    if ((op == "BatchNormalization" || op == "InstanceNormalization") && (use.index == 1 || use.index == 2)) return true;
+    if (depthwise.count(use.node) && (use.index == 1 || use.index == 2)) return true;
+    if (op == "Add" || op == "Sub") return true;
+  }
+  return false;
+}
+
+std::vector<GatedTensor> gated_tensors(const ChannelPlan& plan) {
+  const analysis::ChannelGraph& cg = plan.cg;
+  std::vector<GatedTensor> gated;
+  for (const auto& [root, size] : plan.sizes)
+    for (const ir::Node* p : cg.groups[root].producers) {
+      gated.push_back({p->input(1)->name(), output_axis(*p), {{root, size}}});
+      if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, {{root, size}}});
+    }
+  std::set<const ir::Node*> depthwise;
+  for (const auto& [node, source] : cg.depthwise) depthwise.insert(node);
+  for (const analysis::ChannelUser& u : cg.users) {
+    if (!restores_channel(u, depthwise)) continue;
+    GatedTensor g{u.tensor->name(), u.axis, {}};
+    bool any = false;
+    for (const analysis::Segment& s : u.source) {
+      const int root = cg.find(s.group);
+      const bool pruned = plan.sizes.count(root) > 0;
+      any = any || pruned;
+      g.segments.push_back({pruned ? root : -1, s.count});
+    }
+    if (any) gated.push_back(std::move(g));
+  }
+  return gated;
+}
+
+// The fraction of the model's MACs (or params) one channel of each group costs, scaled so the
+// mean over all prunable channels is 1: the regularization pull on that group's auxiliaries.
+std::map<int, double> channel_costs(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelPlan& plan,
+                                    bool macs) {
+  std::map<int, double> costs;
+  double sum = 0, channels = 0;
+  for (const auto& [group, size] : plan.sizes) {
+    if (size < 2) continue;
+    const double left = fraction_left(graph, cost, plan, {{group, at::arange(size - 1, at::kLong)}}, macs);
+    costs[group] = std::max(0.0, 1.0 - left);
+    sum += costs[group] * static_cast<double>(size);
+    channels += static_cast<double>(size);
+  }
+  const double mean = sum > 0 ? sum / channels : 1.0;
+  for (auto& [group, c] : costs) c /= mean;
+  return costs;
+}
+
+std::map<int, at::Tensor> initial_auxiliaries(const ChannelPlan& plan, const std::string& init) {
+  std::map<int, at::Tensor> aux;
+  for (const auto& [group, size] : plan.sizes) {
+    at::Tensor m = at::ones({size}, at::kFloat);
+    if (init == "magnitude") {  // the group's filters' L1 norms relative to their mean, as for weights
+      at::Tensor l1 = at::zeros({size}, at::kFloat);
+      for (const ir::Node* p : plan.cg.groups[group].producers) l1 += output_rows(*p).abs().sum(1);
+      m = (l1 / (2 * std::max(l1.mean().item<double>(), 1e-12))).clamp_max(1.0);
+    }
+    aux[group] = m.requires_grad_(true);
+  }
+  return aux;
+}
+
+std::map<int, at::Tensor> values_of(const std::map<int, at::Tensor>& aux) {
+  std::map<int, at::Tensor> v;
+  for (const auto& [group, m] : aux) v[group] = m.detach().clone();
+  return v;
+}
+
+}  // namespace
+
+ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::TypeMap& types, const data::Dataset& train_data,
+                                                const data::Dataset* val_data, const AutoPruneOptions& o) {
+  check_autoprune_options(o);
+  if (o.target_sparsity > 0) throw bad_input("structured AutoPrune takes --target-macs or --target-params, not --sparsity");
+  ir::Graph& graph = model.graph;
+  const ChannelPlan plan = plan_channels(model, types, o.keep, o.keep_first_conv);
+  if (plan.sizes.empty()) throw bad_input("the model has no prunable channel groups");
+  const bool macs = o.target_params <= 0;
+  const double target = macs ? o.target_macs : o.target_params;
+  const analysis::ModelCost cost = analysis::compute_cost(graph, types);
+  const std::map<int, double> costs = channel_costs(graph, cost, plan, macs);
+  std::map<int, at::Tensor> aux = initial_auxiliaries(plan, o.aux_init);
+  std::map<int, at::Tensor> signal, ever_closed;
+  int64_t total = 0;
+  for (const auto& [group, m] : aux) {
+    signal[group] = at::zeros_like(m.detach());
+    ever_closed[group] = m.detach().le(0);
+    total += m.numel();
+  }
+
+  train::TrainOptions t = o.train;
+  t.keep_best_epoch = false;  // the gates change over training: the last epoch is the pruned model
+  for (const GatedTensor& g : gated_tensors(plan))
+    t.views.push_back({g.name, [g, aux](const at::Tensor& w) {
+                         std::vector<at::Tensor> parts;
+                         for (const auto& [group, count] : g.segments)
+                           parts.push_back(group >= 0 ? gate(aux.at(group)) : at::ones({count}, at::kFloat));
+                         std::vector<int64_t> shape(w.dim(), 1);
+                         shape[g.axis] = -1;
+                         return w * at::cat(parts).view(shape).to(w.scalar_type());
+                       }});
+
+  const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
+  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction * batches * t.epochs));
+  constexpr double kOpen = 1e-12;  // m above this: the gate is open (m > 0)
+  double lambda = o.lambda;
+  int64_t step = 0;
+  KeptChannels kept;
+  double predicted = 1.0;
+  t.after_step = [&] {
+    at::NoGradGuard no_grad;
+    ++step;
+    if (step <= search_end) {
+      double sum_sq = 0;
+      for (const auto& [group, m] : aux)
+        if (m.grad().defined()) sum_sq += m.grad().pow(2).sum().item<double>();
+      const double rms = std::sqrt(sum_sq / static_cast<double>(total)) + 1e-12;
+      for (auto& [group, m] : aux) {
+        at::Tensor v = m.detach();
+        if (m.grad().defined()) signal[group].mul_(o.aux_momentum).add_(m.grad() / rms, 1 - o.aux_momentum);
+        const auto c = costs.find(group);
+        v.sub_(o.aux_lr * (signal[group] + lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
+        ever_closed[group].logical_or_(v.le(0));
+      }
+      if (target > 0) {
+        // lambda follows a cubic ramp from the whole model down to the target.
+        const double now = fraction_left(graph, cost, plan, decide(plan, values_of(aux), kOpen, 0, 1, false), macs);
+        const double progress = static_cast<double>(step) / static_cast<double>(search_end);
+        const double goal = 1.0 - (1.0 - target) * (1.0 - std::pow(1.0 - progress, 3));
+        lambda = std::clamp(now > goal ? lambda * 1.05 : lambda / 1.05, 1e-4, 1e3);
+      }
+      if (step == search_end) {
+        // Decide once: the open channels (the target met exactly, when given); the gates then
+        // stay fixed and the weights fine-tune under them.
+        const std::map<int, at::Tensor> scores = values_of(aux);
+        kept = target > 0 ? meet_target(graph, cost, plan, scores, target, macs, o.round_to, false, predicted)
+                          : decide(plan, scores, kOpen, 0, o.round_to, false);
+        for (auto& [group, m] : aux) {
+          m.detach().fill_(1.0);
+          if (auto k = kept.find(group); k != kept.end())
+            m.detach().fill_(-1.0).index_fill_(0, k->second, 1.0);
+        }
+      }
+    }
+    for (auto& [group, m] : aux)
+      if (m.grad().defined()) m.mutable_grad().zero_();
+  };
+
+  ChannelAutoPruneResult result;
+  result.training = train::fine_tune(model, train_data, val_data, t);
+  result.final_lambda = lambda;
+  for (const auto& [group, m] : aux) result.recovered += (ever_closed[group] & m.detach().gt(0)).sum().item<int64_t>();
+  result.report.unprunable = plan.unprunable;
+  result.report.groups_pruned = static_cast<int>(kept.size());
+  result.report.predicted_fraction = target > 0 ? predicted : fraction_left(graph, cost, plan, kept, macs);
+  result.report.layers = remove_channels(graph, plan, kept);
+  return result;
+}
+
+}  // namespace nncompress::passes

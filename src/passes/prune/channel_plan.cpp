@@ -1,0 +1,235 @@
+#include "channel_plan.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "nncompress/core/error.h"
+#include "nncompress/passes/cleanup/private_constants.h"
+#include "nncompress/runtime/tensor_convert.h"
+
+namespace nncompress::passes {
+
+namespace {
+
+using analysis::ChannelGraph;
+
+// How many of `size` channels stay when `ratio` of them go, rounded up to a multiple of round_to.
+int64_t keep_count(int64_t size, double ratio, int64_t round_to) {
+  int64_t keep = size - static_cast<int64_t>(std::floor(ratio * size));
+  if (round_to > 1) keep = std::min(size, (keep + round_to - 1) / round_to * round_to);
+  return std::max<int64_t>(1, keep);
+}
+
+// The `count` best-scoring channels, in ascending index order. Ties keep the lower index (stable
+// sort), so results are deterministic.
+at::Tensor top(const at::Tensor& score, int64_t count) {
+  const at::Tensor order = std::get<1>(score.sort(/*stable=*/true, 0, /*descending=*/true));
+  return std::get<0>(order.narrow(0, 0, count).sort());
+}
+
+// Global indices along a tensor axis for the channels of `source` that survive.
+at::Tensor global_indices(const ChannelGraph& cg, const analysis::SegmentList& source, int64_t stride,
+                          const KeptChannels& kept) {
+  std::vector<at::Tensor> parts;
+  int64_t offset = 0;
+  for (const analysis::Segment& s : source) {
+    auto it = kept.find(cg.find(s.group));
+    const at::Tensor k = it != kept.end() ? it->second : at::arange(s.count, at::kLong);
+    parts.push_back(k + offset);
+    offset += s.count;
+  }
+  at::Tensor idx = at::cat(parts);
+  if (stride > 1) idx = (idx.unsqueeze(1) * stride + at::arange(stride, at::kLong).unsqueeze(0)).reshape({-1});
+  return idx;
+}
+
+void select(ir::Value* v, int64_t axis, const at::Tensor& idx) {
+  ir::Tensor* t = v->mutable_initializer();
+  const at::Tensor data = runtime::to_aten(*t);
+  if (data.size(axis) == idx.size(0)) return;
+  runtime::replace_data(*t, data.index_select(axis, idx));
+}
+
+int64_t params_of(const ir::Node& n) {
+  int64_t p = 0;
+  for (size_t i = 1; i < n.inputs().size(); ++i)
+    if (n.input(i) && n.input(i)->has_initializer()) p += n.input(i)->initializer()->numel();
+  return p;
+}
+
+bool has_vector_bias(const ir::Node& p) {
+  return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
+}
+
+// The dims every initializer would have after removing the channels not in `kept`.
+std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& cg, const KeptChannels& kept) {
+  std::map<const ir::Value*, std::vector<int64_t>> dims;
+  auto set = [&](const ir::Value* v, int64_t axis, int64_t n) {
+    auto it = dims.emplace(v, v->initializer()->dims()).first;
+    it->second[axis] = n;
+  };
+  for (const auto& [root, idx] : kept)
+    for (const ir::Node* p : cg.groups[root].producers) {
+      set(p->input(1), output_axis(*p), idx.size(0));
+      if (has_vector_bias(*p)) set(p->input(2), 0, idx.size(0));
+    }
+  for (const analysis::ChannelUser& u : cg.users)
+    set(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept).size(0));
+  return dims;
+}
+
+}  // namespace
+
+int64_t output_axis(const ir::Node& n) {
+  if (n.op_type() == "Conv") return 0;
+  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
+  return 1;  // MatMul
+}
+
+at::Tensor output_rows(const ir::Node& n) {
+  const at::Tensor w = runtime::to_aten(*n.input(1)->initializer()).to(at::kFloat);
+  const int64_t axis = output_axis(n);
+  return w.transpose(0, axis).reshape({w.size(axis), -1});
+}
+
+ChannelPlan plan_channels(ir::Model& model, const ir::TypeMap& types, const std::vector<std::string>& keep_names,
+                          bool keep_first_conv) {
+  ir::Graph& graph = model.graph;
+  ChannelPlan plan;
+  for (const ir::Value* v : graph.initializers()) plan.params_baseline += static_cast<double>(v->initializer()->numel());
+  make_constants_private(graph);
+  plan.cg = analysis::build_channel_graph(graph, types);
+
+  std::set<std::string> keep(keep_names.begin(), keep_names.end());
+  if (keep_first_conv)
+    for (const ir::Node* n : graph.topological_order())
+      if (n->op_type() == "Conv") {
+        keep.insert(n->name);
+        break;
+      }
+  for (const auto& n : graph.nodes())
+    if (n->op_type() == "Conv" || n->op_type() == "Gemm" || n->op_type() == "MatMul")
+      if (n->input(1) && n->input(1)->has_initializer() && n->input(1)->initializer()->dims().size() >= 2)
+        plan.before[n.get()] = {n->input(1)->initializer()->dims()[output_axis(*n)], params_of(*n)};
+
+  for (const analysis::ChannelGroup& g : plan.cg.groups) {
+    if (plan.cg.find(g.id) != g.id) continue;
+    std::string reason = g.reason;
+    if (g.prunable)
+      for (const ir::Node* p : g.producers)
+        if (keep.count(p->name)) reason = "kept (--keep or first convolution)";
+    if (!g.prunable || !reason.empty()) {
+      for (const ir::Node* p : g.producers) plan.unprunable.push_back({p->name, reason});
+      continue;
+    }
+    if (!g.producers.empty()) plan.sizes[g.id] = g.size;
+  }
+  return plan;
+}
+
+KeptChannels decide(const ChannelPlan& plan, const std::map<int, at::Tensor>& scores, std::optional<double> threshold,
+                    double ratio, int64_t round_to, bool normalize) {
+  KeptChannels kept;
+  for (const auto& [group, score] : scores) {
+    const int64_t size = plan.sizes.at(group);
+    int64_t count = keep_count(size, ratio, round_to);
+    if (threshold) {
+      const at::Tensor s = normalize ? score / std::max(score.mean().item<double>(), 1e-30) : score;
+      const int64_t above = s.ge(*threshold).sum().item<int64_t>();
+      count = keep_count(size, 1.0 - static_cast<double>(above) / size, round_to);
+    }
+    if (count < size) kept[group] = top(score, count);
+  }
+  return kept;
+}
+
+// MACs of a Conv/Gemm/MatMul scale with its weight's element count, since spatial sizes do not
+// change.
+double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelPlan& plan,
+                     const KeptChannels& kept, bool macs) {
+  const auto dims = dims_after(plan.cg, kept);
+  auto numel_after = [&](const ir::Value* v) {
+    auto it = dims.find(v);
+    return it == dims.end() ? v->initializer()->numel() : ir::element_count(it->second);
+  };
+  double before = 0, after = 0;
+  if (macs) {
+    for (const analysis::NodeCost& nc : cost.nodes) {
+      if (!nc.macs || *nc.macs == 0) continue;
+      before += static_cast<double>(*nc.macs);
+      const ir::Value* w = nc.node->input(1);
+      const bool scaled = w && w->has_initializer() && w->initializer()->numel() > 0;
+      after += scaled ? static_cast<double>(*nc.macs) * numel_after(w) / w->initializer()->numel() : *nc.macs;
+    }
+  } else {
+    before = plan.params_baseline;
+    for (const ir::Value* v : graph.initializers()) after += static_cast<double>(numel_after(v));
+  }
+  return before > 0 ? after / before : 1.0;
+}
+
+KeptChannels meet_target(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelPlan& plan,
+                         const std::map<int, at::Tensor>& scores, double target, bool macs, int64_t round_to,
+                         bool normalize, double& predicted) {
+  double lo = 0, hi = 0;
+  for (const auto& [group, score] : scores) {
+    const at::Tensor s = normalize ? score / std::max(score.mean().item<double>(), 1e-30) : score;
+    lo = std::min(lo, s.min().item<double>() - 1e-9);
+    hi = std::max(hi, s.max().item<double>() + 1e-9);
+  }
+  KeptChannels kept = decide(plan, scores, hi, 0, round_to, normalize);
+  predicted = fraction_left(graph, cost, plan, kept, macs);
+  if (predicted > target) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "cannot reach %s %.3f: the prunable channel groups allow at most %.3f",
+                  macs ? "--target-macs" : "--target-params", target, predicted);
+    throw bad_input(buf);
+  }
+  for (int i = 0; i < 40; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    KeptChannels candidate = decide(plan, scores, mid, 0, round_to, normalize);
+    const double f = fraction_left(graph, cost, plan, candidate, macs);
+    if (f <= target) {
+      hi = mid;
+      kept = std::move(candidate);
+      predicted = f;
+    } else {
+      lo = mid;
+    }
+  }
+  return kept;
+}
+
+std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& plan, const KeptChannels& kept) {
+  const ChannelGraph& cg = plan.cg;
+  if (!kept.empty()) {
+    // Producers: output channels of the weight and the bias.
+    for (const auto& [root, idx] : kept) {
+      for (ir::Node* p : cg.groups[root].producers) {
+        select(p->input(1), output_axis(*p), idx);
+        if (has_vector_bias(*p)) select(p->input(2), 0, idx);
+      }
+    }
+    // Every tensor indexed by pruned channels.
+    for (const analysis::ChannelUser& u : cg.users) select(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept));
+    for (const auto& [node, source] : cg.depthwise)
+      node->set_attribute(ir::Attribute::make_int("group", global_indices(cg, source, 1, kept).size(0)));
+    // Shapes of intermediate values changed: drop what we knew about them.
+    for (ir::Value* v : graph.values())
+      if (!v->is_graph_input() && !v->is_graph_output()) v->type = ir::ValueType();
+  }
+  std::vector<LayerChange> layers;
+  for (const auto& n : graph.nodes()) {
+    auto it = plan.before.find(n.get());
+    if (it == plan.before.end()) continue;
+    const int64_t channels = n->input(1)->initializer()->dims()[output_axis(*n)];
+    layers.push_back({n->name, n->op_type(), it->second.first, channels, it->second.second, params_of(*n)});
+  }
+  return layers;
+}
+
+}  // namespace nncompress::passes
