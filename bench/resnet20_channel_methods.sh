@@ -5,7 +5,7 @@
 # criteria prune first and fine-tune all epochs; AutoPrune searches for 2/3 of them and
 # fine-tunes under fixed gates for the last third. Test top-1 on the 10k test images.
 #   bench/resnet20_channel_methods.sh [METHOD ...]   (default: l1 bn-scale taylor autoprune)
-# Env: EPOCHS (3), LIMIT (20000 training images), SEED (1), TARGET (0.5), ROUND_TO (8).
+# Env: NNCOMPRESS (build/nncompress), EPOCHS (3), LIMIT (20000 training images), SEED (1), TARGET (0.5), ROUND_TO (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 methods=("$@")
@@ -14,6 +14,7 @@ epochs=${EPOCHS:-3}
 limit=${LIMIT:-20000}
 seed=${SEED:-1}
 target=${TARGET:-0.5}
+nnc=${NNCOMPRESS:-./build/nncompress}
 work=build/bench/resnet20_channel_methods
 mkdir -p "$work"
 train=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -23,7 +24,7 @@ for m in "${methods[@]}"; do
   if [ "$m" = autoprune ]; then how=(--method autoprune --granularity channels)
   else how=(--method channels --criterion "$m"); fi
   start=$(date +%s)
-  ./build/nncompress --quiet prune models/resnet20-fmnist.onnx -o "$work/$m.onnx" "${how[@]}" --target-macs "$target" \
+  "$nnc" --quiet prune models/resnet20-fmnist.onnx -o "$work/$m.onnx" "${how[@]}" --target-macs "$target" \
     --round-to "${ROUND_TO:-8}" --data "$train" --limit "$limit" --val models/data/fmnist-test.npz --epochs "$epochs" \
     --lr 0.02 --batch 128 --seed "$seed" --json >"$work/$m.json"
   /usr/bin/python3 - "$work/$m.json" "$m" $(( $(date +%s) - start )) <<'PY'

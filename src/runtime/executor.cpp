@@ -156,7 +156,8 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
     for (int s : step.release) slots[s] = at::Tensor();
   }
   std::vector<at::Tensor> results;
-  for (const ir::Value* v : outputs_) results.push_back(slots[slots_.at(v)]);
+  // Graph outputs in the standard layout, whatever layout the kernels computed them in.
+  for (const ir::Value* v : outputs_) results.push_back(slots[slots_.at(v)].contiguous());
   return results;
 }
 
