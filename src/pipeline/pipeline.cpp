@@ -172,6 +172,7 @@ std::string apply(ir::Model& model, const Step& s, const RunContext& c) {
     if (s.has("avg-bits")) o.average_bits = s.number("avg-bits");
     if (s.has("max-bytes")) o.max_bytes = s.integer("max-bytes");
     o.keep = s.list("keep");
+    o.int4_qdq = s.boolean("int4-qdq");
     o.sensitivity.batch = std::max<int64_t>(c.batch, 256);
     o.sensitivity.preprocess = c.preprocess;
     o.train = training(s, c);

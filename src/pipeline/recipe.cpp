@@ -131,6 +131,7 @@ const std::vector<PassSpec>& pass_registry() {
                       opt("min-bits", K::Integer, "2", "narrowest width (2-8)"),
                       opt("max-bits", K::Integer, "8", "widest width (2-8; = min-bits: uniform)"),
                       opt("calib-limit", K::Integer, "1000", "samples the sensitivity is measured on"),
+                      opt("int4-qdq", K::Boolean, "false", "INT4/INT8 DequantizeLinear at opset 21 instead of bit planes"),
                       opt("keep", K::List, "", "node names left in float")},
                      "0")},
       {"finetune", "train the weights (pruned zeros stay zero)", "training data (labels, or distill: true)",

@@ -2,7 +2,9 @@
 """quantize --method mixed: LeNet-5 at an average of 4 bits per weight meets its budget, keeps its
 accuracy, stores sub-8-bit layers as packed bit planes so the file shrinks about 8x, and
 onnxruntime-node computes the same outputs; uniform 3-bit and 8-bit (int8 DequantizeLinear) go
-through the same path; the output is byte-identical across runs; bad budgets exit 2. The
+through the same path; with --int4-qdq the weights are INT4/INT8 DequantizeLinear at opset 21,
+which onnxruntime-node runs with the same outputs; the output is byte-identical across runs; bad
+budgets exit 2. The
 `sensitivity` command reports each layer alone over bit widths and sparsities."""
 import argparse
 import filecmp
@@ -60,6 +62,23 @@ if code == 0:
     ops = op_types(uniform8)
     check("DequantizeLinear" in ops and "BitShift" not in ops, f"8-bit weights are int8 DequantizeLinear: {sorted(ops)}")
     check_same_as_ort(args.nncompress, uniform8, MNIST_TEST, work, "uniform 8-bit model")
+
+# int4 Q/DQ: the 4-bit-and-below layers as INT4, the wider ones as INT8, opset 21, IR version 10.
+int4 = os.path.join(work, "int4.onnx")
+code, stdout, err = quantize(int4, "--avg-bits", "5", "--int4-qdq")
+check(code == 0, f"--int4-qdq exits 0 {err.strip()[:300]}")
+if code == 0:
+    import onnx
+    proto = onnx.load(int4)
+    types = {i.name: i.data_type for i in proto.graph.initializer if i.name.endswith("_quantized")}
+    bits = {l["name"]: l["bits"] for l in json.loads(stdout)["layers"]}
+    check(proto.ir_version >= 10 and [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [21],
+          f"IR {proto.ir_version}, opset {[o.version for o in proto.opset_import]}")
+    want = {22 if b <= 4 else 3 for b in bits.values()}  # INT4 = 22, INT8 = 3
+    check(len(types) == 4 and set(types.values()) == want and "BitShift" not in op_types(int4),
+          f"weights by width {sorted(bits.values())}: initializer types {sorted(types.values())}")
+    check(os.path.getsize(int4) < os.path.getsize(LENET5) / 5, f"file {os.path.getsize(int4):,} B")
+    check_same_as_ort(args.nncompress, int4, MNIST_TEST, work, "int4 Q/DQ model")
 
 for options, what in [((), "no budget"), (("--avg-bits", "4", "--max-bytes", "1000"), "two budgets"),
                       (("--max-bytes", "100"), "a budget below the scales")]:

@@ -28,5 +28,5 @@ selected lenet-300-100-mnist && train lenet-300-100-mnist lenet-300-100 build/da
 selected resnet20-fmnist && train resnet20-fmnist resnet20 "$fmnist" models/data/fmnist-test.npz \
   --epochs 15 --batch 128 --lr 0.1 --weight-decay 5e-4 --augment-crop 2 --augment-flip
 selected mobilenetv2-fmnist && train mobilenetv2-fmnist mobilenetv2 "$fmnist" models/data/fmnist-test.npz \
-  --epochs 15 --batch 128 --lr 0.1 --weight-decay 4e-5 --augment-crop 2 --augment-flip
+  --epochs 8 --batch 128 --lr 0.1 --weight-decay 4e-5 --augment-crop 2 --augment-flip
 exit 0

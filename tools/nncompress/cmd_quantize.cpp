@@ -212,6 +212,9 @@ void register_quantize(CLI::App& app, Action& action) {
   cmd->add_option("--max-bits", o->mixed.max_bits, "Mixed: widest width a layer may get (= --min-bits: uniform)")
       ->check(CLI::Range(2, 8))
       ->capture_default_str();
+  cmd->add_flag("--int4-qdq", o->mixed.int4_qdq,
+                "Mixed: store weights as INT4 (up to 4 bits) and INT8 DequantizeLinear, raising the model to opset 21, "
+                "for runtimes with int4 support (default: packed bit planes any runtime folds)");
   cmd->add_option("--keep", o->int8.keep, "Node names left in float");
   add_data_options(cmd, o->data, false);
   cmd->add_option("--val", o->val, "Data for accuracy before/after (default: --data)");

@@ -7,6 +7,7 @@
 
 #include "nncompress/analysis/storage.h"
 #include "nncompress/core/error.h"
+#include "nncompress/passes/cleanup/opset_upgrade.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/passes/quant/bit_allocation.h"
 #include "nncompress/passes/quant/packed_weights.h"
@@ -51,6 +52,7 @@ void encoded_sizes(MixedLayer& row, const UniformWeights& q) {
 MixedResult quantize_mixed(ir::Model& model, const data::Dataset& calibration, const data::Dataset* train_data,
                            const data::Dataset* val_data, const MixedOptions& o) {
   check(o, model.opset_version(""));
+  if (o.int4_qdq) upgrade_opset(model, 21);  // first: a model that cannot be raised fails before any work
   if (o.train.epochs > 0 && !train_data) throw bad_input("fine-tuning during mixed-precision quantization needs --data");
   make_constants_private(model.graph);
   const std::vector<PrunableWeight> layers = prunable_weights(model.graph, o.keep);
@@ -112,7 +114,9 @@ MixedResult quantize_mixed(ir::Model& model, const data::Dataset& calibration, c
     result.training.push_back(train::fine_tune(model, *train_data, val_data, t));
   }
 
-  const bool dequantize_linear = model.opset_version("") >= 13;
+  const UniformStorage storage = o.int4_qdq                         ? UniformStorage::Int4DequantizeLinear
+                                 : model.opset_version("") >= 13 ? UniformStorage::Int8DequantizeLinear
+                                                                 : UniformStorage::BitPlanes;
   for (size_t i = 0; i < layers.size(); ++i) {
     const PrunableWeight& p = layers[i];
     UniformWeights& q = quantizers[i];
@@ -126,7 +130,7 @@ MixedResult quantize_mixed(ir::Model& model, const data::Dataset& calibration, c
     row.rms_error = std::sqrt((q.values() - w).pow(2).mean().item<double>());
     encoded_sizes(row, q);
     result.layers.push_back(std::move(row));
-    store_uniform_weight(model.graph, p.node, q, dequantize_linear);
+    store_uniform_weight(model.graph, p.node, q, storage);
   }
   model.graph.sort_topologically();
   model.graph.remove_dangling_values();

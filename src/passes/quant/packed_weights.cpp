@@ -99,14 +99,16 @@ int packed_bits(const ir::Value& value) {
   return 0;
 }
 
-void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights& q, bool dequantize_linear) {
+void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights& q, UniformStorage storage) {
   const std::string base = consumer->input(1)->name();
   ir::Value* weight = nullptr;
-  if (q.bits == 8 && dequantize_linear) {
-    ir::Value* codes = constant(g, base + "_quantized", q.codes, ir::DataType::Int8);
+  const bool int4 = storage == UniformStorage::Int4DequantizeLinear && q.bits <= 4;
+  if (storage == UniformStorage::Int4DequantizeLinear || (storage == UniformStorage::Int8DequantizeLinear && q.bits == 8)) {
+    const ir::DataType type = int4 ? ir::DataType::Int4 : ir::DataType::Int8;
+    ir::Value* codes = constant(g, base + "_quantized", q.codes, type);
     ir::Value* scale = constant(g, base + "_scale", q.scales.reshape(q.axis >= 0 ? std::vector<int64_t>{-1} : std::vector<int64_t>{}),
                                 ir::DataType::Float);
-    ir::Value* zero = constant(g, base + "_zero_point", at::zeros(scale->initializer()->dims(), at::kLong), ir::DataType::Int8);
+    ir::Value* zero = constant(g, base + "_zero_point", at::zeros(scale->initializer()->dims(), at::kLong), type);
     std::vector<ir::Attribute> attrs;
     if (q.axis >= 0) attrs.push_back(ir::Attribute::make_int("axis", q.axis));
     weight = node(g, "DequantizeLinear", base + "_dequantized", {codes, scale, zero}, attrs);

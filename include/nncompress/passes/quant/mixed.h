@@ -26,6 +26,9 @@ struct MixedOptions {
   std::optional<double> average_bits;  // budget: mean bits per quantized weight
   std::optional<int64_t> max_bytes;    // budget: encoded bytes of the quantized weights
   std::vector<std::string> keep;       // node names left in float
+  // Store every layer through DequantizeLinear, INT4 up to 4 bits and INT8 above, raising the
+  // model to opset 21 (for runtimes with int4 support) instead of packed bit planes.
+  bool int4_qdq = false;
   SensitivityOptions sensitivity;
   train::TrainOptions train = train::no_training();
 };

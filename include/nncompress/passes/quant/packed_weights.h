@@ -28,10 +28,17 @@ int store_codebook_weight(ir::Graph& graph, ir::Node* consumer);
 // that reads the planes), or 0 when it is not.
 int packed_bits(const ir::Value& value);
 
-// Replaces the float weight read by `consumer`'s input 1 with `q`: 8-bit codes as an int8
-// initializer read through DequantizeLinear (per-channel needs opset 13: `dequantize_linear`),
-// fewer bits as packed planes, shifted and scaled by Sub and Mul. The old initializer is removed
-// when nothing else reads it. Call graph.sort_topologically() after the last replacement.
-void store_uniform_weight(ir::Graph& graph, ir::Node* consumer, const UniformWeights& q, bool dequantize_linear);
+// How store_uniform_weight writes codes.
+enum class UniformStorage {
+  BitPlanes,             // every width as packed bit planes (opset 11-12: no per-channel DequantizeLinear)
+  Int8DequantizeLinear,  // 8 bits as an INT8 initializer read through DequantizeLinear (opset >= 13),
+                         // fewer as packed bit planes shifted and scaled by Sub and Mul
+  Int4DequantizeLinear,  // DequantizeLinear only: INT4 initializers up to 4 bits, INT8 above (opset 21)
+};
+
+// Replaces the float weight read by `consumer`'s input 1 with `q`, stored as `storage` says. The
+// old initializer is removed when nothing else reads it. Call graph.sort_topologically() after
+// the last replacement.
+void store_uniform_weight(ir::Graph& graph, ir::Node* consumer, const UniformWeights& q, UniformStorage storage);
 
 }  // namespace nncompress::passes
