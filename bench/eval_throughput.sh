@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Eval throughput of nncompress vs onnxruntime-node on torchvision resnet18, batch 32, 224x224,
 # the same thread count, median of 5 runs each. Needs a build in build/ (tools/test.sh or cmake).
-#   bench/eval_throughput.sh [THREADS]   (default: all cores)
+#   bench/eval_throughput.sh [THREADS]   (default: all cores; env NNCOMPRESS: the binary, build/nncompress)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
@@ -17,7 +17,7 @@ PY
 model=build/testmodels/resnet18.onnx
 ours=()
 for i in 1 2 3 4 5; do
-  ours+=("$(./build/nncompress --quiet --threads "$threads" eval "$model" --data "$work/batches.npz" --batch 32 --json |
+  ours+=("$("${NNCOMPRESS:-./build/nncompress}" --quiet --threads "$threads" eval "$model" --data "$work/batches.npz" --batch 32 --json |
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])')")
 done
 ort=$(node tools/ort/run.js "$model" "$work/ort_out" --threads "$threads" --repeat 20 "input=$work/batch32.npy" |
