@@ -232,6 +232,12 @@ void check_needs(const Recipe& r, const Available& a) {
       throw bad_input(place + " needs labels in --data" + (trains(s) ? " (or distill: true)" : ""));
     if (s.pass == "prune.magnitude" && s.boolean("gradual") && s.integer("epochs") == 0)
       throw bad_input(place + ": gradual needs epochs > 0");
+    if (s.pass == "prune.autoprune") {
+      const bool channels = s.text("granularity") == "channels";
+      if (channels && s.has("sparsity")) throw bad_input(place + ": granularity channels takes target-macs or target-params, not sparsity");
+      if (!channels && (s.has("target-macs") || s.has("target-params") || s.has("round-to")))
+        throw bad_input(place + ": target-macs, target-params and round-to need granularity: channels");
+    }
     // Quantized weights are stored as codes (Q/DQ, packed), which later passes cannot train or prune.
     if (i > 0 && r.steps[i - 1].pass.rfind("quant.", 0) == 0)
       throw bad_input(place + " follows " + r.steps[i - 1].pass + ": quantization must be the last step");

@@ -1,7 +1,7 @@
 // `nncompress prune MODEL -o OUT --method channels|magnitude|autoprune [...] [--data D [--epochs N]]`:
 // structured (channels removed for real, scored by a criterion or by AutoPrune) or unstructured
-// (magnitude, or AutoPrune's trained auxiliary parameters) pruning, optional fine-tuning with pruned weights kept at zero, a
-// per-layer table, sizes and accuracy before/after.
+// (magnitude, or AutoPrune's trained auxiliary parameters) pruning, optional fine-tuning with
+// pruned weights kept at zero, a per-layer table, sizes and accuracy before/after.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -62,6 +62,12 @@ struct Row {
   int64_t before = 0, after = 0;  // channels (channels) or non-zero weights (magnitude)
   int64_t params_before = 0, params_after = 0;
 };
+
+std::vector<Row> channel_rows(const passes::ChannelPruneReport& report) {
+  std::vector<Row> rows;
+  for (const auto& l : report.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
+  return rows;
+}
 
 struct Sizes {
   uint64_t dense = 0;     // float bytes of all initializers, zeros included
@@ -156,6 +162,8 @@ void register_prune(CLI::App& app, Action& action) {
         throw bad_input("--gradual works with --method magnitude and --epochs");
       if (o->method == "autoprune" && o->epochs == 0) throw bad_input("--method autoprune trains: give --data and --epochs");
       if (o->granularity == "channels" && o->method != "autoprune") throw bad_input("--granularity is an option of --method autoprune");
+      if (o->granularity == "channels" && o->sparsity_given)
+        throw bad_input("structured AutoPrune takes --target-macs or --target-params, not --sparsity");
       // Channel pruning, by a criterion or by AutoPrune, removes channels: its table counts them.
       const bool channels = o->method == "channels" || o->granularity == "channels";
       ir::Model model = onnxio::load_model(o->model);
@@ -179,10 +187,9 @@ void register_prune(CLI::App& app, Action& action) {
         o->channels.batch = o->data.batch;
         const passes::ChannelPruneReport r = passes::prune_channels(model, types, o->channels);
         groups_pruned = r.groups_pruned;
-        for (const auto& l : r.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
+        rows = channel_rows(r);
         skipped = r.unprunable;
       } else if (o->method == "autoprune" && channels) {
-        if (o->sparsity_given) throw bad_input("structured AutoPrune takes --target-macs or --target-params, not --sparsity");
         o->autoprune.keep = o->channels.keep;
         o->autoprune.keep_first_conv = o->channels.keep_first_conv;
         o->autoprune.target_macs = o->channels.target_macs;
@@ -192,7 +199,7 @@ void register_prune(CLI::App& app, Action& action) {
         const passes::ChannelAutoPruneResult r = passes::prune_autoprune_channels(
             model, types, *train_data, val_data ? &*val_data : nullptr, o->autoprune);
         groups_pruned = r.report.groups_pruned;
-        for (const auto& l : r.report.layers) rows.push_back({l.node, l.op, l.channels_before, l.channels_after, l.params_before, l.params_after});
+        rows = channel_rows(r.report);
         skipped = r.report.unprunable;
         spdlog::info("autoprune: final lambda {:.4g}, {} channels closed during the search came back", r.final_lambda,
                      r.recovered);
