@@ -201,8 +201,9 @@ void register_prune(CLI::App& app, Action& action) {
         groups_pruned = r.report.groups_pruned;
         rows = channel_rows(r.report);
         skipped = r.report.unprunable;
-        spdlog::info("autoprune: final lambda {:.4g}, {} channels closed during the search came back", r.final_lambda,
-                     r.recovered);
+        for (const auto& p : r.trace)
+          spdlog::debug("autoprune step {}: the open channels keep {:.3f} (goal {:.3f})", p.step, p.kept, p.goal);
+        spdlog::info("autoprune: {} channels closed during the search came back", r.recovered);
       } else if (o->method == "autoprune") {
         o->autoprune.keep = o->channels.keep;
         o->autoprune.target_sparsity = o->sparsity_given ? o->magnitude.sparsity : 0;

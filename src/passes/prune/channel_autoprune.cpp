@@ -15,9 +15,9 @@ namespace nncompress::passes {
 
 namespace {
 
-// The gate of each channel: h(m) in value (1 keeps it, 0 closes it), derivative 1 with respect
-// to m (straight through).
-at::Tensor gate(const at::Tensor& m) { return m.detach().gt(0).to(at::kFloat) + (m - m.detach()); }
+// The gate of each channel: `open` in value (1 keeps it, 0 closes it), derivative 1 with respect
+// to its auxiliary m (straight through).
+at::Tensor gate(const at::Tensor& open, const at::Tensor& m) { return open + (m - m.detach()); }
 
 // A tensor whose channels along `axis` create channels of pruned groups: the forward pass sees
 // it multiplied by their gates, so a closed gate makes the channel exactly zero downstream.
@@ -122,21 +122,31 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   const analysis::ModelCost cost = analysis::compute_cost(graph, types);
   const std::map<int, double> costs = channel_costs(graph, cost, plan, macs);
   std::map<int, at::Tensor> aux = initial_auxiliaries(plan, o.aux_init);
-  std::map<int, at::Tensor> signal, ever_closed;
+  // The gates: 1 keeps a channel open. Without a target a gate is open while its auxiliary is
+  // positive; with one, the open channels are the highest auxiliaries that meet the ramp.
+  std::map<int, at::Tensor> open, signal, ever_closed;
   int64_t total = 0;
   for (const auto& [group, m] : aux) {
+    open[group] = m.detach().gt(0).to(at::kFloat);
     signal[group] = at::zeros_like(m.detach());
-    ever_closed[group] = m.detach().le(0);
+    ever_closed[group] = open[group].eq(0);
     total += m.numel();
   }
+  auto set_gates = [&](const KeptChannels& kept) {
+    for (auto& [group, g] : open) {
+      g.fill_(1.0);
+      if (auto k = kept.find(group); k != kept.end()) g.fill_(0.0).index_fill_(0, k->second, 1.0);
+      ever_closed[group].logical_or_(g.eq(0));
+    }
+  };
 
   train::TrainOptions t = o.train;
   t.keep_best_epoch = false;  // the gates change over training: the last epoch is the pruned model
   for (const GatedTensor& g : gated_tensors(plan))
-    t.views.push_back({g.name, [g, aux](const at::Tensor& w) {
+    t.views.push_back({g.name, [g, aux, open](const at::Tensor& w) {
                          std::vector<at::Tensor> parts;
                          for (const auto& [group, count] : g.segments)
-                           parts.push_back(group >= 0 ? gate(aux.at(group)) : at::ones({count}, at::kFloat));
+                           parts.push_back(group >= 0 ? gate(open.at(group), aux.at(group)) : at::ones({count}, at::kFloat));
                          std::vector<int64_t> shape(w.dim(), 1);
                          shape[g.axis] = -1;
                          return w * at::cat(parts).view(shape).to(w.scalar_type());
@@ -145,10 +155,12 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
   const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction * batches * t.epochs));
   constexpr double kOpen = 1e-12;  // m above this: the gate is open (m > 0)
-  double lambda = o.lambda;
+  constexpr int64_t kReselect = 10;  // steps between choices of the open channels on the ramp
+  double predicted = 1.0;
+  if (target > 0) meet_target(graph, cost, plan, values_of(aux), target, macs, o.round_to, false, predicted);  // reachable?
   int64_t step = 0;
   KeptChannels kept;
-  double predicted = 1.0;
+  std::vector<ChannelAutoPruneResult::SearchPoint> trace;
   t.after_step = [&] {
     at::NoGradGuard no_grad;
     ++step;
@@ -160,29 +172,31 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
       for (auto& [group, m] : aux) {
         at::Tensor v = m.detach();
         if (m.grad().defined()) signal[group].mul_(o.aux_momentum).add_(m.grad() / rms, 1 - o.aux_momentum);
-        const auto c = costs.find(group);
-        v.sub_(o.aux_lr * (signal[group] + lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
-        ever_closed[group].logical_or_(v.le(0));
-      }
-      if (target > 0) {
-        // lambda follows a cubic ramp from the whole model down to the target.
-        const double now = fraction_left(graph, cost, plan, decide(plan, values_of(aux), kOpen, 0, 1, false), macs);
-        const double progress = static_cast<double>(step) / static_cast<double>(search_end);
-        const double goal = 1.0 - (1.0 - target) * (1.0 - std::pow(1.0 - progress, 3));
-        lambda = std::clamp(now > goal ? lambda * 1.05 : lambda / 1.05, 1e-4, 1e3);
-      }
-      if (step == search_end) {
-        // Decide once: the open channels (the target met exactly, when given); the gates then
-        // stay fixed and the weights fine-tune under them.
-        const std::map<int, at::Tensor> scores = values_of(aux);
-        kept = target > 0 ? meet_target(graph, cost, plan, scores, target, macs, o.round_to, false, predicted)
-                          : decide(plan, scores, kOpen, 0, o.round_to, false);
-        for (auto& [group, m] : aux) {
-          m.detach().fill_(1.0);
-          if (auto k = kept.find(group); k != kept.end())
-            m.detach().fill_(-1.0).index_fill_(0, k->second, 1.0);
+        if (target > 0) {
+          // Only the order of the auxiliaries matters: no pull (it would shift all alike, or, cost
+          // weighted, empty the costliest groups first), no clipping (the order never saturates).
+          v.sub_(o.aux_lr * signal[group]);
+        } else {
+          const auto c = costs.find(group);
+          v.sub_(o.aux_lr * (signal[group] + o.lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
         }
       }
+      const bool last = step == search_end;
+      if (target > 0 && (step % kReselect == 0 || last)) {
+        // The channels kept follow a cubic ramp from the whole model down to the target (as
+        // AGP), chosen by their auxiliaries, so a channel whose auxiliary rises comes back.
+        const double progress = static_cast<double>(step) / static_cast<double>(search_end);
+        const double goal = 1.0 - (1.0 - target) * (1.0 - std::pow(1.0 - progress, 3));
+        kept = meet_target(graph, cost, plan, values_of(aux), last ? target : goal, macs, last ? o.round_to : 1, false,
+                           predicted);
+        set_gates(kept);
+        if (step % 50 == 0 || last) trace.push_back({step, predicted, goal});
+      } else if (target <= 0) {
+        // lambda alone decides: open while positive; counts rounded up at the end.
+        kept = decide(plan, values_of(aux), kOpen, 0, last ? o.round_to : 1, false);
+        set_gates(kept);
+      }
+      // Past the search the gates stay as they are and the weights fine-tune under them.
     }
     for (auto& [group, m] : aux)
       if (m.grad().defined()) m.mutable_grad().zero_();
@@ -190,8 +204,8 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
 
   ChannelAutoPruneResult result;
   result.training = train::fine_tune(model, train_data, val_data, t);
-  result.final_lambda = lambda;
-  for (const auto& [group, m] : aux) result.recovered += (ever_closed[group] & m.detach().gt(0)).sum().item<int64_t>();
+  result.trace = std::move(trace);
+  for (const auto& [group, g] : open) result.recovered += (ever_closed[group] & g.gt(0)).sum().item<int64_t>();
   result.report.unprunable = plan.unprunable;
   result.report.groups_pruned = static_cast<int>(kept.size());
   result.report.predicted_fraction = target > 0 ? predicted : fraction_left(graph, cost, plan, kept, macs);

@@ -138,7 +138,8 @@ KeptChannels decide(const ChannelPlan& plan, const std::map<int, at::Tensor>& sc
     const int64_t size = plan.sizes.at(group);
     int64_t count = keep_count(size, ratio, round_to);
     if (threshold) {
-      const at::Tensor s = normalize ? score / std::max(score.mean().item<double>(), 1e-30) : score;
+      const at::Tensor d = score.to(at::kDouble);
+      const at::Tensor s = normalize ? d / std::max(d.mean().item<double>(), 1e-30) : d;
       const int64_t above = s.ge(*threshold).sum().item<int64_t>();
       count = keep_count(size, 1.0 - static_cast<double>(above) / size, round_to);
     }
@@ -178,8 +179,11 @@ KeptChannels meet_target(const ir::Graph& graph, const analysis::ModelCost& cost
   double lo = 0, hi = 0;
   for (const auto& [group, score] : scores) {
     const at::Tensor s = normalize ? score / std::max(score.mean().item<double>(), 1e-30) : score;
-    lo = std::min(lo, s.min().item<double>() - 1e-9);
-    hi = std::max(hi, s.max().item<double>() + 1e-9);
+    // Margins relative to the values, and decide() compares in double: float32 scores (AutoPrune's
+    // auxiliaries) would otherwise round the margin away.
+    const double min = s.min().item<double>(), max = s.max().item<double>();
+    lo = std::min(lo, min - 1e-9 * (1 + std::abs(min)));
+    hi = std::max(hi, max + 1e-9 * (1 + std::abs(max)));
   }
   KeptChannels kept = decide(plan, scores, hi, 0, round_to, normalize);
   predicted = fraction_left(graph, cost, plan, kept, macs);

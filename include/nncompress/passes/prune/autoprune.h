@@ -34,8 +34,7 @@ struct AutoPruneOptions {
   std::vector<std::string> keep;       // node names whose weights (channels) stay
   train::TrainOptions train;           // the fine-tuning run AutoPrune trains within (epochs, lr, data options)
 
-  // Structured (channels) only. A target fraction of the MACs or params to keep: lambda follows
-  // it like target_sparsity, and the channels are cut to meet it exactly at the end of the search.
+  // Structured (channels) only. A target fraction of the MACs or params to keep, met exactly.
   double target_macs = 0;
   double target_params = 0;
   bool keep_first_conv = true;
@@ -52,9 +51,15 @@ struct AutoPruneResult {
 
 struct ChannelAutoPruneResult {
   ChannelPruneReport report;  // channels before/after per layer, groups left alone
-  double final_lambda = 0;
   int64_t recovered = 0;  // channels closed at some step during the search and open at its end
   train::TrainResult training;
+  // With a target, every 50 steps of the search: the fraction the open channels keep and the
+  // goal of the ramp at that step.
+  struct SearchPoint {
+    int64_t step = 0;
+    double kept = 0, goal = 0;
+  };
+  std::vector<SearchPoint> trace;
 };
 
 // Throws bad_input for options out of range.
@@ -67,7 +72,9 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
 
 // Structured AutoPrune: one auxiliary per channel of every prunable channel group (the groups of
 // prune.channels), the regularization pull on each weighted by the MACs (or, with target_params,
-// the params) its channel costs. The closed channels are removed for real, as prune.channels
+// the params) its channel costs. Without a target a channel is open while its auxiliary is
+// positive; with one, the open channels are those with the highest auxiliaries that meet a
+// cubic ramp down to the target. The closed channels are removed for real, as prune.channels
 // does. `types` holds static shapes (onnxio::infer_shapes).
 ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::TypeMap& types, const data::Dataset& train_data,
                                                 const data::Dataset* val_data, const AutoPruneOptions& options);
