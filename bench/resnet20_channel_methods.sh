@@ -5,7 +5,7 @@
 # criteria prune first and fine-tune all epochs; AutoPrune searches for 2/3 of them and
 # fine-tunes under fixed gates for the last third. Test top-1 on the 10k test images.
 #   bench/resnet20_channel_methods.sh [METHOD ...]   (default: l1 bn-scale taylor autoprune)
-# Env: NNCOMPRESS (build/nncompress), EPOCHS (3), LIMIT (20000 training images), SEED (1), TARGET (0.5), ROUND_TO (8).
+# Env: NNCOMPRESS (build/nncompress), EXTRA (more prune options, e.g. "--search-fraction 0.34"), EPOCHS (3), LIMIT (20000 training images), SEED (1), TARGET (0.5), ROUND_TO (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 methods=("$@")
@@ -24,7 +24,7 @@ for m in "${methods[@]}"; do
   if [ "$m" = autoprune ]; then how=(--method autoprune --granularity channels)
   else how=(--method channels --criterion "$m"); fi
   start=$(date +%s)
-  "$nnc" --quiet prune models/resnet20-fmnist.onnx -o "$work/$m.onnx" "${how[@]}" --target-macs "$target" \
+  "$nnc" --quiet prune models/resnet20-fmnist.onnx -o "$work/$m.onnx" "${how[@]}" ${EXTRA:-} --target-macs "$target" \
     --round-to "${ROUND_TO:-8}" --data "$train" --limit "$limit" --val models/data/fmnist-test.npz --epochs "$epochs" \
     --lr 0.02 --batch 128 --seed "$seed" --json >"$work/$m.json"
   /usr/bin/python3 - "$work/$m.json" "$m" $(( $(date +%s) - start )) <<'PY'

@@ -89,6 +89,7 @@ TEST(ChannelAutoPrune, MeetsTheMacTargetAndRemovalIsExact) {
   const int64_t macs_before = analysis::compute_cost(model.graph, types).macs;
   passes::AutoPruneOptions o = options();
   o.target_macs = 0.5;
+  o.search_fraction = 2.0 / 3.0;
   const passes::ChannelAutoPruneResult r = passes::prune_autoprune_channels(model, types, train, &val, o);
 
   EXPECT_LE(r.report.predicted_fraction, 0.5);

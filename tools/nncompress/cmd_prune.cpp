@@ -135,6 +135,10 @@ void register_prune(CLI::App& app, Action& action) {
   cmd->add_option("--aux-init", o->autoprune.aux_init, "Initial auxiliary parameters (autoprune)")
       ->check(CLI::IsMember({"magnitude", "constant"}))
       ->capture_default_str();
+  cmd->add_option("--search-fraction", o->autoprune.search_fraction,
+                  "Share of the training steps in which the auxiliaries train (autoprune; default 2/3 per weight, 1/3 "
+                  "per channel); the rest fine-tunes under fixed masks")
+      ->check(CLI::Range(0.01, 1.0));
   cmd->add_option("--granularity", o->granularity,
                   "autoprune: one auxiliary per weight (unstructured) or per channel (structured, real removal; "
                   "--target-macs/--target-params/--round-to apply)")

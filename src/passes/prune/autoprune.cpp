@@ -35,7 +35,8 @@ void check_autoprune_options(const AutoPruneOptions& o) {
   if (o.lambda < 0) throw bad_input("--lambda must not be negative");
   if (o.aux_lr <= 0) throw bad_input("--aux-lr must be positive");
   if (o.aux_momentum < 0 || o.aux_momentum >= 1) throw bad_input("the auxiliary momentum must be in [0, 1)");
-  if (o.search_fraction <= 0 || o.search_fraction > 1) throw bad_input("the search fraction must be in (0, 1]");
+  if (o.search_fraction && (*o.search_fraction <= 0 || *o.search_fraction > 1))
+    throw bad_input("the search fraction must be in (0, 1]");
   if (o.aux_init != "magnitude" && o.aux_init != "constant")
     throw bad_input("unknown auxiliary initialization '" + o.aux_init + "' (magnitude, constant)");
   if (o.target_macs < 0 || o.target_macs > 1 || o.target_params < 0 || o.target_params > 1)
@@ -76,7 +77,7 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
     t.views.push_back({layers[i].weight->name(), [m = aux[i]](const at::Tensor& w) { return masked_view(w, m); }});
 
   const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
-  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction * batches * t.epochs));
+  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction.value_or(2.0 / 3.0) * batches * t.epochs));
   double lambda = o.lambda;
   int64_t step = 0;
   t.after_step = [&] {

@@ -153,7 +153,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
                        }});
 
   const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
-  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction * batches * t.epochs));
+  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction.value_or(1.0 / 3.0) * batches * t.epochs));
   constexpr double kOpen = 1e-12;  // m above this: the gate is open (m > 0)
   constexpr int64_t kReselect = 10;  // steps between choices of the open channels on the ramp
   double predicted = 1.0;

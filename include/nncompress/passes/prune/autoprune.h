@@ -9,6 +9,7 @@
 // gating every tensor that creates the channel, and removes the channels whose gate is closed.
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,7 +31,10 @@ struct AutoPruneOptions {
   double aux_lr = 0.01;     // auxiliary step per optimizer step
   double aux_momentum = 0.9;  // moving average of the loss signal the auxiliaries follow
   std::string aux_init = "magnitude";  // "magnitude": m = |w| / (2 mean|w|), capped at 1; "constant": m = 1
-  double search_fraction = 2.0 / 3.0;  // auxiliaries train over this share of the steps, then masks stay fixed
+  // The share of the steps the auxiliaries train; masks stay fixed for the rest. Default: 2/3
+  // per weight, 1/3 per channel (removing whole channels needs the longer recovery: ResNet-20,
+  // docs/benchmarks.md).
+  std::optional<double> search_fraction;
   std::vector<std::string> keep;       // node names whose weights (channels) stay
   train::TrainOptions train;           // the fine-tuning run AutoPrune trains within (epochs, lr, data options)
 
@@ -71,10 +75,10 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
                                 const AutoPruneOptions& options);
 
 // Structured AutoPrune: one auxiliary per channel of every prunable channel group (the groups of
-// prune.channels), the regularization pull on each weighted by the MACs (or, with target_params,
-// the params) its channel costs. Without a target a channel is open while its auxiliary is
-// positive; with one, the open channels are those with the highest auxiliaries that meet a
-// cubic ramp down to the target. The closed channels are removed for real, as prune.channels
+// prune.channels), trained by the straight-through loss signal of the channel's gate. Without a
+// target a channel is open while its auxiliary is positive, under a pull weighted by the MACs
+// (or params) the channel costs; with one, the open channels are those with the highest
+// auxiliaries that meet a cubic ramp down to the target. The closed channels are removed for real, as prune.channels
 // does. `types` holds static shapes (onnxio::infer_shapes).
 ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::TypeMap& types, const data::Dataset& train_data,
                                                 const data::Dataset* val_data, const AutoPruneOptions& options);
