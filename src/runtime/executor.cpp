@@ -52,6 +52,9 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
   for (const ir::Value* v : g.initializers()) {
     const int s = slots_.at(v);
     parameters_[s] = to_aten(*v->initializer());
+    // In the layout the convolution kernel computes in (see kernels/linear.cpp), converted once.
+    if (parameters_[s].dim() == 4 && parameters_[s].is_floating_point())
+      parameters_[s] = parameters_[s].contiguous(at::MemoryFormat::ChannelsLast);
     parameter_slots_[v->name()] = s;
   }
   for (const ir::Value* v : g.inputs())

@@ -120,7 +120,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   const bool macs = o.target_params <= 0;
   const double target = macs ? o.target_macs : o.target_params;
   const analysis::ModelCost cost = analysis::compute_cost(graph, types);
-  const std::map<int, double> costs = channel_costs(graph, cost, plan, macs);
+  const std::map<int, double> costs = target > 0 ? std::map<int, double>() : channel_costs(graph, cost, plan, macs);
   std::map<int, at::Tensor> aux = initial_auxiliaries(plan, o.aux_init);
   // The gates: 1 keeps a channel open. Without a target a gate is open while its auxiliary is
   // positive; with one, the open channels are the highest auxiliaries that meet the ramp.
@@ -153,7 +153,8 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
                        }});
 
   const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
-  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction.value_or(1.0 / 3.0) * batches * t.epochs));
+  const double search_fraction = o.search_fraction.value_or(1.0 / 3.0);
+  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(search_fraction * batches * t.epochs));
   constexpr double kOpen = 1e-12;  // m above this: the gate is open (m > 0)
   constexpr int64_t kReselect = 10;  // steps between choices of the open channels on the ramp
   double predicted = 1.0;
