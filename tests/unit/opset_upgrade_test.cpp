@@ -1,5 +1,6 @@
 // Raising the opset keeps what a model computes: Reduce* axes move from an attribute to an input
-// at opset 18; ops whose meaning changed are refused by name, and so are models before opset 13.
+// at opset 18; ops whose meaning changed are refused by name, and so are models before opset 13
+// and models with subgraphs.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -46,6 +47,12 @@ TEST(OpsetUpgrade, RefusesChangedOpsAndOldModels) {
   EXPECT_THROW(passes::upgrade_opset(grid, 21), Error);
   Model old = reduce_model(11);
   EXPECT_THROW(passes::upgrade_opset(old, 21), Error);
+  Model with_subgraph = reduce_model(13);
+  Attribute body;
+  body.name = "body";
+  body.kind = AttributeKind::Graph;  // opaque bytes in the IR: nothing inside could be rewritten
+  with_subgraph.graph.nodes()[0]->set_attribute(body);
+  EXPECT_THROW(passes::upgrade_opset(with_subgraph, 21), Error);
   Model same = reduce_model(13);
   passes::upgrade_opset(same, 13);  // nothing to do
   EXPECT_TRUE(same.graph.nodes()[0]->has_attribute("axes"));

@@ -49,6 +49,10 @@ void upgrade_opset(ir::Model& model, int64_t target) {
                     " is supported from opset 13 (convert the model to opset 13 or newer first)");
   ir::Graph& g = model.graph;
   for (const auto& n : g.nodes()) {
+    // Subgraphs are opaque bytes in the IR: their nodes could not be rewritten.
+    for (const ir::Attribute& a : n->attributes())
+      if (a.kind == ir::AttributeKind::Graph || a.kind == ir::AttributeKind::Graphs)
+        throw bad_input("raising the opset of models with subgraphs (" + n->describe() + ") is not supported");
     if (!n->domain().empty() && n->domain() != "ai.onnx") continue;
     auto it = unconverted_changes().find(n->op_type());
     if (it != unconverted_changes().end() && from < it->second && target >= it->second)

@@ -1,8 +1,8 @@
 #pragma once
 // Raises a model's default-domain opset (e.g. to 21, for INT4 DequantizeLinear). Ops whose form
 // changed on the way are rewritten (Reduce* take their axes as an input from opset 18); ops whose
-// meaning changed in ways we do not convert are refused by name; models older than opset 13 are
-// refused (too much changed before). The IR version rises to what the opset needs.
+// meaning changed in ways we do not convert are refused by name; models older than opset 13, or
+// with subgraphs (If/Loop/Scan), are refused. The IR version rises to what the opset needs.
 #include <cstdint>
 
 #include "nncompress/ir/model.h"
