@@ -4,7 +4,7 @@
 # same final sparsity. Prints one row per (sparsity, method) with the test top-1 of each seed and
 # their median.
 #   bench/autoprune_vs_magnitude.sh [SPARSITY ...]   (default: 0.982 0.99; 0.982 = 51.8x fewer non-zeros)
-# Env: EPOCHS (20), SEEDS ("1 2 3"), THREADS (1).
+# Env: EPOCHS (20), SEEDS ("1 2 3"), THREADS (1), METHODS ("autoprune magnitude").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sparsities=("$@")
@@ -18,7 +18,7 @@ mkdir -p "$work"
 echo "| sparsity | method | non-zeros (fewer) | top-1 per seed | median top-1 |"
 echo "|---:|---|---:|---|---:|"
 for s in "${sparsities[@]}"; do
-  for method in autoprune magnitude; do
+  for method in ${METHODS:-autoprune magnitude}; do
     extra=()
     [ "$method" = magnitude ] && extra=(--gradual)
     results=()
