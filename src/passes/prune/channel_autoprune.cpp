@@ -27,10 +27,6 @@ struct GatedTensor {
   std::vector<std::pair<int, int64_t>> segments;  // (root group, or -1 if not pruned; channel count)
 };
 
-bool has_vector_bias(const ir::Node& p) {
-  return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
-}
-
 // Per-channel tensors that put a channel's value back after its producer was gated: the scale
 // and bias of a normalization, a depthwise convolution's filter and bias, an added constant.
 // Means, variances, consumers' input weights and multiplied constants need no gate.
@@ -102,9 +98,10 @@ std::map<int, at::Tensor> initial_auxiliaries(const ChannelPlan& plan, const std
   return aux;
 }
 
+// The auxiliaries' values as scores (no copy: decide() and meet_target() only read them).
 std::map<int, at::Tensor> values_of(const std::map<int, at::Tensor>& aux) {
   std::map<int, at::Tensor> v;
-  for (const auto& [group, m] : aux) v[group] = m.detach().clone();
+  for (const auto& [group, m] : aux) v[group] = m.detach();
   return v;
 }
 

@@ -61,10 +61,6 @@ int64_t params_of(const ir::Node& n) {
   return p;
 }
 
-bool has_vector_bias(const ir::Node& p) {
-  return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
-}
-
 // The dims every initializer would have after removing the channels not in `kept`.
 std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& cg, const KeptChannels& kept) {
   std::map<const ir::Value*, std::vector<int64_t>> dims;
@@ -88,6 +84,10 @@ int64_t output_axis(const ir::Node& n) {
   if (n.op_type() == "Conv") return 0;
   if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
   return 1;  // MatMul
+}
+
+bool has_vector_bias(const ir::Node& p) {
+  return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
 }
 
 at::Tensor output_rows(const ir::Node& n) {

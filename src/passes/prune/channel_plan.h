@@ -34,6 +34,8 @@ struct ChannelPlan {
 int64_t output_axis(const ir::Node& producer);
 // A producer's weight as rows per output channel: [channels, rest], float.
 at::Tensor output_rows(const ir::Node& producer);
+// True when the producer has a constant bias with one value per output channel (pruned with it).
+bool has_vector_bias(const ir::Node& producer);
 
 // Makes shared constants private, builds the channel groups and picks the prunable ones: not
 // blocked by the analysis, not producing the first convolution's channels (when asked), and no
