@@ -55,6 +55,7 @@ int64_t output_channels(const ir::Node& n, const at::Tensor& w) {
 train::TrainOptions training(const Step& s, const RunContext& c) {
   train::TrainOptions t;
   t.epochs = static_cast<int>(s.integer("epochs"));
+  t.epoch_samples = s.integer("epoch-samples");
   t.lr = s.number("lr");
   t.seed = c.seed;
   t.batch = c.batch;

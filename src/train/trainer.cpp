@@ -163,7 +163,10 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
   };
 
   TrainResult result;
-  const int64_t n = train.size(), batches = (n + o.batch - 1) / o.batch, total_steps = batches * o.epochs;
+  if (o.epoch_samples < 0) throw bad_input("--epoch-samples must not be negative");
+  const int64_t available = train.size();
+  const int64_t n = o.epoch_samples > 0 ? std::min(o.epoch_samples, available) : available;
+  const int64_t batches = (n + o.batch - 1) / o.batch, total_steps = batches * o.epochs;
   std::unordered_map<std::string, at::Tensor> best = snapshot(exec, all_float);
   int64_t step = 0;
   double best_val = -1;
@@ -171,7 +174,7 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     exec.set_training(true);
-    const at::Tensor order = at::randperm(n, gen, at::kLong);
+    const at::Tensor order = at::randperm(available, gen, at::kLong);
     double loss_sum = 0;
     int64_t seen = 0, correct = 0;
     for (int64_t b = 0; b < batches; ++b) {
@@ -237,6 +240,7 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
     }
     EpochStats stats;
     stats.epoch = epoch;
+    stats.samples = seen;
     stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
     stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
     bool better = true;

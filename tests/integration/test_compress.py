@@ -87,7 +87,9 @@ for name, text, needle in (
         ("quant-not-last.yaml", "steps:\n  - pass: quant.mixed\n    avg-bits: 4\n  - pass: finetune\n",
          ":4: step 2 (finetune) follows quant.mixed: quantization must be the last step"),
         ("autoprune-mixed.yaml", "steps:\n  - pass: prune.autoprune\n    granularity: channels\n    sparsity: 0.5\n",
-         ":2: step 1 (prune.autoprune): granularity channels takes target-macs or target-params, not sparsity")):
+         ":2: step 1 (prune.autoprune): granularity channels takes target-macs or target-params, not sparsity"),
+        ("negative-samples.yaml", "steps:\n  - pass: finetune\n    epoch-samples: -5\n",
+         ":2: step 1 (finetune): epoch-samples must not be negative")):
     bad_out = os.path.join(work, name + ".onnx")
     code, _, err = run([nnc, "compress", LENET5, "-o", bad_out, "--recipe", recipe(name, text), *data])
     check(code == 2 and needle in err and not os.path.exists(bad_out), f"{name}: exit {code}, {err.strip()[:200]}")

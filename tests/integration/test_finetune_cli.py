@@ -32,6 +32,13 @@ check(len(j.get("epochs", [])) == 2 and j.get("best_epoch") in (1, 2) and j.get(
 finetune("b.onnx", "--seed", "7", "--val", test)
 check(filecmp.cmp(os.path.join(work, "a.onnx"), os.path.join(work, "b.onnx"), shallow=False),
       "same seed and options: byte-identical models")
+check([e.get("samples") for e in j.get("epochs", [])] == [512, 512], "each epoch trains on all 512 samples")
+code, out, _ = finetune("sub.onnx", "--seed", "7", "--json", "--epoch-samples", "128")
+check(code == 0 and [e["samples"] for e in json.loads(out)["epochs"]] == [128, 128],
+      "--epoch-samples 128: each epoch trains on 128 samples")
+finetune("all.onnx", "--seed", "7", "--val", test, "--epoch-samples", "100000")
+check(filecmp.cmp(os.path.join(work, "a.onnx"), os.path.join(work, "all.onnx"), shallow=False),
+      "--epoch-samples above the data size: the same model as without it")
 finetune("c.onnx", "--seed", "8", "--val", test)
 check(not filecmp.cmp(os.path.join(work, "a.onnx"), os.path.join(work, "c.onnx"), shallow=False),
       "another seed: another model")

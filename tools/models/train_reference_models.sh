@@ -2,10 +2,10 @@
 # Regenerates every model in models/ from scratch, reproducibly (fixed seeds): datasets, random
 # architectures (python3-torch export), then training with nncompress's own `finetune`.
 #   tools/models/train_reference_models.sh [MODEL ...]   (default: all)
-# Needs a build (build/nncompress) and tools/setup.sh's packages. Prints each model's test accuracy.
+# Needs a build (build/nncompress, or $NNCOMPRESS) and tools/setup.sh's packages. Prints each model's test accuracy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-nnc=./build/nncompress
+nnc=${NNCOMPRESS:-./build/nncompress}  # NNCOMPRESS=path runs another build
 /usr/bin/python3 tools/models/make_datasets.py
 /usr/bin/python3 tools/models/export_architectures.py --out build/archs 2>/dev/null
 fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz

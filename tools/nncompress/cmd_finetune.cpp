@@ -35,6 +35,10 @@ void register_finetune(CLI::App& app, Action& action) {
   add_data_options(cmd, o->data, true);
   cmd->add_option("--val", o->val, "Validation data (with labels); the best epoch on it is kept");
   cmd->add_option("--epochs", o->train.epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epoch-samples", o->train.epoch_samples,
+                  "Samples per epoch, a fresh random subset each epoch (0: all of --data)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--lr", o->train.lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--optimizer", o->train.optimizer, "Optimizer")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
   cmd->add_option("--momentum", o->train.momentum, "SGD momentum")->capture_default_str();
@@ -74,7 +78,7 @@ void register_finetune(CLI::App& app, Action& action) {
       if (o->json) {
         nlohmann::json epochs = nlohmann::json::array();
         for (const auto& e : r.epochs)
-          epochs.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+          epochs.push_back({{"epoch", e.epoch}, {"samples", e.samples}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
                             {"val_top1", e.val_top1 ? nlohmann::json(*e.val_top1) : nlohmann::json(nullptr)}, {"seconds", e.seconds}});
         std::cout << nlohmann::json{{"output", o->output},
                                     {"epochs", epochs},

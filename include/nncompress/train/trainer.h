@@ -26,6 +26,9 @@ struct ParamGroup {
 
 struct TrainOptions {
   int epochs = 1;
+  // Samples each epoch draws (a fresh random subset every epoch); 0 or more than the data: all.
+  // Bounds the cost of recovery fine-tuning on big training sets without dropping data.
+  int64_t epoch_samples = 0;
   int64_t batch = 128;
   std::string optimizer = "sgd";  // "sgd" or "adam"
   double lr = 0.01;
@@ -83,6 +86,7 @@ inline TrainOptions no_training() {
 
 struct EpochStats {
   int epoch = 0;
+  int64_t samples = 0;  // trained on in this epoch
   double train_loss = 0;
   double train_accuracy = 0;        // on labels, when the data has them
   std::optional<double> val_top1;   // when validation data is given (with labels)
