@@ -93,12 +93,28 @@ def export(name, path, seed):
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, training=torch.onnx.TrainingMode.TRAINING,
                       do_constant_folding=False)
     proto = onnx.load(path)
-    for node in proto.graph.node:
-        if node.op_type == "BatchNormalization":
-            del node.output[1:]
+    inference_form(proto)
     proto.producer_name = "nncompress tools/models/export_architectures.py"
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
+
+
+def inference_form(proto):
+    """TRAINING-mode export writes training forms: BatchNormalization's running-statistics outputs
+    are dropped, and Dropout loses its training_mode input (a constant true that would drop
+    activations in inference too) and its mask output. nncompress's trainer still applies dropout
+    while training."""
+    graph = proto.graph
+    for node in graph.node:
+        if node.op_type == "BatchNormalization":
+            del node.output[1:]
+        if node.op_type == "Dropout":
+            del node.input[2:]
+            del node.output[1:]
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    dead = [n for n in graph.node if n.op_type == "Constant" and not any(o in used for o in n.output)]
+    for n in dead:
+        graph.node.remove(n)
 
 
 def main():
@@ -106,7 +122,15 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("archs", nargs="*", default=list(ARCHS))
+    ap.add_argument("--inference-form", metavar="MODEL",
+                    help="rewrite a model trained from an older export in place with inference_form() and exit")
     args = ap.parse_args()
+    if args.inference_form:
+        proto = onnx.load(args.inference_form)
+        inference_form(proto)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, args.inference_form)
+        return
     os.makedirs(args.out, exist_ok=True)
     for name in args.archs:
         export(name, os.path.join(args.out, name + ".onnx"), args.seed)
