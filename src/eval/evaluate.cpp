@@ -20,6 +20,7 @@ const ir::Value& single_input(const runtime::Executor& model) {
 
 // Logits [B, classes] of the first output for one prepared batch.
 at::Tensor logits(const runtime::Executor& model, const at::Tensor& batch) {
+  at::NoGradGuard no_grad;  // also lets the executor keep convolutions in the blocked layout
   at::Tensor out = model.run({batch}).at(0);
   if (out.dim() != 2) out = out.reshape({out.size(0), -1});
   return out.to(at::kFloat);

@@ -1,6 +1,7 @@
 #include "nncompress/runtime/executor.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include <map>
@@ -36,6 +37,54 @@ void set_threads(int threads) {
   at::set_num_threads(threads);
 }
 
+namespace {
+
+bool default_domain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+
+// The inference-mode BatchNormalization that alone reads a Conv's output, or nullptr. Folding it
+// into the convolution at run time is what ONNX Runtime does at load time.
+const ir::Node* foldable_batchnorm(const ir::Node& conv) {
+  if (conv.op_type() != "Conv" || !default_domain(conv) || conv.outputs().size() != 1) return nullptr;
+  const ir::Value* y = conv.output(0);
+  if (!y || y->is_graph_output() || y->uses().size() != 1) return nullptr;
+  const ir::Use& use = y->uses()[0];
+  const ir::Node* bn = use.node;
+  if (use.implicit || use.index != 0 || bn->op_type() != "BatchNormalization" || !default_domain(*bn)) return nullptr;
+  if (bn->attr_int("training_mode", 0) || bn->attr_int("spatial", 1) == 0 || bn->inputs().size() != 5) return nullptr;
+  for (size_t i = 1; i < bn->inputs().size(); ++i)
+    if (!bn->input(i)) return nullptr;
+  for (size_t i = 1; i < bn->outputs().size(); ++i)
+    if (bn->output(i)) return nullptr;
+  return bn;
+}
+
+// Rewrites a convolution's arguments (x, w[, b]) to include the BatchNormalization after it:
+// w * s and (b - mean) * s + shift, s = scale / sqrt(var + eps). False, arguments untouched, when
+// types or shapes do not allow it.
+bool fold_batchnorm(std::vector<at::Tensor>& conv, const std::vector<at::Tensor>& bn, double eps) {
+  const at::Tensor w = conv.at(1);  // a handle: resizing `conv` below would invalidate a reference
+  if (w.scalar_type() != at::kFloat || w.dim() < 3 || (conv.size() > 2 && conv[2].defined() && conv[2].scalar_type() != at::kFloat))
+    return false;
+  for (size_t i = 1; i < 5; ++i)
+    if (bn[i].scalar_type() != at::kFloat || bn[i].dim() != 1 || bn[i].size(0) != w.size(0) || bn[i].is_mkldnn()) return false;
+  const at::Tensor s = bn[1] * at::rsqrt(bn[4] + eps);
+  std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
+  shape[0] = -1;
+  const at::Tensor b = conv.size() > 2 && conv[2].defined() ? conv[2] : at::zeros_like(s);
+  conv.resize(3);
+  conv[1] = w * s.view(shape);
+  conv[2] = (b - bn[3]) * s + bn[2];
+  return true;
+}
+
+std::vector<at::Tensor> arguments(const std::vector<int>& inputs, const std::vector<at::Tensor>& slots) {
+  std::vector<at::Tensor> args;
+  for (int s : inputs) args.push_back(s >= 0 ? slots[s] : at::Tensor());
+  return args;
+}
+
+}  // namespace
+
 Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_version()) {
   check_supported(model);
   const ir::Graph& g = model.graph;
@@ -62,16 +111,33 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
   for (const ir::Value* v : g.outputs()) outputs_.push_back(v);
 
   const KernelRegistry& registry = KernelRegistry::instance();
+  // A convolution computes in the blocked layout only when everything that reads its result (the
+  // folded BatchNormalization's output) can too: a reorder back to plain right after it would
+  // cost what the layout saves (MobileNetV2's Clip, for one, has no blocked kernel).
+  auto blocked_kernel = [&](const ir::Node* n) -> Kernel {
+    if (!at::hasMKLDNN() || !default_domain(*n)) return nullptr;
+    Kernel k = registry.find_blocked(n->op_type());
+    if (k && n->op_type() == "Conv") {
+      const ir::Node* bn = foldable_batchnorm(*n);
+      for (const ir::Use& u : (bn ? bn : n)->output(0)->uses())
+        if (u.implicit || !registry.find_blocked(u.node->op_type())) return nullptr;
+    }
+    return k;
+  };
   std::unordered_map<int, size_t> last_read;
+  std::unordered_map<const ir::Node*, int> step_of;
   for (const ir::Node* n : order) {
-    Step step{n, registry.find(n->domain(), n->op_type(), opset_)->kernel, {}, {}, {}};
+    Step step{n, registry.find(n->domain(), n->op_type(), opset_)->kernel, blocked_kernel(n), {}, {}, {}};
     for (const ir::Value* v : n->inputs()) {
       step.inputs.push_back(v ? slots_.at(v) : -1);
       if (v) last_read[slots_.at(v)] = steps_.size();
     }
     for (const ir::Value* v : n->outputs()) step.outputs.push_back(v ? slots_.at(v) : -1);
+    step_of[n] = static_cast<int>(steps_.size());
     steps_.push_back(std::move(step));
   }
+  for (Step& step : steps_)
+    if (const ir::Node* bn = foldable_batchnorm(*step.node)) step.folded_batchnorm = step_of.at(bn);
   // Free intermediates after their last reader; parameters and graph outputs stay.
   for (const auto& [slot, step] : last_read) {
     if (parameters_[slot].defined()) continue;
@@ -99,6 +165,8 @@ std::vector<std::string> Executor::parameter_names() const {
 }
 
 namespace {
+
+at::Tensor plain(const at::Tensor& t) { return t.defined() && t.is_mkldnn() ? t.to_dense() : t; }
 
 void check_input(const ir::Value& v, const at::Tensor& t) {
   if (!t.defined()) throw bad_input("input '" + v.name() + "' was not given");
@@ -142,25 +210,50 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
     if (captured && slots[s].defined()) (*captured)[name] = slots[s];
   }
 
-  std::vector<at::Tensor> args;
-  for (const Step& step : steps_) {
-    args.clear();
-    for (int s : step.inputs) args.push_back(s >= 0 ? slots[s] : at::Tensor());
-    const KernelContext ctx{*step.node, args, opset_, training_};
-    std::vector<at::Tensor> outs = step.kernel(ctx);
-    for (size_t i = 0; i < step.outputs.size(); ++i) {
-      const int s = step.outputs[i];
+  const bool inference = !training_ && !at::GradMode::is_enabled();
+  const bool blocked = inference && blocked_layout_;
+  std::vector<char> folded(steps_.size(), 0);  // BatchNormalization steps a convolution computed
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const Step& step = steps_[k];
+    if (folded[k]) {
+      for (int s : step.release) slots[s] = at::Tensor();
+      continue;
+    }
+    std::vector<at::Tensor> args = arguments(step.inputs, slots);
+    const Step* bn = nullptr;  // the BatchNormalization this convolution computes too
+    if (inference && step.folded_batchnorm >= 0 && !wanted.count(step.outputs[0])) {
+      const Step& b = steps_[static_cast<size_t>(step.folded_batchnorm)];
+      if (fold_batchnorm(args, arguments(b.inputs, slots), b.node->attr_float("epsilon", 1e-5f))) {
+        bn = &b;
+        folded[static_cast<size_t>(step.folded_batchnorm)] = 1;
+      }
+    }
+    std::vector<at::Tensor> outs;
+    if (blocked && step.blocked) outs = step.blocked(KernelContext{*step.node, args, opset_, training_});
+    if (outs.empty()) {
+      // Plain kernels see plain tensors; the converted value replaces the blocked one so that
+      // later readers do not convert it again.
+      for (size_t i = 0; i < args.size(); ++i) {
+        if (!args[i].defined() || !args[i].is_mkldnn()) continue;
+        args[i] = args[i].to_dense();
+        if (i < step.inputs.size()) slots[step.inputs[i]] = args[i];
+      }
+      outs = step.kernel(KernelContext{*step.node, args, opset_, training_});
+    }
+    const std::vector<int>& out_slots = bn ? bn->outputs : step.outputs;
+    for (size_t i = 0; i < out_slots.size(); ++i) {
+      const int s = out_slots[i];
       if (s < 0) continue;
       if (i >= outs.size() || !outs[i].defined())
         throw internal_error("node " + step.node->describe() + " did not compute output " + std::to_string(i));
       slots[s] = std::move(outs[i]);
-      if (captured && wanted.count(s)) (*captured)[wanted[s]] = slots[s];
+      if (captured && wanted.count(s)) (*captured)[wanted[s]] = plain(slots[s]);
     }
     for (int s : step.release) slots[s] = at::Tensor();
   }
   std::vector<at::Tensor> results;
   // Graph outputs in the standard layout, whatever layout the kernels computed them in.
-  for (const ir::Value* v : outputs_) results.push_back(slots[slots_.at(v)].contiguous());
+  for (const ir::Value* v : outputs_) results.push_back(plain(slots[slots_.at(v)]).contiguous());
   return results;
 }
 

@@ -48,6 +48,13 @@ const KernelEntry* KernelRegistry::find(const std::string& domain, const std::st
   return best;
 }
 
+void KernelRegistry::add_blocked(const std::string& op_type, Kernel kernel) { blocked_[op_type] = kernel; }
+
+Kernel KernelRegistry::find_blocked(const std::string& op_type) const {
+  auto it = blocked_.find(op_type);
+  return it == blocked_.end() ? nullptr : it->second;
+}
+
 std::vector<std::string> KernelRegistry::op_types() const {
   std::vector<std::string> out;
   for (const auto& [op, entries] : kernels_) out.push_back(op);

@@ -75,17 +75,22 @@ Outcome run_test(const fs::path& dir) {
       if (!entry.is_directory() || entry.path().filename().string().rfind("test_data_set_", 0) != 0) continue;
       std::vector<at::Tensor> inputs;
       for (const auto& p : numbered(entry.path(), "input_")) inputs.push_back(runtime::to_aten(onnxio::load_tensor(p.string())));
-      const std::vector<at::Tensor> outputs = exec.run(inputs);
-      const auto expected = numbered(entry.path(), "output_");
-      if (expected.size() != outputs.size()) {
-        o.message = "output count differs";
-        return o;
-      }
-      for (size_t i = 0; i < expected.size(); ++i) {
-        const std::string diff = compare(outputs[i], runtime::to_aten(onnxio::load_tensor(expected[i].string())));
-        if (!diff.empty()) {
-          o.message = "output " + std::to_string(i) + ": " + diff;
+      // Gradients on: every op on plain tensors; off: inference, where the executor computes
+      // convolutions in MKL-DNN's blocked layout. Both must match.
+      for (const bool grad : {true, false}) {
+        at::AutoGradMode mode(grad);
+        const std::vector<at::Tensor> outputs = exec.run(inputs);
+        const auto expected = numbered(entry.path(), "output_");
+        if (expected.size() != outputs.size()) {
+          o.message = "output count differs";
           return o;
+        }
+        for (size_t i = 0; i < expected.size(); ++i) {
+          const std::string diff = compare(outputs[i], runtime::to_aten(onnxio::load_tensor(expected[i].string())));
+          if (!diff.empty()) {
+            o.message = "output " + std::to_string(i) + (grad ? "" : " (inference)") + ": " + diff;
+            return o;
+          }
         }
       }
     }

@@ -64,6 +64,7 @@ void register_run(CLI::App& app, Action& action) {
         files.erase(it);
       }
       if (!files.empty()) throw bad_input("the model has no input named '" + files.begin()->first + "'");
+      at::NoGradGuard no_grad;  // inference: the executor may use the blocked layout
       const std::vector<at::Tensor> outputs = exec.run(inputs);
       std::filesystem::create_directories(opts->output_dir);
       for (size_t i = 0; i < outputs.size(); ++i) {

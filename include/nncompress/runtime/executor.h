@@ -40,20 +40,28 @@ class Executor {
 
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
+  // Inference (not training, gradients off) folds each BatchNormalization that alone reads a
+  // Conv's output into that convolution, and keeps convolution chains in MKL-DNN's blocked layout
+  // (Conv, BatchNorm, Relu, Add, MaxPool, GlobalAveragePool). The layout is on by default; off
+  // runs every op on plain tensors. Results agree to float rounding.
+  void set_blocked_layout(bool on) { blocked_layout_ = on; }
 
  private:
   struct Step {
     const ir::Node* node;
     Kernel kernel;
+    Kernel blocked;            // the blocked-layout variant used in inference, or nullptr
     std::vector<int> inputs;   // slot per input, -1 for omitted
     std::vector<int> outputs;  // slot per output, -1 for omitted
     std::vector<int> release;  // slots read for the last time here
+    int folded_batchnorm = -1;  // Conv: the BatchNormalization step it computes in inference
   };
   int slot_of(const ir::Value* v) const;
 
   const ir::Model& model_;
   int64_t opset_ = 0;
   bool training_ = false;
+  bool blocked_layout_ = true;
   std::unordered_map<const ir::Value*, int> slots_;
   std::vector<Step> steps_;
   std::vector<const ir::Value*> inputs_;

@@ -18,8 +18,15 @@ class KernelRegistry {
   const KernelEntry* find(const std::string& domain, const std::string& op_type, int64_t opset) const;
   std::vector<std::string> op_types() const;
 
+  // Inference-only variants on MKL-DNN (oneDNN) tensors in their blocked layout, for the ops
+  // LibTorch has such kernels for. They return no outputs when a node or its inputs do not suit
+  // them (the executor then runs the plain kernel on plain tensors).
+  void add_blocked(const std::string& op_type, Kernel kernel);
+  Kernel find_blocked(const std::string& op_type) const;  // nullptr when there is none
+
  private:
   std::map<std::string, std::vector<KernelEntry>> kernels_;
+  std::map<std::string, Kernel> blocked_;
 };
 
 // Each family of kernels registers itself through one of these (src/runtime/kernels/).

@@ -132,6 +132,17 @@ Out dropout(const Ctx& c) {
   return {x * keep / (1.0 - ratio), keep};
 }
 
+// Blocked-layout variants (inference): both inputs already blocked, no broadcasting.
+Out add_blocked(const Ctx& c) {
+  const at::Tensor &a = c.input(0), &b = c.input(1);
+  if (!a.is_mkldnn() || !b.is_mkldnn() || a.sizes() != b.sizes()) return {};
+  return one(at::add(a, b));
+}
+Out relu_blocked(const Ctx& c) {
+  if (!c.input(0).is_mkldnn()) return {};
+  return one(at::relu(c.input(0)));
+}
+
 }  // namespace
 
 void register_elementwise_kernels(KernelRegistry& r) {
@@ -149,6 +160,8 @@ void register_elementwise_kernels(KernelRegistry& r) {
       {"Dropout", dropout},
   };
   for (const auto& [name, kernel] : ops) r.add(name, kernel);
+  r.add_blocked("Add", add_blocked);
+  r.add_blocked("Relu", relu_blocked);
 }
 
 }  // namespace nncompress::runtime::kernels

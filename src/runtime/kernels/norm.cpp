@@ -37,6 +37,18 @@ Out batch_norm(const Ctx& c) {
   return {at::batch_norm(x, scale, bias, mean, var, c.training, 1.0 - momentum, eps, false)};
 }
 
+// Inference on a blocked input with running statistics (the common, non-training form).
+Out batch_norm_blocked(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  if (c.training || !x.is_mkldnn() || x.dim() != 4 || c.num_outputs() > 1 ||
+      (c.opset >= 14 && c.node.attr_int("training_mode", 0)) || (c.opset < 9 && c.node.attr_int("spatial", 1) == 0))
+    return {};
+  for (size_t i = 1; i < 5; ++i)
+    if (c.input(i).scalar_type() != at::kFloat || c.input(i).dim() != 1) return {};
+  const double eps = c.node.attr_float("epsilon", 1e-5f);
+  return one(at::batch_norm(x, c.input(1), c.input(2), c.input(3), c.input(4), false, 0.0, eps, false));
+}
+
 Out instance_norm(const Ctx& c) {
   const double eps = c.node.attr_float("epsilon", 1e-5f);
   return one(at::instance_norm(c.input(0), c.input(1), c.input(2), {}, {}, true, 0.0, eps, false));
@@ -60,6 +72,7 @@ Out layer_norm(const Ctx& c) {
 
 void register_norm_kernels(KernelRegistry& r) {
   r.add("BatchNormalization", batch_norm);
+  r.add_blocked("BatchNormalization", batch_norm_blocked);
   r.add("InstanceNormalization", instance_norm);
   r.add("LayerNormalization", layer_norm);
 }

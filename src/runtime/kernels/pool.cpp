@@ -144,6 +144,23 @@ std::vector<int64_t> spatial_dims(const at::Tensor& x) {
 Out global_average_pool(const Ctx& c) { return one(at::mean(c.input(0), spatial_dims(c.input(0)), true)); }
 Out global_max_pool(const Ctx& c) { return one(at::amax(c.input(0), spatial_dims(c.input(0)), true)); }
 
+// Blocked-layout variants (inference, input already blocked): 2-D pools whose ONNX semantics
+// LibTorch's MKL-DNN kernels share (no ceil mode, no dilation, symmetric padding, no indices).
+Out max_pool_blocked(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  if (!x.is_mkldnn() || x.dim() != 4 || c.wants_output(1) || c.node.attr_int("ceil_mode", 0)) return {};
+  const PoolGeometry g = geometry(c, x);
+  for (size_t i = 0; i < g.kernel.size(); ++i)
+    if (g.dilations[i] != 1 || g.pad.begin[i] != g.pad.end[i] || 2 * g.pad.begin[i] > g.kernel[i]) return {};
+  return one(at::max_pool2d(x, g.kernel, g.strides, g.pad.begin, g.dilations, false));
+}
+
+Out global_average_pool_blocked(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  if (!x.is_mkldnn() || x.dim() != 4) return {};
+  return one(at::adaptive_avg_pool2d(x, {1, 1}));
+}
+
 }  // namespace
 
 void register_pool_kernels(KernelRegistry& r) {
@@ -152,6 +169,8 @@ void register_pool_kernels(KernelRegistry& r) {
   r.add("LpPool", lp_pool);
   r.add("GlobalAveragePool", global_average_pool);
   r.add("GlobalMaxPool", global_max_pool);
+  r.add_blocked("MaxPool", max_pool_blocked);
+  r.add_blocked("GlobalAveragePool", global_average_pool_blocked);
 }
 
 }  // namespace nncompress::runtime::kernels

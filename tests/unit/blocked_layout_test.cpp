@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "nncompress/runtime/executor.h"
+#include "nncompress/runtime/tensor_convert.h"
+
+using namespace nncompress;
+using namespace nncompress::ir;
+
+namespace {
+
+// A ResNet-like chain with every op that has a blocked-layout kernel, and ops that have none
+// (Clip, Flatten, Gemm) so the executor converts back to plain tensors midway:
+// x -> conv1 (stride 2) -> bn -> relu -> maxpool -+-> conv2 -> add -> relu -> conv3 -> clip -> conv4 -> gap -> flatten -> fc
+//                                                 +-------------^
+struct Net {
+  Model model;
+
+  Value* param(const std::string& name, std::vector<int64_t> dims) {
+    return model.graph.add_initializer(name, runtime::from_aten(at::randn(dims, at::kFloat) * 0.3, DataType::Float));
+  }
+  Value* positive(const std::string& name, int64_t n) {
+    return model.graph.add_initializer(name, runtime::from_aten(at::rand({n}, at::kFloat) + 0.5, DataType::Float));
+  }
+  Value* node(const std::string& op, std::vector<Value*> in, std::vector<Attribute> attrs = {}) {
+    const std::string name = op + std::to_string(model.graph.nodes().size());
+    return model.graph.add_node({op, name, "", std::move(in), {name + "_out"}, std::move(attrs), {}, ""})->output(0);
+  }
+
+  Net() {
+    at::manual_seed(3);
+    Graph& g = model.graph;
+    model.opset_imports = {{"", 13}};
+    Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(13), Dim::known(13)}));
+    const Attribute pads = Attribute::make_ints("pads", {1, 1, 1, 1});
+    Value* c1 = node("Conv", {x, param("w1", {8, 3, 3, 3}), param("b1", {8})}, {pads, Attribute::make_ints("strides", {2, 2})});
+    Value* bn = node("BatchNormalization", {c1, positive("scale", 8), param("shift", {8}), param("mean", {8}), positive("var", 8)});
+    Value* r1 = node("Relu", {bn});
+    Value* p = node("MaxPool", {r1}, {Attribute::make_ints("kernel_shape", {3, 3}), Attribute::make_ints("strides", {2, 2}), pads});
+    Value* c2 = node("Conv", {p, param("w2", {8, 8, 3, 3})}, {pads});
+    Value* r2 = node("Relu", {node("Add", {c2, p})});
+    Value* c3 = node("Conv", {r2, param("w3", {8, 1, 3, 3})}, {pads, Attribute::make_int("group", 8)});
+    Value* clip = node("Clip", {c3, g.add_initializer("lo", runtime::from_aten(at::zeros({}), DataType::Float)),
+                                g.add_initializer("hi", runtime::from_aten(at::full({}, 0.5), DataType::Float))});
+    Value* c4 = node("Conv", {clip, param("w4", {6, 8, 1, 1})});
+    Value* flat = node("Flatten", {node("GlobalAveragePool", {c4})});
+    Value* y = node("Gemm", {flat, param("wf", {4, 6})}, {Attribute::make_int("transB", 1)});
+    g.mark_output(y);
+    captured = {r1->name(), r2->name()};
+  }
+  std::vector<std::string> captured;
+};
+
+}  // namespace
+
+TEST(BlockedLayout, InferenceMatchesPlainTensorsAndCapturesArePlain) {
+  Net net;
+  runtime::Executor exec(net.model);
+  const at::Tensor x = at::randn({2, 3, 13, 13});
+  at::NoGradGuard no_grad;
+  std::unordered_map<std::string, at::Tensor> plain_values, blocked_values;
+  exec.set_blocked_layout(false);
+  const at::Tensor plain = exec.run({x}, net.captured, &plain_values).at(0);
+  exec.set_blocked_layout(true);
+  const at::Tensor blocked = exec.run({x}, net.captured, &blocked_values).at(0);
+  ASSERT_EQ(blocked.sizes(), plain.sizes());
+  EXPECT_FALSE(blocked.is_mkldnn());
+  EXPECT_TRUE(at::allclose(blocked, plain, 1e-4, 1e-5)) << (blocked - plain).abs().max().item<float>();
+  for (const std::string& name : net.captured) {
+    const at::Tensor& v = blocked_values.at(name);
+    EXPECT_FALSE(v.is_mkldnn()) << name;
+    EXPECT_TRUE(at::allclose(v, plain_values.at(name), 1e-4, 1e-5)) << name;
+  }
+  // The same run with gradients on (training code) never uses the blocked layout and agrees too.
+  at::AutoGradMode grad(true);
+  EXPECT_TRUE(at::allclose(exec.run({x}).at(0), plain, 1e-4, 1e-5));
+}
