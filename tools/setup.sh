@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread
+  libdnnl-dev libideep-dev  # oneDNN and its ideep wrapper, for fused convolutions (LibTorch uses the same)
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev

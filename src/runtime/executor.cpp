@@ -4,6 +4,8 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <cfloat>
+#include <cmath>
 #include <map>
 #include <thread>
 
@@ -77,6 +79,24 @@ bool fold_batchnorm(std::vector<at::Tensor>& conv, const std::vector<at::Tensor>
   return true;
 }
 
+// The one use of v when it is v's only reader and v is no graph output, else nullptr.
+const ir::Use* sole_use(const ir::Value* v) {
+  if (!v || v->is_graph_output() || v->uses().size() != 1 || v->uses()[0].implicit) return nullptr;
+  return &v->uses()[0];
+}
+
+// Relu, or a Clip whose bounds are attributes or initializers: known before the graph runs.
+bool fusable_activation(const ir::Node& n) {
+  if (!default_domain(n) || n.outputs().size() != 1) return false;
+  if (n.op_type() == "Relu") return true;
+  if (n.op_type() != "Clip") return false;
+  for (size_t i = 1; i < n.inputs().size(); ++i)
+    if (n.input(i) && !n.input(i)->has_initializer()) return false;
+  return true;
+}
+
+std::string label(const ir::Node& n) { return n.name.empty() ? n.describe() : n.name; }
+
 std::vector<at::Tensor> arguments(const std::vector<int>& inputs, const std::vector<at::Tensor>& slots) {
   std::vector<at::Tensor> args;
   for (int s : inputs) args.push_back(s >= 0 ? slots[s] : at::Tensor());
@@ -111,23 +131,10 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
   for (const ir::Value* v : g.outputs()) outputs_.push_back(v);
 
   const KernelRegistry& registry = KernelRegistry::instance();
-  // A convolution computes in the blocked layout only when everything that reads its result (the
-  // folded BatchNormalization's output) can too: a reorder back to plain right after it would
-  // cost what the layout saves (MobileNetV2's Clip, for one, has no blocked kernel).
-  auto blocked_kernel = [&](const ir::Node* n) -> Kernel {
-    if (!at::hasMKLDNN() || !default_domain(*n)) return nullptr;
-    Kernel k = registry.find_blocked(n->op_type());
-    if (k && n->op_type() == "Conv") {
-      const ir::Node* bn = foldable_batchnorm(*n);
-      for (const ir::Use& u : (bn ? bn : n)->output(0)->uses())
-        if (u.implicit || !registry.find_blocked(u.node->op_type())) return nullptr;
-    }
-    return k;
-  };
   std::unordered_map<int, size_t> last_read;
   std::unordered_map<const ir::Node*, int> step_of;
   for (const ir::Node* n : order) {
-    Step step{n, registry.find(n->domain(), n->op_type(), opset_)->kernel, blocked_kernel(n), {}, {}, {}};
+    Step step{n, registry.find(n->domain(), n->op_type(), opset_)->kernel, nullptr, {}, {}, {}};
     for (const ir::Value* v : n->inputs()) {
       step.inputs.push_back(v ? slots_.at(v) : -1);
       if (v) last_read[slots_.at(v)] = steps_.size();
@@ -136,8 +143,23 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
     step_of[n] = static_cast<int>(steps_.size());
     steps_.push_back(std::move(step));
   }
-  for (Step& step : steps_)
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    Step& step = steps_[k];
     if (const ir::Node* bn = foldable_batchnorm(*step.node)) step.folded_batchnorm = step_of.at(bn);
+    if (!at::hasMKLDNN() || !default_domain(*step.node)) continue;
+    step.blocked = registry.find_blocked(step.node->op_type());
+    if (!step.blocked || step.node->op_type() != "Conv") continue;
+    plan_epilogue(k, step_of);
+    // A convolution computes in the blocked layout only when everything that reads its result
+    // (after the ops it computes too) can: a reorder back to plain right after it would cost what
+    // the layout saves.
+    const int last = step.fused_activation >= 0 ? step.fused_activation
+                     : step.fused_add >= 0      ? step.fused_add
+                                                : step.folded_batchnorm;
+    for (const ir::Use& u : (last >= 0 ? steps_[static_cast<size_t>(last)].node : step.node)->output(0)->uses())
+      if (u.implicit || !registry.find_blocked(u.node->op_type())) step.blocked = nullptr;
+    if (!step.blocked) step.fused_add = step.add_operand = step.fused_activation = -1;
+  }
   // Free intermediates after their last reader; parameters and graph outputs stay.
   for (const auto& [slot, step] : last_read) {
     if (parameters_[slot].defined()) continue;
@@ -145,6 +167,70 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
     for (const ir::Value* v : outputs_) keep |= slots_.at(v) == slot;
     if (!keep) steps_[step].release.push_back(slot);
   }
+}
+
+void Executor::plan_epilogue(size_t conv_step, const std::unordered_map<const ir::Node*, int>& step_of) {
+  Step& conv = steps_[conv_step];
+  const ir::Node* last = conv.folded_batchnorm >= 0 ? steps_[static_cast<size_t>(conv.folded_batchnorm)].node : conv.node;
+  const ir::Use* use = sole_use(last->output(0));
+  if (use && use->node->op_type() == "Add" && default_domain(*use->node) && use->node->inputs().size() == 2 &&
+      use->node->outputs().size() == 1 && use->index < 2) {
+    const ir::Value* other = use->node->input(1 - use->index);
+    // The other operand must exist when the convolution runs (in a residual block, the later of
+    // the two convolutions takes the Add).
+    if (other && (!other->producer() || step_of.at(other->producer()) < static_cast<int>(conv_step))) {
+      conv.fused_add = step_of.at(use->node);
+      conv.add_operand = static_cast<int>(1 - use->index);
+      use = sole_use(use->node->output(0));
+    }
+  }
+  if (use && use->index == 0 && fusable_activation(*use->node)) conv.fused_activation = step_of.at(use->node);
+}
+
+bool Executor::epilogue_for(const Step& conv, const std::vector<at::Tensor>& slots,
+                            const std::unordered_map<int, std::string>& wanted, Epilogue* e) const {
+  if (conv.fused_add < 0 && conv.fused_activation < 0) return false;
+  // Values the fused steps never produce must not be wanted.
+  std::vector<int> skipped{conv.outputs[0]};
+  if (conv.folded_batchnorm >= 0) skipped.push_back(steps_[static_cast<size_t>(conv.folded_batchnorm)].outputs[0]);
+  if (conv.fused_add >= 0 && conv.fused_activation >= 0) skipped.push_back(steps_[static_cast<size_t>(conv.fused_add)].outputs[0]);
+  for (int s : skipped)
+    if (wanted.count(s)) return false;
+  if (conv.fused_add >= 0) {
+    e->add = slots[static_cast<size_t>(steps_[static_cast<size_t>(conv.fused_add)].inputs[static_cast<size_t>(conv.add_operand)])];
+    if (!e->add.defined()) return false;
+  }
+  if (conv.fused_activation >= 0) {
+    const Step& act = steps_[static_cast<size_t>(conv.fused_activation)];
+    e->clamp = true;
+    e->min = act.node->op_type() == "Relu" ? 0.0f : -FLT_MAX;
+    e->max = FLT_MAX;
+    if (act.node->op_type() == "Clip" && opset_ < 11) {
+      e->min = act.node->attr_float("min", -FLT_MAX);
+      e->max = act.node->attr_float("max", FLT_MAX);
+    } else if (act.node->op_type() == "Clip") {
+      for (size_t i = 1; i < act.inputs.size() && i < 3; ++i) {
+        if (act.inputs[i] < 0) continue;
+        const at::Tensor& bound = slots[static_cast<size_t>(act.inputs[i])];
+        if (!bound.defined() || bound.numel() != 1 || bound.scalar_type() != at::kFloat) return false;
+        (i == 1 ? e->min : e->max) = bound.item<float>();
+      }
+    }
+    if (std::isnan(e->min) || std::isnan(e->max) || e->min > e->max) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> Executor::inference_fusions() const {
+  std::vector<std::string> lines;
+  for (const Step& s : steps_) {
+    if (!s.blocked || s.node->op_type() != "Conv") continue;
+    std::string line = label(*s.node);
+    for (int k : {s.folded_batchnorm, s.fused_add, s.fused_activation})
+      if (k >= 0) line += " + " + label(*steps_[static_cast<size_t>(k)].node);
+    if (line != label(*s.node)) lines.push_back(line);
+  }
+  return lines;
 }
 
 int Executor::slot_of(const ir::Value* v) const {
@@ -212,24 +298,35 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
 
   const bool inference = !training_ && !at::GradMode::is_enabled();
   const bool blocked = inference && blocked_layout_;
-  std::vector<char> folded(steps_.size(), 0);  // BatchNormalization steps a convolution computed
+  std::vector<char> done(steps_.size(), 0);  // steps a convolution computed with its own
   for (size_t k = 0; k < steps_.size(); ++k) {
     const Step& step = steps_[k];
-    if (folded[k]) {
+    if (done[k]) {
       for (int s : step.release) slots[s] = at::Tensor();
       continue;
     }
     std::vector<at::Tensor> args = arguments(step.inputs, slots);
-    const Step* bn = nullptr;  // the BatchNormalization this convolution computes too
+    const Step* last = nullptr;  // the last step this convolution computed too: its outputs are ours
     if (inference && step.folded_batchnorm >= 0 && !wanted.count(step.outputs[0])) {
       const Step& b = steps_[static_cast<size_t>(step.folded_batchnorm)];
       if (fold_batchnorm(args, arguments(b.inputs, slots), b.node->attr_float("epsilon", 1e-5f))) {
-        bn = &b;
-        folded[static_cast<size_t>(step.folded_batchnorm)] = 1;
+        last = &b;
+        done[static_cast<size_t>(step.folded_batchnorm)] = 1;
       }
     }
     std::vector<at::Tensor> outs;
-    if (blocked && step.blocked) outs = step.blocked(KernelContext{*step.node, args, opset_, training_});
+    if (blocked && step.blocked) {
+      Epilogue e;
+      if ((step.folded_batchnorm < 0 || last) && epilogue_for(step, slots, wanted, &e)) {
+        outs = step.blocked(KernelContext{*step.node, args, opset_, training_, &e});
+        for (int f : {step.fused_add, step.fused_activation}) {
+          if (f < 0 || outs.empty()) continue;
+          done[static_cast<size_t>(f)] = 1;
+          last = &steps_[static_cast<size_t>(f)];
+        }
+      }
+      if (outs.empty()) outs = step.blocked(KernelContext{*step.node, args, opset_, training_});
+    }
     if (outs.empty()) {
       // Plain kernels see plain tensors; the converted value replaces the blocked one so that
       // later readers do not convert it again.
@@ -240,7 +337,7 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
       }
       outs = step.kernel(KernelContext{*step.node, args, opset_, training_});
     }
-    const std::vector<int>& out_slots = bn ? bn->outputs : step.outputs;
+    const std::vector<int>& out_slots = last ? last->outputs : step.outputs;
     for (size_t i = 0; i < out_slots.size(); ++i) {
       const int s = out_slots[i];
       if (s < 0) continue;

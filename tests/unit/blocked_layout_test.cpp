@@ -80,3 +80,98 @@ TEST(BlockedLayout, InferenceMatchesPlainTensorsAndCapturesArePlain) {
   at::AutoGradMode grad(true);
   EXPECT_TRUE(at::allclose(exec.run({x}).at(0), plain, 1e-4, 1e-5));
 }
+
+namespace {
+
+// Convolutions followed by the ops a blocked convolution computes as it runs (BatchNorm, a
+// residual Add, Relu or Clip), and by ones it must not take:
+//   ca -> bna -> relua                        (t)
+//   cb(t) -> bnb -> addb(+t) -> relub         (u)
+//   cd(u) -> bnd --------> adds -> relus      (v)   cs(u) comes after cd, so cs takes the Add
+//   cs(u) ---------------^
+//   ce(v) -> clipe(0, 0.5)                    (w)
+//   cf(w) -> addf(+ per-channel bias, broadcast) -> reluf -> gap -> flatten -> fc
+struct ResidualNet {
+  Model model;
+
+  Value* param(const std::string& name, std::vector<int64_t> dims, double scale = 0.3) {
+    return model.graph.add_initializer(name, runtime::from_aten(at::randn(dims, at::kFloat) * scale, DataType::Float));
+  }
+  Value* node(const std::string& name, const std::string& op, std::vector<Value*> in, std::vector<Attribute> attrs = {}) {
+    return model.graph.add_node({op, name, "", std::move(in), {name + "_out"}, std::move(attrs), {}, ""})->output(0);
+  }
+  Value* conv(const std::string& name, Value* x, int64_t in, int64_t out) {
+    return node(name, "Conv", {x, param(name + "_w", {out, in, 3, 3}), param(name + "_b", {out})},
+                {Attribute::make_ints("pads", {1, 1, 1, 1})});
+  }
+  Value* bn(const std::string& name, Value* x, int64_t c) {
+    Value* scale = model.graph.add_initializer(name + "_s", runtime::from_aten(at::rand({c}) + 0.5, DataType::Float));
+    Value* var = model.graph.add_initializer(name + "_v", runtime::from_aten(at::rand({c}) + 0.5, DataType::Float));
+    return node(name, "BatchNormalization", {x, scale, param(name + "_t", {c}), param(name + "_m", {c}), var});
+  }
+
+  ResidualNet() {
+    at::manual_seed(5);
+    Graph& g = model.graph;
+    model.opset_imports = {{"", 13}};
+    Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(9), Dim::known(9)}));
+    Value* t = node("relua", "Relu", {bn("bna", conv("ca", x, 3, 8), 8)});
+    Value* u = node("relub", "Relu", {node("addb", "Add", {bn("bnb", conv("cb", t, 8, 8), 8), t})});
+    Value* d = bn("bnd", conv("cd", u, 8, 8), 8);
+    Value* v = node("relus", "Relu", {node("adds", "Add", {d, conv("cs", u, 8, 8)})});
+    Value* w = node("clipe", "Clip", {conv("ce", v, 8, 8), g.add_initializer("lo", runtime::from_aten(at::zeros({}), DataType::Float)),
+                                      g.add_initializer("hi", runtime::from_aten(at::full({}, 0.5), DataType::Float))});
+    Value* f = node("reluf", "Relu", {node("addf", "Add", {conv("cf", w, 8, 8), param("bias", {8, 1, 1})})});
+    Value* y = node("fc", "Gemm", {node("flat", "Flatten", {node("gap", "GlobalAveragePool", {f})}), param("wf", {4, 8})},
+                    {Attribute::make_int("transB", 1)});
+    g.mark_output(y);
+  }
+};
+
+at::Tensor run_blocked(runtime::Executor& exec, const at::Tensor& x, bool blocked, const std::vector<std::string>& capture = {},
+                       std::unordered_map<std::string, at::Tensor>* captured = nullptr) {
+  at::NoGradGuard no_grad;
+  exec.set_blocked_layout(blocked);
+  return exec.run({x}, capture, captured).at(0);
+}
+
+}  // namespace
+
+TEST(BlockedLayout, ConvolutionsComputeTheBatchNormAddAndActivationAfterThem) {
+  ResidualNet net;
+  runtime::Executor exec(net.model);
+  // cd's Add operand (cs) is computed after it, so the later convolution takes that Add; cf's
+  // broadcast bias Add is planned but refused at run time (it and the Relu still run, separately).
+  EXPECT_EQ(exec.inference_fusions(), (std::vector<std::string>{"ca + bna + relua", "cb + bnb + addb + relub", "cd + bnd",
+                                                                "cs + adds + relus", "ce + clipe", "cf + addf + reluf"}));
+  const at::Tensor x = at::randn({2, 3, 9, 9});
+  const at::Tensor plain = run_blocked(exec, x, false), blocked = run_blocked(exec, x, true);
+  EXPECT_TRUE(at::allclose(blocked, plain, 1e-4, 1e-5)) << (blocked - plain).abs().max().item<float>();
+}
+
+TEST(BlockedLayout, CapturingAValueInsideAFusedChainStillComputesIt) {
+  ResidualNet net;
+  runtime::Executor exec(net.model);
+  const at::Tensor x = at::randn({3, 3, 9, 9});
+  const std::vector<std::string> inside{"addb_out", "bnd_out", "cs_out"};
+  std::unordered_map<std::string, at::Tensor> plain_values, blocked_values;
+  const at::Tensor plain = run_blocked(exec, x, false, inside, &plain_values);
+  const at::Tensor blocked = run_blocked(exec, x, true, inside, &blocked_values);
+  EXPECT_TRUE(at::allclose(blocked, plain, 1e-4, 1e-5));
+  for (const std::string& name : inside) {
+    ASSERT_TRUE(blocked_values.count(name)) << name;
+    EXPECT_TRUE(at::allclose(blocked_values.at(name), plain_values.at(name), 1e-4, 1e-5)) << name;
+  }
+}
+
+TEST(BlockedLayout, ClipBoundsAreApplied) {
+  // The fused Clip's output (the end of ce's chain, so capturing it keeps the fusion).
+  ResidualNet net;
+  runtime::Executor exec(net.model);
+  std::unordered_map<std::string, at::Tensor> values;
+  run_blocked(exec, at::randn({2, 3, 9, 9}) * 4, true, {"clipe_out"}, &values);
+  const at::Tensor& clip = values.at("clipe_out");
+  EXPECT_GE(clip.min().item<float>(), 0.0f);
+  EXPECT_LE(clip.max().item<float>(), 0.5f);
+  EXPECT_GT((clip == 0.5f).sum().item<int64_t>(), 0);
+}

@@ -42,9 +42,13 @@ class Executor {
   bool training() const { return training_; }
   // Inference (not training, gradients off) folds each BatchNormalization that alone reads a
   // Conv's output into that convolution, and keeps convolution chains in MKL-DNN's blocked layout
-  // (Conv, BatchNorm, Relu, Add, MaxPool, GlobalAveragePool). The layout is on by default; off
-  // runs every op on plain tensors. Results agree to float rounding.
+  // (Conv, BatchNorm, Relu, Add, MaxPool, GlobalAveragePool), where a blocked Conv also computes
+  // the residual Add and the Relu or Clip that alone read its result. The layout is on by
+  // default; off runs every op on plain tensors. Results agree to float rounding.
   void set_blocked_layout(bool on) { blocked_layout_ = on; }
+  // The blocked convolutions that compute ops after them in inference, one line each, e.g.
+  // "conv1 + bn1 + add1 + relu1" (node names, or descriptions when unnamed).
+  std::vector<std::string> inference_fusions() const;
 
  private:
   struct Step {
@@ -55,8 +59,17 @@ class Executor {
     std::vector<int> outputs;  // slot per output, -1 for omitted
     std::vector<int> release;  // slots read for the last time here
     int folded_batchnorm = -1;  // Conv: the BatchNormalization step it computes in inference
+    // Blocked Conv: the Add step whose other operand (input `add_operand`) it adds, and the Relu
+    // or Clip step it applies after that, in inference (see Epilogue).
+    int fused_add = -1, add_operand = -1, fused_activation = -1;
   };
   int slot_of(const ir::Value* v) const;
+  // Plans the Add and activation a blocked convolution computes (fills fused_*).
+  void plan_epilogue(size_t conv_step, const std::unordered_map<const ir::Node*, int>& step_of);
+  // The epilogue of a convolution step for this run, or false when a value it would skip is
+  // captured or an operand does not suit.
+  bool epilogue_for(const Step& conv, const std::vector<at::Tensor>& slots, const std::unordered_map<int, std::string>& wanted,
+                    Epilogue* e) const;
 
   const ir::Model& model_;
   int64_t opset_ = 0;

@@ -11,6 +11,15 @@
 
 namespace nncompress::runtime {
 
+// Element-wise work the executor asks a kernel to fuse into its result (inference only, given
+// to the blocked Conv kernel): y = clamp(y + add, min, max). A kernel given one either applies
+// all of it or returns no outputs.
+struct Epilogue {
+  at::Tensor add;             // same shape as the result; undefined for none
+  bool clamp = false;         // Relu is [0, max float]
+  float min = 0, max = 0;
+};
+
 struct KernelContext {
   const ir::Node& node;
   // The node's inputs; an undefined tensor for an omitted optional input.
@@ -19,6 +28,8 @@ struct KernelContext {
   int64_t opset;
   // BatchNorm and Dropout behave as in training.
   bool training;
+  // Set only for the kernels the executor fuses work into (see Epilogue).
+  const Epilogue* epilogue = nullptr;
 
   size_t num_inputs() const { return inputs.size(); }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].defined(); }

@@ -50,6 +50,18 @@ Padding conv_padding(const KernelContext& ctx, const at::Tensor& x, const std::v
   return p;
 }
 
+ConvGeometry conv_geometry(const KernelContext& ctx, const at::Tensor& w) {
+  const size_t n = static_cast<size_t>(w.dim() - 2);
+  ConvGeometry g;
+  g.kernel = ctx.node.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
+  g.strides = ctx.node.attr_ints("strides", std::vector<int64_t>(n, 1));
+  g.dilations = ctx.node.attr_ints("dilations", std::vector<int64_t>(n, 1));
+  g.group = ctx.node.attr_int("group", 1);
+  if (g.kernel.size() != n || g.strides.size() != n || g.dilations.size() != n)
+    ctx.fail("kernel_shape/strides/dilations do not match the weight's " + std::to_string(n) + " spatial dims");
+  return g;
+}
+
 at::Tensor pad_spatial(const at::Tensor& x, const Padding& p, double value) {
   // at::constant_pad_nd takes (last_begin, last_end, second_last_begin, ...).
   std::vector<int64_t> pad;

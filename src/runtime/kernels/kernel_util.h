@@ -30,7 +30,17 @@ struct Padding {
 };
 Padding conv_padding(const KernelContext& ctx, const at::Tensor& x, const std::vector<int64_t>& kernel,
                      const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations);
+struct ConvGeometry {
+  std::vector<int64_t> kernel, strides, dilations;
+  int64_t group;
+};
+// A Conv/ConvTranspose node's kernel shape, strides, dilations and group for weight `w`.
+ConvGeometry conv_geometry(const KernelContext& ctx, const at::Tensor& w);
 // Pads the trailing spatial dims of x with `value` (begin/end per spatial dim, in order).
 at::Tensor pad_spatial(const at::Tensor& x, const Padding& p, double value);
+
+// Conv in inference on MKL-DNN tensors in their blocked layout, with the context's Epilogue
+// fused (kernels/conv_blocked.cpp).
+std::vector<at::Tensor> conv_blocked(const KernelContext& ctx);
 
 }  // namespace nncompress::runtime::kernels

@@ -8,23 +8,6 @@ namespace {
 using Ctx = KernelContext;
 using Out = std::vector<at::Tensor>;
 
-struct ConvGeometry {
-  std::vector<int64_t> kernel, strides, dilations;
-  int64_t group;
-};
-
-ConvGeometry geometry(const Ctx& c, const at::Tensor& w) {
-  const size_t n = static_cast<size_t>(w.dim() - 2);
-  ConvGeometry g;
-  g.kernel = c.node.attr_ints("kernel_shape", std::vector<int64_t>(w.sizes().begin() + 2, w.sizes().end()));
-  g.strides = c.node.attr_ints("strides", std::vector<int64_t>(n, 1));
-  g.dilations = c.node.attr_ints("dilations", std::vector<int64_t>(n, 1));
-  g.group = c.node.attr_int("group", 1);
-  if (g.kernel.size() != n || g.strides.size() != n || g.dilations.size() != n)
-    c.fail("kernel_shape/strides/dilations do not match the weight's " + std::to_string(n) + " spatial dims");
-  return g;
-}
-
 Out conv(const Ctx& c) {
   at::Tensor x = c.input(0);
   at::Tensor w = c.input(1);
@@ -37,7 +20,7 @@ Out conv(const Ctx& c) {
     x = x.contiguous(at::MemoryFormat::ChannelsLast);
     w = w.contiguous(at::MemoryFormat::ChannelsLast);
   }
-  const ConvGeometry g = geometry(c, w);
+  const ConvGeometry g = conv_geometry(c, w);
   const Padding pad = conv_padding(c, x, g.kernel, g.strides, g.dilations);
   std::vector<int64_t> padding = pad.begin;
   if (!pad.symmetric()) {
@@ -49,28 +32,10 @@ Out conv(const Ctx& c) {
                              std::vector<int64_t>(padding.size(), 0), g.group));
 }
 
-// Inference in MKL-DNN's blocked layout: the input is reordered once if it is not blocked yet,
-// and the output stays blocked for the next blocked op (docs/benchmarks.md, eval throughput).
-Out conv_blocked(const Ctx& c) {
-  const at::Tensor& x = c.input(0);
-  const at::Tensor& w = c.input(1);
-  const bool bias = c.has_input(2);
-  if (x.dim() != 4 || w.dim() != 4 || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat ||
-      (bias && c.input(2).scalar_type() != at::kFloat))
-    return {};
-  const ConvGeometry g = geometry(c, w);
-  if (g.group < 1 || x.size(1) != w.size(1) * g.group || w.size(0) % g.group) return {};  // the plain kernel reports it
-  const Padding pad = conv_padding(c, x, g.kernel, g.strides, g.dilations);
-  if (!pad.symmetric()) return {};
-  const at::Tensor xb = x.is_mkldnn() ? x : x.contiguous().to_mkldnn();
-  return one(at::mkldnn_convolution(xb, w, bias ? c10::optional<at::Tensor>(c.input(2)) : c10::nullopt, pad.begin,
-                                    g.strides, g.dilations, g.group));
-}
-
 Out conv_transpose(const Ctx& c) {
   const at::Tensor& x = c.input(0);
   const at::Tensor& w = c.input(1);
-  const ConvGeometry g = geometry(c, w);
+  const ConvGeometry g = conv_geometry(c, w);
   const size_t n = g.kernel.size();
   const std::vector<int64_t> out_pad = c.node.attr_ints("output_padding", std::vector<int64_t>(n, 0));
   // Full transposed convolution (no padding), then crop: handles asymmetric pads and auto_pad.
