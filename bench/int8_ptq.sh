@@ -32,7 +32,7 @@ print(f"{os.path.basename(model)}: top-1 {100 * q['top1_before']:.2f}% -> {100 *
       f"({100 * (q['top1_before'] - q['top1_after']):.2f} pp), onnxruntime top-1 {100 * (ort.argmax(1) == d['y']).mean():.2f}%, "
       f"agreement {100 * agree:.2f}%")
 print(f"file {os.path.getsize(model):,} B -> {q['file_bytes']:,} B ({os.path.getsize(model) / q['file_bytes']:.2f}x smaller); "
-      f"{q['folded_batchnorms']} BatchNorms folded, {q['removed_relus']} Relus absorbed")
+      f"{q['folded_batchnorms']} BatchNorms folded, {q['removed_relus']} Relus and {q.get('removed_clips', 0)} Clips absorbed")
 for batch in (32, 1):
     np.save(f"{work}/x{batch}.npy", x[:batch])
     ms = []

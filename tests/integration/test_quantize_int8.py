@@ -2,7 +2,8 @@
 """quantize --method int8: every calibration method keeps LeNet-5's accuracy, the file shrinks about
 4x, python3-onnx's full checker accepts the model, and onnxruntime-node's int8 kernels give the
 same answers as nncompress's own evaluation (the oracle for "standard ONNX"). Symmetric mode keeps
-its Relu (removing it is only exact with a zero point at 0). ResNet-20 checks BatchNorm folding.
+its Relu (removing it is only exact with a zero point at 0). ResNet-20 checks BatchNorm folding,
+MobileNetV2 that its Clip(0, 6)s are absorbed like Relu.
 Bad options and data are errors with exit code 2."""
 import argparse
 import json
@@ -71,6 +72,25 @@ if code == 0:
     check(j["top1_after"] >= j["top1_before"] - 0.01, f"resnet20: top-1 {j['top1_before']:.4f} -> {j['top1_after']:.4f}")
     agreement, diff = ort_agreement(out, FMNIST_TEST, 500, "resnet20")
     check(agreement >= 0.99, f"resnet20: onnxruntime agrees on {100 * agreement:.2f}% of top-1 (max logit diff {diff:.3g})")
+
+# MobileNetV2's Relu6 is Clip(0, 6) with bounds from Constant nodes: uint8 absorbs every one (the
+# QuantizeLinear after the convolution clamps the same), so ORT can run each conv as one integer op.
+MOBILENETV2 = os.path.join(ROOT, "models", "mobilenetv2-fmnist.onnx")
+clips_before = sum(n.op_type == "Clip" for n in onnx.load(MOBILENETV2).graph.node)
+out = os.path.join(work, "mobilenetv2.onnx")
+code, stdout, err = run([args.nncompress, "--quiet", "quantize", MOBILENETV2, "-o", out, "--calib", FMNIST_TEST, "--calib-limit", "300",
+                         "--data", FMNIST_TEST, "--limit", "1000", "--json"])
+check(code == 0, f"mobilenetv2: quantize exits 0 {err.strip()[:300]}")
+if code == 0:
+    j = json.loads(stdout)
+    m = onnx.load(out)
+    read = {i for n in m.graph.node for i in n.input}
+    left = [n.name for n in m.graph.node if n.op_type == "Clip" or (n.op_type == "Constant" and n.output[0] not in read)]
+    check(clips_before == 35 and j["removed_clips"] == clips_before and not left,
+          f"mobilenetv2: {j['removed_clips']} of {clips_before} Clips absorbed; Clips or unread Constants left: {left[:5]}")
+    check(j["top1_after"] >= j["top1_before"] - 0.01, f"mobilenetv2: top-1 {j['top1_before']:.4f} -> {j['top1_after']:.4f}")
+    agreement, diff = ort_agreement(out, FMNIST_TEST, 500, "mobilenetv2")
+    check(agreement >= 0.99, f"mobilenetv2: onnxruntime agrees on {100 * agreement:.2f}% of top-1 (max logit diff {diff:.3g})")
 
 code, _, err = run([args.nncompress, "quantize", LENET5, "-o", os.path.join(work, "x.onnx"), "--calib", os.path.join(work, "none.npz")])
 check(code == 2 and "none.npz" in err, f"missing calibration data: exit {code}")

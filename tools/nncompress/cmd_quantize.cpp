@@ -64,15 +64,15 @@ nlohmann::json run_int8(ir::Model& model, QuantizeCommand& o, nlohmann::json& su
   }
   summary.update({{"calibration", o.int8.calibration.method}, {"calibration_samples", calib.size()},
                   {"symmetric", o.int8.symmetric}, {"folded_batchnorms", r.folded_batchnorms},
-                  {"removed_relus", r.removed_relus}, {"quantized_activations", activations}});
+                  {"removed_relus", r.removed_relus}, {"removed_clips", r.removed_clips}, {"quantized_activations", activations}});
   if (!o.json) {
     std::printf("%-44s %-7s %12s %24s %6s\n", "layer", "op", "weights", "weight scales", "bias");
     for (const auto& l : r.layers)
       std::printf("%-44s %-7s %12s %11.3g .. %-10.3g %6s\n", l.node.c_str(), l.op.c_str(), with_commas(l.weights).c_str(),
                   l.min_scale, l.max_scale, l.int32_bias ? "int32" : "float");
-    std::printf("\n%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, %d Relus absorbed\n",
+    std::printf("\n%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, %d Relus and %d Clips absorbed\n",
                 r.layers.size(), o.int8.reduce_range ? 7 : 8, r.activations.size(),
-                o.int8.symmetric ? "int8 symmetric" : "uint8", r.folded_batchnorms, r.removed_relus);
+                o.int8.symmetric ? "int8 symmetric" : "uint8", r.folded_batchnorms, r.removed_relus, r.removed_clips);
   }
   return layers;
 }

@@ -3,13 +3,17 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <set>
 
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/fold_batchnorm.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
+#include "nncompress/runtime/constant_value.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -62,16 +66,41 @@ std::vector<ir::Value*> quantizable_tensors(const ir::Graph& graph, const Select
   return out;
 }
 
-// Relu nodes right after a quantized op, alone on its output: removable in asymmetric mode.
-std::vector<ir::Node*> removable_relus(const ir::Graph& graph, const Selection& sel) {
-  std::vector<ir::Node*> out;
-  for (const auto& n : graph.nodes()) {
-    if (n->op_type() != "Relu" || !onnx_domain(*n) || sel.keep.count(n->name)) continue;
+// A Clip's bound (input or, before opset 11, attribute) when it is a known constant; `fallback`
+// when the bound is absent; nullopt when it is computed at run time.
+std::optional<double> clip_bound(const ir::Model& model, const ir::Node& clip, size_t input, const char* attr, double fallback) {
+  if (model.opset_version("") < 11) return clip.attr_float(attr, static_cast<float>(fallback));
+  const ir::Value* v = input < clip.inputs().size() ? clip.input(input) : nullptr;
+  if (!v) return fallback;
+  const std::optional<at::Tensor> t = runtime::constant_value(model, *v);
+  if (!t || t->numel() != 1 || !t->is_floating_point()) return std::nullopt;
+  return t->item<double>();
+}
+
+// A Relu or Clip(0, hi) right after a quantized op, alone on its output: in asymmetric mode the
+// uint8 QuantizeLinear after that op (zero point 0, range within [0, hi]) clamps exactly as it
+// does, so it is removed and ONNX Runtime sees the DQ -> Conv -> Q pattern it runs as one integer
+// convolution (MobileNetV2's Relu6 is such a Clip). Sets its upper bound in `hi` (infinity for Relu).
+struct RemovableActivation {
+  ir::Node* node;
+  double hi;
+};
+std::vector<RemovableActivation> removable_activations(const ir::Model& model, const Selection& sel) {
+  std::vector<RemovableActivation> out;
+  for (const auto& n : model.graph.nodes()) {
+    if ((n->op_type() != "Relu" && n->op_type() != "Clip") || !onnx_domain(*n) || sel.keep.count(n->name)) continue;
     const ir::Value* x = n->input(0);
     if (!x || !x->producer() || !sel.quantized(*x->producer()) || x->uses().size() != 1 || x->is_graph_output() ||
         n->output(0)->is_graph_output())
       continue;
-    out.push_back(n.get());
+    double hi = std::numeric_limits<double>::infinity();
+    if (n->op_type() == "Clip") {
+      const std::optional<double> lo = clip_bound(model, *n, 1, "min", -std::numeric_limits<double>::infinity());
+      const std::optional<double> top = clip_bound(model, *n, 2, "max", std::numeric_limits<double>::infinity());
+      if (!lo || !top || *lo != 0.0 || !(*top > 0.0)) continue;
+      hi = *top;
+    }
+    out.push_back({n.get(), hi});
   }
   return out;
 }
@@ -211,11 +240,12 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
   make_constants_private(graph);
   const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end())};
 
-  // Calibrate on the float graph, Relu outputs included: a removed Relu's range becomes its
+  // Calibrate on the float graph, Relu/Clip outputs included: a removed one's range becomes its
   // producer's.
-  const std::vector<ir::Node*> relus = o.symmetric ? std::vector<ir::Node*>() : removable_relus(graph, sel);
+  const std::vector<RemovableActivation> removable =
+      o.symmetric ? std::vector<RemovableActivation>() : removable_activations(model, sel);
   std::vector<ir::Value*> candidates = quantizable_tensors(graph, sel);
-  for (ir::Node* r : relus) candidates.push_back(r->output(0));
+  for (const RemovableActivation& r : removable) candidates.push_back(r.node->output(0));
   candidates = float_only(model, candidates, data, o.calibration);
   std::vector<std::string> names;
   for (const ir::Value* v : candidates) names.push_back(v->name());
@@ -223,14 +253,17 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
   calibration.symmetric = o.symmetric;
   std::map<std::string, Range> ranges = calibrate(model, names, data, calibration);
 
-  for (ir::Node* r : relus) {
-    ir::Value* x = r->input(0);
-    auto it = ranges.find(r->output(0)->name());
+  for (const RemovableActivation& r : removable) {
+    ir::Value* x = r.node->input(0);
+    auto it = ranges.find(r.node->output(0)->name());
     if (it == ranges.end()) continue;
-    ranges[x->name()] = {0.0, std::max(it->second.hi, 0.0)};
-    graph.replace_all_uses(r->output(0), x);
-    graph.erase_node(r);
-    ++result.removed_relus;
+    ranges[x->name()] = {0.0, std::clamp(it->second.hi, 0.0, r.hi)};
+    ++(r.node->op_type() == "Relu" ? result.removed_relus : result.removed_clips);
+    std::vector<ir::Value*> bounds(r.node->inputs().begin() + 1, r.node->inputs().end());
+    graph.replace_all_uses(r.node->output(0), x);
+    graph.erase_node(r.node);
+    for (ir::Value* b : bounds)  // a Clip's bounds from Constant nodes nothing else reads
+      if (b && b->uses().empty() && b->producer() && b->producer()->op_type() == "Constant") graph.erase_node(b->producer());
   }
 
   Rewriter rw(model, o.symmetric);

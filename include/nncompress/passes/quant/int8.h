@@ -48,6 +48,7 @@ struct Int8Result {
   std::vector<QuantizedLayer> layers;
   int folded_batchnorms = 0;
   int removed_relus = 0;
+  int removed_clips = 0;  // Clip(0, hi), absorbed like Relu
   std::vector<std::pair<std::string, Range>> activations;  // quantized tensors and their calibrated ranges
 };
 
