@@ -59,38 +59,41 @@ for method, extra in (("minmax", []), ("percentile", []), ("entropy", []), ("min
     agreement, diff = ort_agreement(out, MNIST_TEST, 2004, label)
     check(agreement >= 0.995 and diff < 0.1, f"{label}: onnxruntime agrees on {100 * agreement:.2f}% of top-1, max logit diff {diff:.3g}")
 
-# BatchNorm folding on ResNet-20: no BatchNormalization left, accuracy kept, ORT agrees.
-out = os.path.join(work, "resnet20.onnx")
-code, stdout, err = run([args.nncompress, "--quiet", "quantize", RESNET20, "-o", out, "--calib", FMNIST_TEST, "--calib-limit", "300",
-                         "--data", FMNIST_TEST, "--limit", "1000", "--json"])
-check(code == 0, f"resnet20: quantize exits 0 {err.strip()[:300]}")
-if code == 0:
+def quantize_fmnist(model, label):
+    """Quantizes a Fashion-MNIST model (300 calibration images); checks that top-1 on 1,000 test
+    images drops at most 1 pp and that onnxruntime-node agrees on 99% of 500. Returns the JSON
+    summary and the model, or None."""
+    out = os.path.join(work, f"{label}.onnx")
+    code, stdout, err = run([args.nncompress, "--quiet", "quantize", model, "-o", out, "--calib", FMNIST_TEST, "--calib-limit", "300",
+                             "--data", FMNIST_TEST, "--limit", "1000", "--json"])
+    check(code == 0, f"{label}: quantize exits 0 {err.strip()[:300]}")
+    if code != 0:
+        return None
     j = json.loads(stdout)
-    m = onnx.load(out)
+    check(j["top1_after"] >= j["top1_before"] - 0.01, f"{label}: top-1 {j['top1_before']:.4f} -> {j['top1_after']:.4f}")
+    agreement, diff = ort_agreement(out, FMNIST_TEST, 500, label)
+    check(agreement >= 0.99, f"{label}: onnxruntime agrees on {100 * agreement:.2f}% of top-1 (max logit diff {diff:.3g})")
+    return j, onnx.load(out)
+
+
+# BatchNorm folding on ResNet-20: no BatchNormalization left, accuracy kept, ORT agrees.
+result = quantize_fmnist(RESNET20, "resnet20")
+if result:
+    j, m = result
     check(j["folded_batchnorms"] >= 19 and not any(n.op_type == "BatchNormalization" for n in m.graph.node),
           f"resnet20: {j['folded_batchnorms']} BatchNorms folded, none left")
-    check(j["top1_after"] >= j["top1_before"] - 0.01, f"resnet20: top-1 {j['top1_before']:.4f} -> {j['top1_after']:.4f}")
-    agreement, diff = ort_agreement(out, FMNIST_TEST, 500, "resnet20")
-    check(agreement >= 0.99, f"resnet20: onnxruntime agrees on {100 * agreement:.2f}% of top-1 (max logit diff {diff:.3g})")
 
 # MobileNetV2's Relu6 is Clip(0, 6) with bounds from Constant nodes: uint8 absorbs every one (the
 # QuantizeLinear after the convolution clamps the same), so ORT can run each conv as one integer op.
 MOBILENETV2 = os.path.join(ROOT, "models", "mobilenetv2-fmnist.onnx")
 clips_before = sum(n.op_type == "Clip" for n in onnx.load(MOBILENETV2).graph.node)
-out = os.path.join(work, "mobilenetv2.onnx")
-code, stdout, err = run([args.nncompress, "--quiet", "quantize", MOBILENETV2, "-o", out, "--calib", FMNIST_TEST, "--calib-limit", "300",
-                         "--data", FMNIST_TEST, "--limit", "1000", "--json"])
-check(code == 0, f"mobilenetv2: quantize exits 0 {err.strip()[:300]}")
-if code == 0:
-    j = json.loads(stdout)
-    m = onnx.load(out)
+result = quantize_fmnist(MOBILENETV2, "mobilenetv2")
+if result:
+    j, m = result
     read = {i for n in m.graph.node for i in n.input}
     left = [n.name for n in m.graph.node if n.op_type == "Clip" or (n.op_type == "Constant" and n.output[0] not in read)]
     check(clips_before == 35 and j["removed_clips"] == clips_before and not left,
           f"mobilenetv2: {j['removed_clips']} of {clips_before} Clips absorbed; Clips or unread Constants left: {left[:5]}")
-    check(j["top1_after"] >= j["top1_before"] - 0.01, f"mobilenetv2: top-1 {j['top1_before']:.4f} -> {j['top1_after']:.4f}")
-    agreement, diff = ort_agreement(out, FMNIST_TEST, 500, "mobilenetv2")
-    check(agreement >= 0.99, f"mobilenetv2: onnxruntime agrees on {100 * agreement:.2f}% of top-1 (max logit diff {diff:.3g})")
 
 code, _, err = run([args.nncompress, "quantize", LENET5, "-o", os.path.join(work, "x.onnx"), "--calib", os.path.join(work, "none.npz")])
 check(code == 2 and "none.npz" in err, f"missing calibration data: exit {code}")
