@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "nncompress/core/error.h"
+#include "nncompress/runtime/clip_range.h"
 #include "nncompress/runtime/kernel_registry.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -153,10 +154,8 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
     // A convolution computes in the blocked layout only when everything that reads its result
     // (after the ops it computes too) can: a reorder back to plain right after it would cost what
     // the layout saves.
-    const int last = step.fused_activation >= 0 ? step.fused_activation
-                     : step.fused_add >= 0      ? step.fused_add
-                                                : step.folded_batchnorm;
-    for (const ir::Use& u : (last >= 0 ? steps_[static_cast<size_t>(last)].node : step.node)->output(0)->uses())
+    const std::vector<int> chain = step.fused_chain();
+    for (const ir::Use& u : (chain.empty() ? step.node : steps_[static_cast<size_t>(chain.back())].node)->output(0)->uses())
       if (u.implicit || !registry.find_blocked(u.node->op_type())) step.blocked = nullptr;
     if (!step.blocked) step.fused_add = step.add_operand = step.fused_activation = -1;
   }
@@ -190,12 +189,11 @@ void Executor::plan_epilogue(size_t conv_step, const std::unordered_map<const ir
 bool Executor::epilogue_for(const Step& conv, const std::vector<at::Tensor>& slots,
                             const std::unordered_map<int, std::string>& wanted, Epilogue* e) const {
   if (conv.fused_add < 0 && conv.fused_activation < 0) return false;
-  // Values the fused steps never produce must not be wanted.
-  std::vector<int> skipped{conv.outputs[0]};
-  if (conv.folded_batchnorm >= 0) skipped.push_back(steps_[static_cast<size_t>(conv.folded_batchnorm)].outputs[0]);
-  if (conv.fused_add >= 0 && conv.fused_activation >= 0) skipped.push_back(steps_[static_cast<size_t>(conv.fused_add)].outputs[0]);
-  for (int s : skipped)
-    if (wanted.count(s)) return false;
+  // The values before the chain's end are never produced: none may be wanted.
+  const std::vector<int> chain = conv.fused_chain();
+  if (wanted.count(conv.outputs[0])) return false;
+  for (size_t i = 0; i + 1 < chain.size(); ++i)
+    if (wanted.count(steps_[static_cast<size_t>(chain[i])].outputs[0])) return false;
   if (conv.fused_add >= 0) {
     e->add = slots[static_cast<size_t>(steps_[static_cast<size_t>(conv.fused_add)].inputs[static_cast<size_t>(conv.add_operand)])];
     if (!e->add.defined()) return false;
@@ -203,20 +201,17 @@ bool Executor::epilogue_for(const Step& conv, const std::vector<at::Tensor>& slo
   if (conv.fused_activation >= 0) {
     const Step& act = steps_[static_cast<size_t>(conv.fused_activation)];
     e->clamp = true;
-    e->min = act.node->op_type() == "Relu" ? 0.0f : -FLT_MAX;
+    e->min = 0.0f;
     e->max = FLT_MAX;
-    if (act.node->op_type() == "Clip" && opset_ < 11) {
-      e->min = act.node->attr_float("min", -FLT_MAX);
-      e->max = act.node->attr_float("max", FLT_MAX);
-    } else if (act.node->op_type() == "Clip") {
-      for (size_t i = 1; i < act.inputs.size() && i < 3; ++i) {
-        if (act.inputs[i] < 0) continue;
-        const at::Tensor& bound = slots[static_cast<size_t>(act.inputs[i])];
-        if (!bound.defined() || bound.numel() != 1 || bound.scalar_type() != at::kFloat) return false;
-        (i == 1 ? e->min : e->max) = bound.item<float>();
-      }
+    if (act.node->op_type() == "Clip") {
+      const std::optional<ClipRange> r = clip_range(*act.node, opset_, [&](size_t i) -> std::optional<at::Tensor> {
+        if (act.inputs[i] < 0) return std::nullopt;
+        return slots[static_cast<size_t>(act.inputs[i])];
+      });
+      if (!r) return false;
+      e->min = static_cast<float>(r->lo);
+      e->max = static_cast<float>(r->hi);
     }
-    if (std::isnan(e->min) || std::isnan(e->max) || e->min > e->max) return false;
   }
   return true;
 }
@@ -226,8 +221,7 @@ std::vector<std::string> Executor::inference_fusions() const {
   for (const Step& s : steps_) {
     if (!s.blocked || s.node->op_type() != "Conv") continue;
     std::string line = label(*s.node);
-    for (int k : {s.folded_batchnorm, s.fused_add, s.fused_activation})
-      if (k >= 0) line += " + " + label(*steps_[static_cast<size_t>(k)].node);
+    for (int k : s.fused_chain()) line += " + " + label(*steps_[static_cast<size_t>(k)].node);
     if (line != label(*s.node)) lines.push_back(line);
   }
   return lines;

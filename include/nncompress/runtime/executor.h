@@ -62,6 +62,14 @@ class Executor {
     // Blocked Conv: the Add step whose other operand (input `add_operand`) it adds, and the Relu
     // or Clip step it applies after that, in inference (see Epilogue).
     int fused_add = -1, add_operand = -1, fused_activation = -1;
+
+    // The steps a convolution may compute with its own, in order (BatchNorm, Add, activation).
+    std::vector<int> fused_chain() const {
+      std::vector<int> chain;
+      for (int k : {folded_batchnorm, fused_add, fused_activation})
+        if (k >= 0) chain.push_back(k);
+      return chain;
+    }
   };
   int slot_of(const ir::Value* v) const;
   // Plans the Add and activation a blocked convolution computes (fills fused_*).
