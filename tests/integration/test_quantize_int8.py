@@ -73,7 +73,12 @@ def quantize_fmnist(model, label):
     check(j["top1_after"] >= j["top1_before"] - 0.01, f"{label}: top-1 {j['top1_before']:.4f} -> {j['top1_after']:.4f}")
     agreement, diff = ort_agreement(out, FMNIST_TEST, 500, label)
     check(agreement >= 0.99, f"{label}: onnxruntime agrees on {100 * agreement:.2f}% of top-1 (max logit diff {diff:.3g})")
-    return j, onnx.load(out)
+    m = onnx.load(out)
+    int32 = {t.name for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT32}
+    bias_dqs = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in int32]
+    check(bias_dqs and all(len(n.input) == 2 for n in bias_dqs),
+          f"{label}: {len(bias_dqs)} int32 biases, read without the optional zero point (0 for int32)")
+    return j, m
 
 
 # BatchNorm folding on ResNet-20: no BatchNormalization left, accuracy kept, ORT agrees.
@@ -82,6 +87,8 @@ if result:
     j, m = result
     check(j["folded_batchnorms"] >= 19 and not any(n.op_type == "BatchNormalization" for n in m.graph.node),
           f"resnet20: {j['folded_batchnorms']} BatchNorms folded, none left")
+    ratio = os.path.getsize(RESNET20) / j["file_bytes"]
+    check(ratio >= 3.7, f"resnet20: file {ratio:.2f}x smaller (the int8 weights alone would be 4x)")
 
 # MobileNetV2's Relu6 is Clip(0, 6) with bounds from Constant nodes: uint8 absorbs every one (the
 # QuantizeLinear after the convolution clamps the same), so ORT can run each conv as one integer op.
