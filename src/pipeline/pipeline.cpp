@@ -62,6 +62,7 @@ train::TrainOptions training(const Step& s, const RunContext& c) {
   t.preprocess = c.preprocess;
   t.teacher = s.boolean("distill") ? c.teacher : nullptr;
   t.progress = c.progress;
+  t.epoch_done = c.epoch_done;
   return t;
 }
 

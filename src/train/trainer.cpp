@@ -263,6 +263,7 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
       if (stats.val_top1) best_val = *stats.val_top1, result.best_val_top1 = stats.val_top1;
     }
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.epoch_done) o.epoch_done(stats);
     result.epochs.push_back(stats);
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""`finetune` from the command line: byte-identical output for the same seed, a JSON summary,
-distillation without labels, and clear errors (exit 2) for what cannot work."""
+"""`finetune` from the command line: byte-identical output for the same seed, a JSON summary, a
+log line per epoch, distillation without labels, and clear errors (exit 2) for what cannot work."""
 import argparse
 import filecmp
 import json
@@ -29,7 +29,10 @@ check(code == 0, f"finetune exits 0 {err.strip()[:300]}")
 j = json.loads(out) if code == 0 else {}
 check(len(j.get("epochs", [])) == 2 and j.get("best_epoch") in (1, 2) and j.get("best_val_top1") is not None,
       f"JSON summary has epochs, best_epoch, best_val_top1 ({ {k: j.get(k) for k in ('best_epoch', 'best_val_top1')} })")
-finetune("b.onnx", "--seed", "7", "--val", test)
+code, _, err = run([args.nncompress, "finetune", model, "-o", os.path.join(work, "b.onnx"), *common, "--seed", "7", "--val", test])
+lines = [line for line in err.splitlines() if "val top-1" in line]
+check(code == 0 and len(lines) == 2 and "epoch 1/2" in lines[0] and "epoch 2/2" in lines[1],
+      f"the log has a line per epoch with its validation top-1: {lines}")
 check(filecmp.cmp(os.path.join(work, "a.onnx"), os.path.join(work, "b.onnx"), shallow=False),
       "same seed and options: byte-identical models")
 check([e.get("samples") for e in j.get("epochs", [])] == [512, 512], "each epoch trains on all 512 samples")

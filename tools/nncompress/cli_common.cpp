@@ -14,6 +14,7 @@
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/runtime/executor.h"
+#include "nncompress/train/trainer.h"
 
 namespace nncompress::cli {
 
@@ -71,20 +72,21 @@ std::function<void(int64_t, int64_t)> progress_bar(const std::string& label) {
 
 std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs) {
   if (global_options().quiet) return {};
+  if (!::isatty(STDERR_FILENO)) return {};  // logs and CI: epoch_log's line per epoch instead of a bar
   auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-  if (!::isatty(STDERR_FILENO)) {  // logs and CI: one line per finished epoch instead of a bar
-    return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
-      if (b == 1) *start = std::chrono::steady_clock::now();
-      if (b != batches) return;
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
-      spdlog::info("epoch {}/{} trained: loss {:.4f}, train acc {:.2f}%, {:.1f} s", epoch, epochs, loss, 100 * acc, seconds);
-    };
-  }
   return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
     if (b == 1) *start = std::chrono::steady_clock::now();  // ETA per epoch
     char label[96];
     std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f acc %.2f%%", epoch, epochs, loss, 100 * acc);
     draw_bar(label, *start, b, batches);
+  };
+}
+
+std::function<void(const train::EpochStats&)> epoch_log(int epochs) {
+  if (global_options().quiet) return {};
+  return [epochs](const train::EpochStats& e) {
+    spdlog::info("epoch {}/{}: loss {:.4f}, train acc {:.2f}%{}, {:.1f} s", e.epoch, epochs, e.train_loss, 100 * e.train_accuracy,
+                 e.val_top1 ? fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1) : "", e.seconds);
   };
 }
 

@@ -12,6 +12,10 @@
 #include "nncompress/ir/model.h"
 #include "nncompress/runtime/executor.h"
 
+namespace nncompress::train {
+struct EpochStats;
+}
+
 namespace nncompress::cli {
 
 // Exit codes documented in the README.
@@ -49,6 +53,9 @@ int run_action(const Action& action);
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& label);
 // The same bar for train::TrainOptions::progress: epoch, loss and accuracy before it.
 std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs);
+// For train::TrainOptions::epoch_done: one log line per finished epoch (loss, accuracy,
+// validation top-1, time); silent with --quiet.
+std::function<void(const train::EpochStats&)> epoch_log(int epochs);
 
 // Dataset and preprocessing options shared by eval, compare and later commands.
 struct DataOptions {

@@ -143,6 +143,7 @@ void register_compress(CLI::App& app, Action& action) {
         int epochs = 0;
         if (step.options.count("epochs")) epochs = std::stoi(step.options.at("epochs"));
         context.progress = training_progress(std::max(epochs, 1));
+        context.epoch_done = epoch_log(std::max(epochs, 1));
         report.steps.push_back(pipeline::run_step(model, step, context));
         spdlog::info("  {} ({:.1f} s)", report.steps.back().summary, report.steps.back().seconds);
       }

@@ -69,10 +69,8 @@ void register_finetune(CLI::App& app, Action& action) {
       o->train.batch = o->data.batch;
       o->train.preprocess = preprocess_of(o->data);
       o->train.progress = training_progress(o->train.epochs);
+      o->train.epoch_done = epoch_log(o->train.epochs);
       const train::TrainResult r = train::fine_tune(model, train_data, val ? &*val : nullptr, o->train);
-      for (const auto& e : r.epochs)
-        spdlog::info("epoch {}: loss {:.4f}, train acc {:.2f}%{}, {:.1f} s", e.epoch, e.train_loss, 100 * e.train_accuracy,
-                     e.val_top1 ? fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1) : "", e.seconds);
       const uint64_t bytes = onnxio::save_model(model, o->output);
       spdlog::info("kept epoch {}; wrote {} ({})", r.best_epoch, o->output, human_bytes(bytes));
       if (o->json) {

@@ -53,6 +53,7 @@ train::TrainOptions training_options(const PruneCommand& o, const runtime::Execu
   t.preprocess = preprocess_of(o.data);
   t.teacher = teacher;
   t.progress = training_progress(o.epochs);
+  t.epoch_done = epoch_log(o.epochs);
   return t;
 }
 

@@ -86,6 +86,7 @@ void set_training(train::TrainOptions& t, const QuantizeCommand& o, const Teache
   t.preprocess = preprocess_of(o.data);
   t.teacher = teacher.get();
   t.progress = training_progress(o.epochs);
+  t.epoch_done = epoch_log(o.epochs);
 }
 
 nlohmann::json run_focused(ir::Model& model, QuantizeCommand& o, const data::Dataset* train_data,

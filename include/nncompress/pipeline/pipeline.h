@@ -12,6 +12,10 @@
 #include "nncompress/pipeline/recipe.h"
 #include "nncompress/runtime/executor.h"
 
+namespace nncompress::train {
+struct EpochStats;
+}
+
 namespace nncompress::pipeline {
 
 struct RunContext {
@@ -22,6 +26,7 @@ struct RunContext {
   uint64_t seed = 0;
   const runtime::Executor* teacher = nullptr;  // the input model, for `distill: true`
   std::function<void(int, int64_t, int64_t, double, double)> progress;
+  std::function<void(const train::EpochStats&)> epoch_done;
 };
 
 struct LayerStats {

@@ -24,6 +24,15 @@ struct ParamGroup {
   double weight_decay = 0;
 };
 
+struct EpochStats {
+  int epoch = 0;
+  int64_t samples = 0;  // trained on in this epoch
+  double train_loss = 0;
+  double train_accuracy = 0;        // on labels, when the data has them
+  std::optional<double> val_top1;   // when validation data is given (with labels)
+  double seconds = 0;
+};
+
 struct TrainOptions {
   int epochs = 1;
   // Samples each epoch draws (a fresh random subset every epoch); 0 or more than the data: all.
@@ -75,6 +84,8 @@ struct TrainOptions {
 
   // (epoch, batch, batches, running loss, running accuracy) after each batch.
   std::function<void(int, int64_t, int64_t, double, double)> progress;
+  // After each epoch and its validation.
+  std::function<void(const EpochStats&)> epoch_done;
 };
 
 // Options for passes that fine-tune only when asked: everything default but no epochs.
@@ -83,15 +94,6 @@ inline TrainOptions no_training() {
   t.epochs = 0;
   return t;
 }
-
-struct EpochStats {
-  int epoch = 0;
-  int64_t samples = 0;  // trained on in this epoch
-  double train_loss = 0;
-  double train_accuracy = 0;        // on labels, when the data has them
-  std::optional<double> val_top1;   // when validation data is given (with labels)
-  double seconds = 0;
-};
 
 struct TrainResult {
   std::vector<EpochStats> epochs;
