@@ -158,7 +158,7 @@ class Rewriter {
   }
 
   // A constant weight replaced by int8 codes read through DequantizeLinear; returns the scales.
-  // `layer` numbers the tensors' names (w<layer>, b<layer>).
+  // `layer` numbers its tensors' names (w<layer>, w<layer>_scale, ...).
   at::Tensor quantize_weight(ir::Node* n, size_t layer, int64_t axis, bool per_channel, double qmax) {
     ir::Value* w = n->input(1);
     const at::Tensor weight = runtime::to_aten(*w->initializer()).to(at::kFloat);
