@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata dataset-fashion-mnist
-  python3-torch python3-torchvision python3-onnx python3-numpy
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-pytest
   chromium  # renders the HTML report in a test (headless, no console errors)
 )
 # Node.js: the machine image ships nodejs with npm (NodeSource); Debian's npm conflicts with it.

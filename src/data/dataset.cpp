@@ -83,12 +83,17 @@ Dataset load_dataset(const std::string& path, int64_t limit) {
   if (d.x.dim() < 1 || d.x.size(0) == 0) throw bad_input("'" + path + "' holds no samples");
   if (d.has_labels() && d.y.size(0) != d.x.size(0))
     throw bad_input("'" + path + "' has " + std::to_string(d.x.size(0)) + " samples but " + std::to_string(d.y.size(0)) + " labels");
-  if (limit > 0 && limit < d.size()) {
-    d.x = d.x.narrow(0, 0, limit);
-    if (d.has_labels()) d.y = d.y.narrow(0, 0, limit);
-  }
+  if (limit > 0) d = first_samples(d, limit);
   d.source = path;
   return d;
+}
+
+Dataset first_samples(const Dataset& data, int64_t limit) {
+  Dataset out = data;
+  if (limit >= data.size()) return out;
+  out.x = out.x.narrow(0, 0, limit);
+  if (out.has_labels()) out.y = out.y.narrow(0, 0, limit);
+  return out;
 }
 
 at::Tensor prepare_batch(const at::Tensor& raw, const std::string& input_name, const ir::ValueType& type,

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/quant/uniform_weights.h"
 #include "nncompress/runtime/executor.h"
@@ -32,7 +33,7 @@ at::Tensor logits_of(const runtime::Executor& exec, const std::vector<at::Tensor
 
 WeightTransform quantize_weights_transform() {
   return [](const PrunableWeight& p, const at::Tensor& w, double bits) {
-    return quantize_uniform(w, output_channel_axis(*p.node), static_cast<int>(bits)).values().to(w.scalar_type());
+    return quantize_uniform(w, analysis::output_channel_axis(*p.node), static_cast<int>(bits)).values().to(w.scalar_type());
   };
 }
 

@@ -71,8 +71,8 @@ std::string report_json(const Report& r) {
   nlohmann::json steps = nlohmann::json::array(), recipe_steps = nlohmann::json::array(), gates = nlohmann::json::array();
   for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
   for (const StepResult& s : r.steps)
-    steps.push_back({{"pass", s.step.pass}, {"line", s.step.line}, {"seconds", s.seconds}, {"summary", s.summary},
-                     {"after", to_json(s.after)}});
+    steps.push_back({{"pass", s.step.pass}, {"line", s.step.line}, {"seconds", s.seconds}, {"summary", s.result.summary},
+                     {"details", s.result.details}, {"after", to_json(s.after)}});
   for (const Gate& g : r.gates)
     gates.push_back({{"name", g.name}, {"threshold", g.threshold}, {"value", g.value}, {"passed", g.passed}});
   const nlohmann::json j = {
@@ -105,7 +105,7 @@ std::string report_markdown(const Report& r) {
   md << "| step | pass | seconds | what it did | non-zeros | MACs | top-1 |\n|---:|---|---:|---|---:|---:|---:|\n";
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const StepResult& s = r.steps[i];
-    md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.summary << " | " << s.after.nonzeros
+    md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.result.summary << " | " << s.after.nonzeros
        << " | " << s.after.macs << " | " << top1(s.after.top1) << " |\n";
   }
   md << "\n| layer | op | channels | non-zeros | bits | MACs | encoded bytes |\n|---|---|---:|---:|---:|---:|---:|\n";

@@ -154,7 +154,7 @@ std::string report_html(const Report& r) {
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const StepResult& s = r.steps[i];
     html << "<tr><td>" << i + 1 << "</td><td class=\"l\">" << escape(s.step.pass) << "</td><td>" << num(s.seconds, 1)
-         << "</td><td class=\"l\">" << escape(s.summary) << "</td><td>" << s.after.nonzeros << "</td><td>" << s.after.macs << "</td><td>"
+         << "</td><td class=\"l\">" << escape(s.result.summary) << "</td><td>" << s.after.nonzeros << "</td><td>" << s.after.macs << "</td><td>"
          << s.after.initializer_bytes << "</td><td>" << percent(s.after.top1) << "</td></tr>";
   }
   html << "</table>\n";

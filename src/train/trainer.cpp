@@ -109,11 +109,11 @@ std::vector<std::string> trainable_parameters(const ir::Model& model) {
 
 TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::Dataset* val, const TrainOptions& o) {
   if (!train.has_labels() && !o.teacher)
-    throw bad_input("'" + train.source + "' has no labels: give labels or a teacher model (--distill-from)");
+    throw bad_input("'" + train.source + "' has no labels: give labeled data or a teacher model to distill from");
   if (o.optimizer != "sgd" && o.optimizer != "adam") throw bad_input("unknown optimizer '" + o.optimizer + "' (sgd, adam)");
   if (o.schedule != "cosine" && o.schedule != "onecycle" && o.schedule != "constant")
     throw bad_input("unknown schedule '" + o.schedule + "' (cosine, onecycle, constant)");
-  if (o.epochs < 1) throw bad_input("--epochs must be at least 1");
+  if (o.epochs < 1) throw bad_input("epochs must be at least 1");
 
   runtime::Executor exec(model);
   if (exec.inputs().size() != 1) throw bad_input("fine-tuning needs a model with one input");
@@ -163,7 +163,7 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
   };
 
   TrainResult result;
-  if (o.epoch_samples < 0) throw bad_input("--epoch-samples must not be negative");
+  if (o.epoch_samples < 0) throw bad_input("epoch-samples must not be negative");
   const int64_t available = train.size();
   const int64_t n = o.epoch_samples > 0 ? std::min(o.epoch_samples, available) : available;
   const int64_t batches = (n + o.batch - 1) / o.batch, total_steps = batches * o.epochs;

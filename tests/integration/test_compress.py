@@ -81,20 +81,20 @@ if stdout.strip():
 
 for name, text, needle in (
         ("unknown-pass.yaml", "steps:\n  - pass: prune.magic\n", ":2: unknown pass 'prune.magic'"),
-        ("unknown-option.yaml", "steps:\n  - pass: prune.magnitude\n    sparsty: 0.5\n", ":3: pass 'prune.magnitude' has no option 'sparsty'"),
-        ("bad-value.yaml", "steps:\n  - pass: quant.int8\n    calibration: median\n", ":3: option 'calibration' must be one of"),
+        ("unknown-option.yaml", "steps:\n  - pass: prune.magnitude\n    sparsty: 0.5\n", ":3: prune.magnitude.sparsty: no such option"),
+        ("bad-value.yaml", "steps:\n  - pass: quant.int8\n    calibration: median\n", ":3: quant.int8.calibration: 'median' is not one of minmax, percentile, entropy"),
         ("not-yaml.yaml", "steps: [\n", "not valid YAML"),
         ("quant-not-last.yaml", "steps:\n  - pass: quant.mixed\n    avg-bits: 4\n  - pass: finetune\n",
-         ":4: step 2 (finetune) follows quant.mixed: quantization must be the last step"),
+         ":4: step 2 (finetune) follows quant.mixed, which must be the last step"),
         ("autoprune-mixed.yaml", "steps:\n  - pass: prune.autoprune\n    granularity: channels\n    sparsity: 0.5\n",
          ":2: step 1 (prune.autoprune): granularity channels takes target-macs or target-params, not sparsity"),
         ("negative-samples.yaml", "steps:\n  - pass: finetune\n    epoch-samples: -5\n",
-         ":2: step 1 (finetune): epoch-samples must not be negative")):
+         ":3: finetune.epoch-samples: -5 is not >= 0")):
     bad_out = os.path.join(work, name + ".onnx")
     code, _, err = run([nnc, "compress", LENET5, "-o", bad_out, "--recipe", recipe(name, text), *data])
     check(code == 2 and needle in err and not os.path.exists(bad_out), f"{name}: exit {code}, {err.strip()[:200]}")
 code, _, err = run([nnc, "compress", LENET5, "-o", os.path.join(work, "nodata.onnx"), "--recipe", good])
-check(code == 2 and "good.yaml:5: step 2 (finetune) needs data" in err and not os.path.exists(os.path.join(work, "nodata.onnx")),
+check(code == 2 and "good.yaml:5: step 2 (finetune) needs labeled training data: give --data" in err and not os.path.exists(os.path.join(work, "nodata.onnx")),
       f"missing data is found before any work, with the step's line: {err.strip()[:200]}")
 mixed = recipe("mixed.yaml", """steps:
   - pass: quant.mixed

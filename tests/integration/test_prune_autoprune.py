@@ -64,6 +64,10 @@ check(code == 0, f"autoprune by distillation on unlabeled data exits 0 {err.stri
 code, _, err = run([args.nncompress, "--quiet", "prune", LENET5, "-o", os.path.join(work, "n.onnx"), "--method", "autoprune",
                     "--data", unlabeled, "--epochs", "1"])
 check(code == 2 and "labels" in err, f"unlabeled data without --distill: exit {code}, {err.strip()[:200]}")
+# AutoPrune trains (5 epochs unless told): data it needs, and at least one epoch.
 code, _, err = run([args.nncompress, "prune", LENET5, "-o", os.path.join(work, "e.onnx"), "--method", "autoprune"])
-check(code == 2 and "--epochs" in err, f"autoprune without --epochs: exit {code}")
+check(code == 2 and "needs labeled training data: give --data" in err, f"autoprune without --data: exit {code}, {err.strip()}")
+code, _, err = run([args.nncompress, "prune", LENET5, "-o", os.path.join(work, "e.onnx"), "--method", "autoprune",
+                    "--data", MNIST_TEST, "--epochs", "0"])
+check(code == 2 and "--epochs must be at least 1" in err, f"autoprune with --epochs 0: exit {code}, {err.strip()}")
 finish()

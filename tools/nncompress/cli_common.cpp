@@ -119,6 +119,15 @@ void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::s
       ->capture_default_str();
 }
 
+passes::PassContext pass_context(const DataOptions& o, uint64_t seed) {
+  passes::PassContext c;
+  c.preprocess = preprocess_of(o);
+  c.batch = o.batch;
+  c.seed = seed;
+  c.progress_bar = [](const std::string& label) { return progress_bar(label); };
+  return c;
+}
+
 data::Preprocess preprocess_of(const DataOptions& o) {
   data::Preprocess p;
   if (o.scale > 0) p.scale = o.scale;
@@ -126,38 +135,6 @@ data::Preprocess preprocess_of(const DataOptions& o) {
   p.std = o.std;
   p.layout = o.layout;
   return p;
-}
-
-// value scaled by powers of 1000 with the matching unit.
-static std::string scaled(double value, const char* const units[5], const char* plain, const char* fraction) {
-  int u = 0;
-  while (value >= 1000.0 && u < 4) {
-    value /= 1000.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? plain : fraction, value, units[u]);
-  return buf;
-}
-
-std::string human_bytes(uint64_t bytes) {
-  static const char* const units[] = {"B", "kB", "MB", "GB", "TB"};
-  return scaled(static_cast<double>(bytes), units, "%.0f %s", "%.2f %s");
-}
-
-std::string human_count(double value) {
-  static const char* const units[] = {"", "k", "M", "G", "T"};
-  return scaled(value, units, "%.0f%s", "%.3f %s");
-}
-
-std::string with_commas(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return value < 0 ? "-" + out : out;
 }
 
 }  // namespace nncompress::cli

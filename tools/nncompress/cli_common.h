@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "nncompress/core/format.h"
 #include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
+#include "nncompress/passes/pass.h"
 #include "nncompress/runtime/executor.h"
 
 namespace nncompress::train {
@@ -72,6 +74,9 @@ void add_data_options(CLI::App* cmd, DataOptions& options, bool required, const 
 // The preprocessing those options describe.
 data::Preprocess preprocess_of(const DataOptions& options);
 
+// A pass context with the data options' preprocessing and batch, the seed, and progress bars.
+passes::PassContext pass_context(const DataOptions& options, uint64_t seed);
+
 // A distillation teacher: the model at `path`, loaded and made runnable when wanted.
 class Teacher {
  public:
@@ -85,10 +90,5 @@ class Teacher {
 
 // Top-1 accuracy of `model` on `data` with those options; nullopt without data or labels.
 std::optional<double> top1_of(const ir::Model& model, const DataOptions& options, const data::Dataset* data);
-
-// "46.8 MB", "1.81 G", "11,689,512".
-std::string human_bytes(uint64_t bytes);
-std::string human_count(double value);
-std::string with_commas(int64_t value);
 
 }  // namespace nncompress::cli

@@ -14,6 +14,7 @@
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
+#include "nncompress/passes/registry.h"
 #include "nncompress/pipeline/pipeline.h"
 #include "nncompress/pipeline/recipe.h"
 #include "nncompress/pipeline/report.h"
@@ -32,27 +33,26 @@ struct CompressCommand {
   int jobs = 1;
 };
 
-const char* kind_name(pipeline::OptionKind k) {
-  switch (k) {
-    case pipeline::OptionKind::Number: return "number";
-    case pipeline::OptionKind::Integer: return "integer";
-    case pipeline::OptionKind::Boolean: return "boolean";
-    case pipeline::OptionKind::Text: return "text";
-    case pipeline::OptionKind::List: return "list";
-  }
-  return "?";
-}
-
 void write_text(const std::string& path, const std::string& text) {
   AtomicFile f(path);
   f.write(text);
   f.commit();
 }
 
-bool any_distill(const pipeline::Recipe& r) {
-  for (const pipeline::Step& s : r.steps)
-    if (s.options.count("distill") && s.options.at("distill") == "true") return true;
+bool needs_teacher(const pipeline::Recipe& r) {
+  for (const pipeline::Step& s : r.steps) {
+    const passes::OptionValues values = s.values();
+    if (values.pass().needs && values.pass().needs(values).teacher) return true;
+  }
   return false;
+}
+
+nlohmann::json option_json(const passes::OptionSpec& o) {
+  nlohmann::json j = {{"name", o.name}, {"kind", passes::kind_name(o.kind)}, {"default", o.default_value}, {"help", o.help},
+                      {"choices", o.choices}, {"constraint", o.constraint()}};
+  j["min"] = o.min ? nlohmann::json{{"value", o.min->value}, {"inclusive", o.min->inclusive}} : nlohmann::json(nullptr);
+  j["max"] = o.max ? nlohmann::json{{"value", o.max->value}, {"inclusive", o.max->inclusive}} : nlohmann::json(nullptr);
+  return j;
 }
 
 }  // namespace
@@ -64,17 +64,17 @@ void register_passes(CLI::App& app, Action& action) {
   cmd->callback([&action, json] {
     action = [json] {
       nlohmann::json all = nlohmann::json::array();
-      for (const pipeline::PassSpec& p : pipeline::pass_registry()) {
+      for (const passes::PassInfo* p : passes::all_passes()) {
         nlohmann::json options = nlohmann::json::array();
-        for (const pipeline::OptionSpec& o : p.options)
-          options.push_back({{"name", o.name}, {"kind", kind_name(o.kind)}, {"default", o.default_value}, {"help", o.help},
-                             {"choices", o.choices}});
-        all.push_back({{"name", p.name}, {"summary", p.summary}, {"needs", p.needs}, {"options", options}});
+        for (const passes::OptionSpec& o : p->options) options.push_back(option_json(o));
+        all.push_back({{"name", p->name}, {"summary", p->summary}, {"needs", p->needs_text}, {"must_be_last", p->must_be_last},
+                       {"options", options}});
         if (*json) continue;
-        std::printf("%s: %s\n  needs: %s\n", p.name.c_str(), p.summary.c_str(), p.needs.c_str());
-        for (const pipeline::OptionSpec& o : p.options)
-          std::printf("    %-14s %-8s %-8s %s\n", o.name.c_str(), kind_name(o.kind), o.default_value.empty() ? "-" : o.default_value.c_str(),
-                      o.help.c_str());
+        std::printf("%s: %s\n  needs: %s\n", p->name.c_str(), p->summary.c_str(), p->needs_text.c_str());
+        for (const passes::OptionSpec& o : p->options)
+          std::printf("    %-16s %-8s %-9s %s%s\n", o.name.c_str(), passes::kind_name(o.kind),
+                      o.default_value.empty() ? "-" : o.default_value.c_str(), o.help.c_str(),
+                      o.constraint().empty() ? "" : (" (" + o.constraint() + ")").c_str());
       }
       if (*json) std::cout << all.dump(2) << std::endl;
       return int(kOk);
@@ -110,42 +110,42 @@ void register_compress(CLI::App& app, Action& action) {
       if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --batch MANIFEST)");
       check_output_path(o->model, o->output);
       if (!o->report.empty()) check_output_path(o->model, o->report);
+      // The recipe is validated before any data or model is read.
+      pipeline::Report report;
+      report.recipe = o->recipe.empty() ? pipeline::default_recipe() : pipeline::load_recipe(o->recipe);
       std::optional<data::Dataset> train_data, val_data;
       if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
       if (!o->val.empty()) val_data = data::load_dataset(o->val);
       const data::Dataset* val = val_data ? &*val_data : train_data ? &*train_data : nullptr;
-      pipeline::Available available{train_data.has_value(), train_data && train_data->has_labels()};
-      if (o->recipe.empty() && !available.train_labels)
+      pipeline::Available available;
+      available.training_data = available.calibration_data = train_data.has_value();
+      available.training_labels = train_data && train_data->has_labels();
+      if (o->recipe.empty() && !available.training_labels)
         throw bad_input("the default recipe fine-tunes and calibrates: give labeled --data (or a --recipe)");
-      pipeline::Report report;
-      report.recipe = o->recipe.empty() ? pipeline::default_recipe() : pipeline::load_recipe(o->recipe);
       pipeline::check_needs(report.recipe, available);
       if (o->max_accuracy_drop >= 0 && !(val && val->has_labels()))
         throw bad_input("--max-accuracy-drop needs labeled data (--val or --data)");
 
       ir::Model model = onnxio::load_model(o->model);
-      const Teacher teacher(o->model, any_distill(report.recipe));
-      pipeline::RunContext context;
-      context.train = train_data ? &*train_data : nullptr;
+      const Teacher teacher(o->model, needs_teacher(report.recipe));
+      passes::PassContext context = pass_context(o->data, o->seed);
+      context.train = context.calibration = train_data ? &*train_data : nullptr;
       context.val = val && val->has_labels() ? val : nullptr;
-      context.preprocess = preprocess_of(o->data);
-      context.batch = o->data.batch;
-      context.seed = o->seed;
       context.teacher = teacher.get();
 
       report.input = o->model;
       report.output = o->output;
       report.input_file_bytes = std::filesystem::file_size(o->model);
-      report.before = pipeline::measure(model, context);
+      report.before = pipeline::measure(model, context.val, context);
       for (size_t i = 0; i < report.recipe.steps.size(); ++i) {
         const pipeline::Step& step = report.recipe.steps[i];
         spdlog::info("step {}/{}: {}", i + 1, report.recipe.steps.size(), step.pass);
-        int epochs = 0;
-        if (step.options.count("epochs")) epochs = std::stoi(step.options.at("epochs"));
-        context.progress = training_progress(std::max(epochs, 1));
+        const passes::OptionValues values = step.values();
+        const int epochs = values.pass().find_option("epochs") ? static_cast<int>(values.integer("epochs")) : 0;
+        context.training_progress = training_progress(std::max(epochs, 1));
         context.epoch_done = epoch_log(std::max(epochs, 1));
-        report.steps.push_back(pipeline::run_step(model, step, context));
-        spdlog::info("  {} ({:.1f} s)", report.steps.back().summary, report.steps.back().seconds);
+        report.steps.push_back(pipeline::run_step(model, step, context, context.val));
+        spdlog::info("  {} ({:.1f} s)", report.steps.back().result.summary, report.steps.back().seconds);
       }
       report.output_file_bytes = onnxio::save_model(model, o->output);
       if (o->max_accuracy_drop >= 0) {

@@ -28,6 +28,9 @@ struct Dataset {
 // `limit` > 0 keeps the first `limit` samples. Throws bad_input with what was expected and found.
 Dataset load_dataset(const std::string& path, int64_t limit = 0);
 
+// The first `limit` samples (all when there are fewer), sharing storage with `data`.
+Dataset first_samples(const Dataset& data, int64_t limit);
+
 struct Preprocess {
   // Multiplies samples; default: 1/255 for uint8 samples, 1 otherwise.
   std::optional<double> scale;

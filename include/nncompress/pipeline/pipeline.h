@@ -7,27 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
+#include "nncompress/passes/pass.h"
 #include "nncompress/pipeline/recipe.h"
-#include "nncompress/runtime/executor.h"
-
-namespace nncompress::train {
-struct EpochStats;
-}
 
 namespace nncompress::pipeline {
-
-struct RunContext {
-  const data::Dataset* train = nullptr;  // --data: training and calibration
-  const data::Dataset* val = nullptr;    // accuracy (with labels); nullptr: not measured
-  data::Preprocess preprocess;
-  int64_t batch = 64;
-  uint64_t seed = 0;
-  const runtime::Executor* teacher = nullptr;  // the input model, for `distill: true`
-  std::function<void(int, int64_t, int64_t, double, double)> progress;
-  std::function<void(const train::EpochStats&)> epoch_done;
-};
 
 struct LayerStats {
   std::string node, op;
@@ -43,20 +27,26 @@ struct Measurement {
   int64_t params = 0, nonzeros = 0, macs = 0;
   int64_t weights_dense_bytes = 0, weights_encoded_bytes = 0;  // sums over the layers
   uint64_t initializer_bytes = 0;
+  // Every initializer as stored, but float tensors of rank >= 2 in CSR, or with 4-bit relative
+  // indices between non-zeros (what sparse storage would take).
+  int64_t csr_bytes = 0, relative_index_bytes = 0;
   std::optional<double> top1;
   std::vector<LayerStats> layers;
 };
 
 struct StepResult {
   Step step;
-  double seconds = 0;
+  double seconds = 0;  // the pass and its fine-tuning, not the measuring
   Measurement after;
-  std::string summary;  // one line on what the pass did
+  passes::PassResult result;  // summary, details, per-layer table
 };
 
-Measurement measure(const ir::Model& model, const RunContext& context);
+// The model's size and cost, and its top-1 on `accuracy_data` when that has labels (preprocessed
+// and batched as the context says).
+Measurement measure(const ir::Model& model, const data::Dataset* accuracy_data, const passes::PassContext& context);
 
-// Applies one step in place.
-StepResult run_step(ir::Model& model, const Step& step, const RunContext& context);
+// Applies one (validated) step in place and measures the model after it.
+StepResult run_step(ir::Model& model, const Step& step, const passes::PassContext& context,
+                    const data::Dataset* accuracy_data);
 
 }  // namespace nncompress::pipeline

@@ -31,17 +31,17 @@ int64_t count_pruned(const std::vector<at::Tensor>& aux) {
 }  // namespace
 
 void check_autoprune_options(const AutoPruneOptions& o) {
-  if (o.target_sparsity < 0 || o.target_sparsity >= 1) throw bad_input("--sparsity must be in [0, 1)");
-  if (o.lambda < 0) throw bad_input("--lambda must not be negative");
-  if (o.aux_lr <= 0) throw bad_input("--aux-lr must be positive");
+  if (o.target_sparsity < 0 || o.target_sparsity >= 1) throw bad_input("sparsity must be in [0, 1)");
+  if (o.lambda < 0) throw bad_input("lambda must not be negative");
+  if (o.aux_lr <= 0) throw bad_input("aux-lr must be positive");
   if (o.aux_momentum < 0 || o.aux_momentum >= 1) throw bad_input("the auxiliary momentum must be in [0, 1)");
   if (o.search_fraction && (*o.search_fraction <= 0 || *o.search_fraction > 1))
     throw bad_input("the search fraction must be in (0, 1]");
   if (o.aux_init != "magnitude" && o.aux_init != "constant")
     throw bad_input("unknown auxiliary initialization '" + o.aux_init + "' (magnitude, constant)");
   if (o.target_macs < 0 || o.target_macs > 1 || o.target_params < 0 || o.target_params > 1)
-    throw bad_input("--target-macs and --target-params are fractions in (0, 1]");
-  if (o.target_macs > 0 && o.target_params > 0) throw bad_input("give --target-macs or --target-params, not both");
+    throw bad_input("target-macs and target-params are fractions in (0, 1]");
+  if (o.target_macs > 0 && o.target_params > 0) throw bad_input("give target-macs or target-params, not both");
 }
 
 AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_data, const data::Dataset* val_data,

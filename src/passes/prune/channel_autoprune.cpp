@@ -8,6 +8,7 @@
 #include <set>
 
 #include "channel_plan.h"
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/prune/autoprune.h"
 
@@ -46,7 +47,7 @@ std::vector<GatedTensor> gated_tensors(const ChannelPlan& plan) {
   std::vector<GatedTensor> gated;
   for (const auto& [root, size] : plan.sizes)
     for (const ir::Node* p : cg.groups[root].producers) {
-      gated.push_back({p->input(1)->name(), output_axis(*p), {{root, size}}});
+      gated.push_back({p->input(1)->name(), analysis::output_channel_axis(*p), {{root, size}}});
       if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, {{root, size}}});
     }
   std::set<const ir::Node*> depthwise;
@@ -110,7 +111,7 @@ std::map<int, at::Tensor> values_of(const std::map<int, at::Tensor>& aux) {
 ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::TypeMap& types, const data::Dataset& train_data,
                                                 const data::Dataset* val_data, const AutoPruneOptions& o) {
   check_autoprune_options(o);
-  if (o.target_sparsity > 0) throw bad_input("structured AutoPrune takes --target-macs or --target-params, not --sparsity");
+  if (o.target_sparsity > 0) throw bad_input("structured AutoPrune takes target-macs or target-params, not sparsity");
   ir::Graph& graph = model.graph;
   const ChannelPlan plan = plan_channels(model, types, o.keep, o.keep_first_conv);
   if (plan.sizes.empty()) throw bad_input("the model has no prunable channel groups");

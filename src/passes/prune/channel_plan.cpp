@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <set>
 
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -70,7 +71,7 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
   };
   for (const auto& [root, idx] : kept)
     for (const ir::Node* p : cg.groups[root].producers) {
-      set(p->input(1), output_axis(*p), idx.size(0));
+      set(p->input(1), analysis::output_channel_axis(*p), idx.size(0));
       if (has_vector_bias(*p)) set(p->input(2), 0, idx.size(0));
     }
   for (const analysis::ChannelUser& u : cg.users)
@@ -80,11 +81,6 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
 
 }  // namespace
 
-int64_t output_axis(const ir::Node& n) {
-  if (n.op_type() == "Conv") return 0;
-  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
-  return 1;  // MatMul
-}
 
 bool has_vector_bias(const ir::Node& p) {
   return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
@@ -92,7 +88,7 @@ bool has_vector_bias(const ir::Node& p) {
 
 at::Tensor output_rows(const ir::Node& n) {
   const at::Tensor w = runtime::to_aten(*n.input(1)->initializer()).to(at::kFloat);
-  const int64_t axis = output_axis(n);
+  const int64_t axis = analysis::output_channel_axis(n);
   return w.transpose(0, axis).reshape({w.size(axis), -1});
 }
 
@@ -104,24 +100,26 @@ ChannelPlan plan_channels(ir::Model& model, const ir::TypeMap& types, const std:
   make_constants_private(graph);
   plan.cg = analysis::build_channel_graph(graph, types);
 
-  std::set<std::string> keep(keep_names.begin(), keep_names.end());
+  // Producers left alone by request, with the true reason for each.
+  std::map<std::string, std::string> keep;
+  for (const std::string& name : keep_names) keep[name] = "kept (named in keep)";
   if (keep_first_conv)
     for (const ir::Node* n : graph.topological_order())
       if (n->op_type() == "Conv") {
-        keep.insert(n->name);
+        keep.emplace(n->name, "kept (the first convolution)");
         break;
       }
   for (const auto& n : graph.nodes())
     if (n->op_type() == "Conv" || n->op_type() == "Gemm" || n->op_type() == "MatMul")
       if (n->input(1) && n->input(1)->has_initializer() && n->input(1)->initializer()->dims().size() >= 2)
-        plan.before[n.get()] = {n->input(1)->initializer()->dims()[output_axis(*n)], params_of(*n)};
+        plan.before[n.get()] = {n->input(1)->initializer()->dims()[analysis::output_channel_axis(*n)], params_of(*n)};
 
   for (const analysis::ChannelGroup& g : plan.cg.groups) {
     if (plan.cg.find(g.id) != g.id) continue;
     std::string reason = g.reason;
     if (g.prunable)
       for (const ir::Node* p : g.producers)
-        if (keep.count(p->name)) reason = "kept (--keep or first convolution)";
+        if (auto it = keep.find(p->name); it != keep.end()) reason = it->second;
     if (!g.prunable || !reason.empty()) {
       for (const ir::Node* p : g.producers) plan.unprunable.push_back({p->name, reason});
       continue;
@@ -190,7 +188,7 @@ KeptChannels meet_target(const ir::Graph& graph, const analysis::ModelCost& cost
   if (predicted > target) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "cannot reach %s %.3f: the prunable channel groups allow at most %.3f",
-                  macs ? "--target-macs" : "--target-params", target, predicted);
+                  macs ? "target-macs" : "target-params", target, predicted);
     throw bad_input(buf);
   }
   for (int i = 0; i < 40; ++i) {
@@ -214,7 +212,7 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
     // Producers: output channels of the weight and the bias.
     for (const auto& [root, idx] : kept) {
       for (ir::Node* p : cg.groups[root].producers) {
-        select(p->input(1), output_axis(*p), idx);
+        select(p->input(1), analysis::output_channel_axis(*p), idx);
         if (has_vector_bias(*p)) select(p->input(2), 0, idx);
       }
     }
@@ -230,7 +228,7 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
   for (const auto& n : graph.nodes()) {
     auto it = plan.before.find(n.get());
     if (it == plan.before.end()) continue;
-    const int64_t channels = n->input(1)->initializer()->dims()[output_axis(*n)];
+    const int64_t channels = n->input(1)->initializer()->dims()[analysis::output_channel_axis(*n)];
     layers.push_back({n->name, n->op_type(), it->second.first, channels, it->second.second, params_of(*n)});
   }
   return layers;

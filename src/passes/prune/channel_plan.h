@@ -30,8 +30,6 @@ struct ChannelPlan {
   std::map<const ir::Node*, std::pair<int64_t, int64_t>> before;  // Conv/Gemm/MatMul -> channels, params
 };
 
-// The axis of a producer's weight that holds its output channels (Conv, Gemm, MatMul).
-int64_t output_axis(const ir::Node& producer);
 // A producer's weight as rows per output channel: [channels, rest], float.
 at::Tensor output_rows(const ir::Node& producer);
 // True when the producer has a constant bias with one value per output channel (pruned with it).

@@ -5,6 +5,8 @@
 #include <map>
 
 #include "channel_plan.h"
+#include "nncompress/passes/prune/importance.h"
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -19,9 +21,9 @@ using analysis::ChannelGraph;
 // weights of w * dL/dw)^2, summed over batches (Molchanov et al., CVPR 2019, on weights).
 std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, const ChannelGraph& cg,
                                                         const ChannelPruneOptions& o) {
-  if (!o.data || !o.data->has_labels()) throw bad_input("--criterion taylor needs labeled data (--data)");
+  if (!o.data || !o.data->has_labels()) throw bad_input("criterion taylor needs labeled data");
   runtime::Executor exec(model);
-  if (exec.inputs().size() != 1) throw bad_input("--criterion taylor needs a model with one input");
+  if (exec.inputs().size() != 1) throw bad_input("criterion taylor needs a model with one input");
   std::map<const ir::Node*, at::Tensor> weights;
   for (const analysis::ChannelGroup& g : cg.groups)
     for (const ir::Node* p : g.producers) {
@@ -42,7 +44,7 @@ std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, 
     at::nll_loss(at::log_softmax(logits, 1), o.data->y.narrow(0, b * o.batch, len)).backward();
     for (const auto& [node, w] : weights) {
       if (!w.grad().defined()) continue;
-      const int64_t axis = output_axis(*node);
+      const int64_t axis = analysis::output_channel_axis(*node);
       const at::Tensor contribution = (w.detach() * w.grad()).transpose(0, axis).reshape({w.size(axis), -1}).sum(1).pow(2);
       auto it = importance.find(node);
       if (it == importance.end()) importance[node] = contribution.to(at::kDouble);
@@ -52,57 +54,23 @@ std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, 
   return importance;
 }
 
-at::Tensor score_group(const ChannelGraph& cg, int root, const std::string& criterion,
-                       const std::map<const ir::Node*, at::Tensor>& taylor) {
-  const analysis::ChannelGroup& g = cg.groups[root];
-  at::Tensor score = at::zeros({g.size}, at::kDouble);
-  if (criterion == "bn-scale") {
-    // |gamma| of the BatchNormalization layers indexed by exactly this group.
-    bool found = false;
-    for (const auto& u : cg.users) {
-      if (u.source.size() != 1 || cg.find(u.source[0].group) != root) continue;
-      for (const ir::Use& use : u.tensor->uses()) {
-        if (use.node->op_type() == "BatchNormalization" && use.index == 1) {
-          score += runtime::to_aten(*u.tensor->initializer()).to(at::kDouble).abs();
-          found = true;
-        }
-      }
-    }
-    if (found) return score;  // otherwise fall back to the filters' L1 norm
-  }
-  if (criterion == "taylor") {
-    for (const ir::Node* p : g.producers)
-      if (auto it = taylor.find(p); it != taylor.end()) score += it->second;
-    return score;
-  }
-  for (const ir::Node* p : g.producers) {
-    const at::Tensor r = output_rows(*p).to(at::kDouble);
-    if (criterion == "l2") score += r.pow(2).sum(1).sqrt();
-    else if (criterion == "fpgm") score += at::cdist(r.unsqueeze(0), r.unsqueeze(0)).squeeze(0).sum(1);  // far from the median = keep
-    else score += r.abs().sum(1);
-  }
-  return score;
-}
-
 }  // namespace
 
 ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, const ChannelPruneOptions& o) {
-  if (o.ratio < 0 || o.ratio >= 1) throw bad_input("--ratio must be in [0, 1)");
+  if (o.ratio < 0 || o.ratio >= 1) throw bad_input("ratio must be in [0, 1)");
   if (o.target_macs < 0 || o.target_macs > 1 || o.target_params < 0 || o.target_params > 1)
-    throw bad_input("--target-macs and --target-params are fractions in (0, 1]");
-  if (o.target_macs > 0 && o.target_params > 0) throw bad_input("give --target-macs or --target-params, not both");
-  if (o.criterion != "l1" && o.criterion != "l2" && o.criterion != "bn-scale" && o.criterion != "fpgm" &&
-      o.criterion != "taylor")
-    throw bad_input("unknown criterion '" + o.criterion + "' (l1, l2, bn-scale, fpgm, taylor)");
+    throw bad_input("target-macs and target-params are fractions in (0, 1]");
+  if (o.target_macs > 0 && o.target_params > 0) throw bad_input("give target-macs or target-params, not both");
+  const Importance& criterion = find_importance(o.criterion);
   ir::Graph& graph = model.graph;
   const ChannelPlan plan = plan_channels(model, types, o.keep, o.keep_first_conv);
   ChannelPruneReport report;
   report.unprunable = plan.unprunable;
 
-  const std::map<const ir::Node*, at::Tensor> taylor =
-      o.criterion == "taylor" ? taylor_importance(model, plan.cg, o) : std::map<const ir::Node*, at::Tensor>();
+  ScoringContext scoring{plan.cg, {}};
+  if (criterion.needs_gradients) scoring.gradient_scores = taylor_importance(model, plan.cg, o);
   std::map<int, at::Tensor> scores;
-  for (const auto& [group, size] : plan.sizes) scores[group] = score_group(plan.cg, group, o.criterion, taylor);
+  for (const auto& [group, size] : plan.sizes) scores[group] = criterion.score(scoring, group);
   KeptChannels kept;
   if (o.target_macs > 0 || o.target_params > 0) {
     // Scores relative to their group's mean, so groups of different layers compare.

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -25,8 +26,7 @@ std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector
   const std::set<std::string> keep(keep_names.begin(), keep_names.end());
   std::vector<PrunableWeight> out;
   for (const auto& n : graph.nodes()) {
-    const std::string& op = n->op_type();
-    if (op != "Conv" && op != "Gemm" && op != "MatMul" && op != "ConvTranspose") continue;
+    if (!analysis::is_weighted_layer(*n)) continue;
     ir::Value* w = n->input(1);
     if (!w || !w->has_initializer() || w->initializer()->dtype() != ir::DataType::Float || keep.count(n->name)) continue;
     if (w->initializer()->dims().size() < 2) continue;
@@ -35,17 +35,8 @@ std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector
   return out;
 }
 
-int64_t output_channel_axis(const ir::Node& n) {
-  const ir::Value* w = n.input(1);
-  const size_t rank = w && w->has_initializer() ? w->initializer()->dims().size() : 0;
-  if (n.op_type() == "Conv") return 0;
-  if (n.op_type() == "ConvTranspose") return 1;
-  if (n.op_type() == "Gemm") return n.attr_int("transB", 0) ? 0 : 1;
-  return rank == 2 ? 1 : -1;  // MatMul
-}
-
 MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& o) {
-  if (o.sparsity < 0 || o.sparsity >= 1) throw bad_input("--sparsity must be in [0, 1)");
+  if (o.sparsity < 0 || o.sparsity >= 1) throw bad_input("sparsity must be in [0, 1)");
   make_constants_private(model.graph);
   const std::vector<PrunableWeight> layers = prunable_weights(model.graph, o.keep);
   double global = -1.0;

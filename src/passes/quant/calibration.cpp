@@ -87,7 +87,7 @@ std::map<std::string, Range> calibrate(const ir::Model& model, const std::vector
                                        const data::Dataset& data, const CalibrationOptions& o) {
   if (o.method != "minmax" && o.method != "percentile" && o.method != "entropy")
     throw bad_input("unknown calibration method '" + o.method + "' (minmax, percentile, entropy)");
-  if (o.percentile <= 50 || o.percentile > 100) throw bad_input("--percentile must be in (50, 100]");
+  if (o.percentile <= 50 || o.percentile > 100) throw bad_input("percentile must be in (50, 100]");
   if (data.size() == 0) throw bad_input("the calibration data '" + data.source + "' is empty");
   const runtime::Executor exec(model);
   if (exec.inputs().size() != 1) throw bad_input("calibration needs a model with one input");

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/fold_batchnorm.h"
 #include "nncompress/passes/cleanup/private_constants.h"
@@ -281,7 +282,7 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
   for (size_t i = 0; i < layers.size(); ++i) {
     ir::Node* n = layers[i];
     QuantizedLayer row{n->name, n->op_type(), n->input(1)->initializer()->numel(), 0, 0, false};
-    const int64_t axis = output_channel_axis(*n);
+    const int64_t axis = analysis::output_channel_axis(*n);
     const at::Tensor scale = rw.quantize_weight(n, i, axis, per_channel && axis >= 0, o.reduce_range ? 63.0 : 127.0);
     row.min_scale = scale.min().item<double>();
     row.max_scale = scale.max().item<double>();

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nncompress/analysis/storage.h"
+#include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/opset_upgrade.h"
 #include "nncompress/passes/cleanup/private_constants.h"
@@ -20,17 +21,17 @@ namespace {
 
 void check(const MixedOptions& o, int64_t opset) {
   if (o.min_bits < 2 || o.max_bits > 8 || o.min_bits > o.max_bits)
-    throw bad_input("candidate bit widths must satisfy 2 <= --min-bits <= --max-bits <= 8");
-  if (o.average_bits && o.max_bytes) throw bad_input("give one budget: --avg-bits or --max-bytes, not both");
+    throw bad_input("candidate bit widths must satisfy 2 <= min-bits <= max-bits <= 8");
+  if (o.average_bits && o.max_bytes) throw bad_input("give one budget: avg-bits or max-bytes, not both");
   if (o.min_bits < o.max_bits && !o.average_bits && !o.max_bytes)
-    throw bad_input("mixed precision needs a budget: --avg-bits or --max-bytes (or --min-bits = --max-bits for uniform)");
+    throw bad_input("mixed precision needs a budget: avg-bits or max-bytes (or min-bits = max-bits for uniform)");
   if (o.average_bits && (*o.average_bits < o.min_bits || *o.average_bits > o.max_bits))
-    throw bad_input("--avg-bits must lie between --min-bits and --max-bits");
+    throw bad_input("avg-bits must lie between min-bits and max-bits");
   if (opset < 11) throw bad_input("packed low-bit weights need ONNX opset 11 or newer (the model has " + std::to_string(opset) + ")");
 }
 
 int64_t channels_of(const PrunableWeight& p) {
-  const int64_t axis = output_channel_axis(*p.node);
+  const int64_t axis = analysis::output_channel_axis(*p.node);
   return axis >= 0 ? p.weight->initializer()->dims()[axis] : 1;
 }
 
@@ -53,7 +54,7 @@ MixedResult quantize_mixed(ir::Model& model, const data::Dataset& calibration, c
                            const data::Dataset* val_data, const MixedOptions& o) {
   check(o, model.opset_version(""));
   if (o.int4_qdq) upgrade_opset(model, 21);  // first: a model that cannot be raised fails before any work
-  if (o.train.epochs > 0 && !train_data) throw bad_input("fine-tuning during mixed-precision quantization needs --data");
+  if (o.train.epochs > 0 && !train_data) throw bad_input("fine-tuning during mixed-precision quantization needs training data");
   make_constants_private(model.graph);
   const std::vector<PrunableWeight> layers = prunable_weights(model.graph, o.keep);
   if (layers.empty()) throw bad_input("the model has no Conv/Gemm/MatMul weights to quantize");
@@ -97,7 +98,7 @@ MixedResult quantize_mixed(ir::Model& model, const data::Dataset& calibration, c
   for (size_t i = 0; i < layers.size(); ++i) {
     const int bits = static_cast<int>(widths[allocation->choice[i]]);
     const at::Tensor w = runtime::to_aten(*layers[i].weight->initializer());
-    quantizers.push_back(quantize_uniform(w, output_channel_axis(*layers[i].node), bits));
+    quantizers.push_back(quantize_uniform(w, analysis::output_channel_axis(*layers[i].node), bits));
     total_bits += bits * sensitivity.layers[i].elements;
   }
   result.average_bits = static_cast<double>(total_bits) / static_cast<double>(total_elements);

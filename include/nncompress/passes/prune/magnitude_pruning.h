@@ -29,16 +29,12 @@ struct MagnitudePruneResult {
 };
 
 // The weights unstructured pruning works on: float weights (rank >= 2) of Conv, ConvTranspose,
-// Gemm and MatMul nodes, except nodes named in `keep`.
+// Gemm and MatMul nodes (analysis::is_weighted_layer), except nodes named in `keep`.
 struct PrunableWeight {
   ir::Node* node;
   ir::Value* weight;
 };
 std::vector<PrunableWeight> prunable_weights(ir::Graph& graph, const std::vector<std::string>& keep);
-
-// The axis of a Conv/ConvTranspose/Gemm/MatMul weight (input 1) that holds output channels, or -1
-// when the weight has none (a batched MatMul).
-int64_t output_channel_axis(const ir::Node& node);
 
 MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptions& options);
 

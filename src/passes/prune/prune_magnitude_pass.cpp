@@ -1,0 +1,62 @@
+// prune.magnitude: the smallest weights zeroed (global or per-layer threshold), optionally
+// reached gradually while fine-tuning (AGP).
+#include "nncompress/core/format.h"
+#include "nncompress/passes/pass_training.h"
+#include "nncompress/passes/prune/magnitude_pruning.h"
+#include "prune_tables.h"
+
+namespace nncompress::passes {
+
+namespace {
+
+using K = OptionKind;
+
+std::vector<std::string> check(const OptionValues& v, const OptionNamer& name) {
+  if (v.boolean("gradual") && !trains(v)) return {name("gradual") + " needs " + name("epochs") + " > 0"};
+  return {};
+}
+
+PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) {
+  MagnitudePruneOptions o;
+  // Gradual: start from the dense weights; the schedule reaches the sparsity while training.
+  o.sparsity = v.boolean("gradual") ? 0.0 : v.number("sparsity");
+  o.per_layer = v.boolean("per-layer");
+  o.keep = v.list("keep");
+  MagnitudePruneResult r = prune_magnitude(model, o);
+  std::string summary = format("%.1f%% of the prunable weights zeroed", 100 * v.number("sparsity"));
+  if (trains(v)) {
+    train::TrainOptions t = training(v, c);
+    t.masks = std::move(r.masks);
+    if (v.boolean("gradual")) t.gradual_final_sparsity = v.number("sparsity");
+    const train::TrainResult tr = train::fine_tune(model, *c.train, c.val, t);
+    summary += format("; fine-tuned %zu epochs", tr.epochs.size());
+  }
+  if (v.text("sparse-format") == "onnx") mark_sparse_storage(model);
+  PassResult result;
+  describe_sparsity(r.layers, model, result);
+  result.summary = summary;
+  return result;
+}
+
+}  // namespace
+
+const PassInfo& prune_magnitude_pass() {
+  static const PassInfo info{
+      "prune.magnitude",
+      "zero the smallest weights (global or per-layer threshold)",
+      "labeled data only when epochs > 0",
+      with_training({option("sparsity", K::Number, "0.5", "fraction of weights to zero").range(0, 1, false),
+                     option("per-layer", K::Boolean, "false", "one threshold per layer instead of a global one"),
+                     option("gradual", K::Boolean, "false", "reach the sparsity gradually while fine-tuning (AGP; needs epochs)"),
+                     option("keep", K::List, "", "node names left dense"),
+                     option("sparse-format", K::Text, "dense", "store weights >= 50% zero as ONNX sparse initializers (onnx)")
+                         .one_of({"dense", "onnx"})},
+                    "0"),
+      training_needs,
+      check,
+      apply,
+  };
+  return info;
+}
+
+}  // namespace nncompress::passes

@@ -1,0 +1,80 @@
+// quant.int8: post-training int8 Q/DQ with calibrated activations.
+#include "nncompress/core/format.h"
+#include "nncompress/passes/pass.h"
+#include "nncompress/passes/quant/int8.h"
+
+namespace nncompress::passes {
+
+namespace {
+
+using K = OptionKind;
+
+Needs needs(const OptionValues&) {
+  Needs n;
+  n.calibration_data = true;
+  return n;
+}
+
+PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) {
+  Int8Options o;
+  o.symmetric = v.boolean("symmetric");
+  o.reduce_range = !v.boolean("full-range");
+  o.int32_bias = !v.boolean("float-bias");
+  o.per_channel = !v.boolean("per-tensor");
+  o.keep = v.list("keep");
+  o.calibration.method = v.text("calibration");
+  o.calibration.percentile = v.number("percentile");
+  o.calibration.preprocess = c.preprocess;
+  o.calibration.batch = c.batch;
+  if (c.progress_bar) o.calibration.progress = c.progress_bar("calibrate");
+  const data::Dataset calib = data::first_samples(*c.calibration, v.integer("calib-limit"));
+  const Int8Result r = quantize_int8(model, calib, o);
+
+  const int bits = o.reduce_range ? 7 : 8;
+  PassResult result;
+  nlohmann::json layers = nlohmann::json::array(), activations = nlohmann::json::array();
+  result.table.header = {"layer", "op", "weights", "weight scales", "bias"};
+  for (const QuantizedLayer& l : r.layers) {
+    layers.push_back({{"name", l.node}, {"op", l.op}, {"weights", l.weights}, {"bits", bits}, {"min_scale", l.min_scale},
+                      {"max_scale", l.max_scale}, {"int32_bias", l.int32_bias}});
+    result.table.rows.push_back({l.node, l.op, with_commas(l.weights), format("%.3g .. %.3g", l.min_scale, l.max_scale),
+                                 l.int32_bias ? "int32" : "float"});
+  }
+  for (const auto& [name, range] : r.activations) activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
+  result.details = {{"calibration", o.calibration.method}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
+                    {"folded_batchnorms", r.folded_batchnorms}, {"removed_relus", r.removed_relus},
+                    {"removed_clips", r.removed_clips}, {"quantized_activations", activations}, {"layers", layers}};
+  result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
+  result.notes.push_back(format("%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, "
+                                "%d Relus and %d Clips absorbed",
+                                r.layers.size(), bits, r.activations.size(), o.symmetric ? "int8 symmetric" : "uint8",
+                                r.folded_batchnorms, r.removed_relus, r.removed_clips));
+  return result;
+}
+
+}  // namespace
+
+const PassInfo& quant_int8_pass() {
+  static const PassInfo info{
+      "quant.int8",
+      "post-training int8 Q/DQ that ONNX Runtime and TensorRT read (docs/quantization.md)",
+      "calibration data (labels not needed)",
+      {option("calibration", K::Text, "minmax", "how activation ranges are chosen").one_of({"minmax", "percentile", "entropy"}),
+       option("percentile", K::Number, "99.99", "percentile kept by calibration percentile").at_least(50, false).at_most(100),
+       option("calib-limit", K::Integer, "1000", "calibrate on the first N samples").at_least(1),
+       option("symmetric", K::Boolean, "false", "activations as symmetric int8 (TensorRT) instead of uint8 with a zero point"),
+       option("full-range", K::Boolean, "false",
+              "8-bit weights in [-127, 127] (default 7 bits: ONNX Runtime's int8 kernels on CPUs without VNNI saturate on "
+              "full-range weights)"),
+       option("float-bias", K::Boolean, "false", "keep biases in float instead of int32"),
+       option("per-tensor", K::Boolean, "false", "one weight scale per tensor instead of per output channel"),
+       option("keep", K::List, "", "node names left in float")},
+      needs,
+      nullptr,
+      apply,
+      /*must_be_last=*/true,
+  };
+  return info;
+}
+
+}  // namespace nncompress::passes

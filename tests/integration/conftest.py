@@ -1,0 +1,13 @@
+"""pytest wiring for the integration tests: `--nncompress PATH` names the binary under test
+(ctest passes it; run one case alone with `python3 -m pytest tests/integration/FILE -k NAME
+--nncompress build/nncompress`)."""
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--nncompress", default="build/nncompress", help="the nncompress binary under test")
+
+
+@pytest.fixture(scope="session")
+def nncompress(request):
+    return request.config.getoption("--nncompress")

@@ -1,0 +1,241 @@
+#include "pass_command.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "nncompress/core/atomic_file.h"
+#include "nncompress/core/error.h"
+#include "nncompress/onnx/model_file.h"
+#include "nncompress/passes/registry.h"
+#include "nncompress/pipeline/pipeline.h"
+
+namespace nncompress::cli {
+
+namespace {
+
+struct Invocation {
+  std::string model, output, method, val, calib;
+  DataOptions data;
+  uint64_t seed = 0;
+  bool json = false;
+  std::map<std::string, std::string> values;               // option -> value given (scalars)
+  std::map<std::string, std::vector<std::string>> lists;   // option -> items given (lists)
+  std::map<std::string, CLI::Option*> flags;               // option -> its flag
+};
+
+std::vector<const passes::PassInfo*> passes_of(const std::string& prefix) {
+  std::vector<const passes::PassInfo*> out;
+  for (const passes::PassInfo* p : passes::all_passes())
+    if (p->name.rfind(prefix, 0) == 0) out.push_back(p);
+  return out;
+}
+
+std::string method_of(const passes::PassInfo& p, const std::string& prefix) { return p.name.substr(prefix.size()); }
+
+const char* type_name(passes::OptionKind kind) {
+  switch (kind) {
+    case passes::OptionKind::Number: return "NUMBER";
+    case passes::OptionKind::Integer: return "INT";
+    default: return "TEXT";
+  }
+}
+
+// One flag per option name over the command's passes, its help naming the methods it applies to
+// with their defaults and the accepted range.
+void add_option_flags(CLI::App* cmd, Invocation& inv, const std::string& prefix) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::pair<const passes::PassInfo*, const passes::OptionSpec*>>> owners;
+  for (const passes::PassInfo* p : passes_of(prefix))
+    for (const passes::OptionSpec& o : p->options) {
+      if (!owners.count(o.name)) order.push_back(o.name);
+      owners[o.name].push_back({p, &o});
+    }
+  for (const std::string& name : order) {
+    const auto& specs = owners[name];
+    const passes::OptionSpec& first = *specs.front().second;
+    std::string where;
+    for (const auto& [pass, spec] : specs)
+      where += (where.empty() ? "" : "; ") + method_of(*pass, prefix) +
+               (spec->default_value.empty() || spec->kind == passes::OptionKind::Boolean ? "" : ": default " + spec->default_value);
+    std::string help = first.help + " [" + where + "]";
+    if (!first.constraint().empty()) help += " (" + first.constraint() + ")";
+    const std::string flag = "--" + name;
+    switch (first.kind) {
+      case passes::OptionKind::Boolean:
+        inv.flags[name] = cmd->add_flag_function(flag, [&inv, name](int64_t) { inv.values[name] = "true"; }, help);
+        break;
+      case passes::OptionKind::List:
+        inv.flags[name] = cmd->add_option(flag, inv.lists[name], help)->delimiter(',')->type_name("NAME,...");
+        break;
+      default:
+        inv.flags[name] = cmd->add_option(flag, inv.values[name], help)->type_name(type_name(first.kind));
+    }
+  }
+}
+
+// The options given on the command line, checked against the chosen pass.
+std::map<std::string, std::string> given_options(const Invocation& inv, const passes::PassInfo& pass) {
+  std::map<std::string, std::string> given;
+  for (const auto& [name, flag] : inv.flags) {
+    if (flag->count() == 0) continue;
+    if (!pass.find_option(name)) {
+      std::string owners;
+      for (const passes::PassInfo* p : passes::all_passes())
+        if (p->find_option(name) && p->name.rfind(pass.name.substr(0, pass.name.find('.') + 1), 0) == 0)
+          owners += (owners.empty() ? "" : ", ") + p->name.substr(p->name.find('.') + 1);
+      throw bad_input("--" + name + " is not an option of --method " + inv.method + " (it applies to --method " + owners + ")");
+    }
+    if (inv.lists.count(name)) {
+      std::string joined;
+      for (const std::string& item : inv.lists.at(name)) joined += (joined.empty() ? "" : ",") + item;
+      given[name] = joined;
+    } else {
+      given[name] = inv.values.at(name);
+    }
+  }
+  return given;
+}
+
+void print_table(const passes::Table& t) {
+  if (t.header.empty()) return;
+  std::vector<size_t> width(t.header.size());
+  for (size_t c = 0; c < t.header.size(); ++c) width[c] = t.header[c].size();
+  for (const auto& row : t.rows)
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cells.size() && c < width.size(); ++c) {
+      const std::string pad(width[c] - cells[c].size(), ' ');
+      out += (c ? "  " : "") + (c < 2 ? cells[c] + pad : pad + cells[c]);  // names left, numbers right
+    }
+    std::printf("%s\n", out.c_str());
+  };
+  line(t.header);
+  for (const auto& row : t.rows) line(row);
+  std::printf("\n");
+}
+
+nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+nlohmann::json json_of(const Invocation& inv, const pipeline::Measurement& before, const pipeline::StepResult& step,
+                       uint64_t file_bytes) {
+  const pipeline::Measurement& after = step.after;
+  nlohmann::json j = {{"output", inv.output},
+                      {"method", inv.method},
+                      {"pass", step.step.pass},
+                      {"summary", step.result.summary},
+                      {"seconds", step.seconds},
+                      {"params_before", before.params},
+                      {"params_after", after.params},
+                      {"nonzeros_before", before.nonzeros},
+                      {"nonzeros_after", after.nonzeros},
+                      {"macs_before", before.macs},
+                      {"macs_after", after.macs},
+                      {"initializer_bytes_before", before.initializer_bytes},
+                      {"initializer_bytes_after", after.initializer_bytes},
+                      {"csr_bytes", after.csr_bytes},
+                      {"relative_index_bytes", after.relative_index_bytes},
+                      {"file_bytes", file_bytes},
+                      {"top1_before", optional_json(before.top1)},
+                      {"top1_after", optional_json(after.top1)}};
+  j.update(step.result.details);
+  return j;
+}
+
+void print_human(const Invocation& inv, const pipeline::Measurement& before, const pipeline::StepResult& step,
+                 uint64_t file_bytes) {
+  const pipeline::Measurement& after = step.after;
+  print_table(step.result.table);
+  for (const std::string& note : step.result.notes) std::printf("%s\n", note.c_str());
+  std::printf("%s (%.1f s)\n", step.result.summary.c_str(), step.seconds);
+  std::printf("params %s -> %s, non-zeros %s -> %s (%.1fx fewer), MACs %s -> %s\n", with_commas(before.params).c_str(),
+              with_commas(after.params).c_str(), with_commas(before.nonzeros).c_str(), with_commas(after.nonzeros).c_str(),
+              static_cast<double>(before.nonzeros) / std::max<int64_t>(1, after.nonzeros),
+              human_count(static_cast<double>(before.macs)).c_str(), human_count(static_cast<double>(after.macs)).c_str());
+  std::printf("bytes: initializers %s -> %s, file %s", human_bytes(before.initializer_bytes).c_str(),
+              human_bytes(after.initializer_bytes).c_str(), human_bytes(file_bytes).c_str());
+  if (after.nonzeros < 0.9 * after.params)  // sparse enough for sparse storage to matter
+    std::printf(", CSR %s, relative-index (4-bit) %s", human_bytes(after.csr_bytes).c_str(),
+                human_bytes(after.relative_index_bytes).c_str());
+  std::printf("\n");
+  if (before.top1 && after.top1) std::printf("top-1 %.2f%% -> %.2f%%\n", 100 * *before.top1, 100 * *after.top1);
+  spdlog::info("wrote {} ({})", inv.output, human_bytes(file_bytes));
+}
+
+int run(const Invocation& inv, const PassCommand& command) {
+  const passes::PassInfo* pass = passes::find_pass(command.prefix + inv.method);
+  if (!pass) throw internal_error("no pass " + command.prefix + inv.method);
+  passes::OptionPlace place;
+  place.value = [](const std::string& option) { return "--" + option; };
+  place.name = place.value;
+  place.step = "--method " + inv.method;
+  pipeline::Step step{pass->name, given_options(inv, *pass), 0};
+  const passes::OptionValues values = passes::validate_options(*pass, step.options, place);
+
+  // Everything the user gave is checked before the model is touched.
+  check_output_path(inv.model, inv.output);
+  std::optional<data::Dataset> train_data, val_data, calib_data;
+  if (!inv.data.path.empty()) train_data = data::load_dataset(inv.data.path, inv.data.limit);
+  if (!inv.val.empty()) val_data = data::load_dataset(inv.val);
+  if (!inv.calib.empty()) calib_data = data::load_dataset(inv.calib);
+  pipeline::Available available;
+  available.training_data = train_data.has_value();
+  available.training_labels = train_data && train_data->has_labels();
+  available.calibration_data = command.calibration_flag ? calib_data.has_value() : train_data.has_value();
+  available.calibration_flag = command.calibration_flag ? "--calib" : "--data";
+  available.distill_hint = "--distill";
+  pipeline::check_step_needs(*pass, values, available, pass->name + (inv.method.empty() ? "" : " (--method " + inv.method + ")"));
+
+  ir::Model model = onnxio::load_model(inv.model);
+  const Teacher teacher(inv.model, pass->needs && pass->needs(values).teacher);
+  passes::PassContext context = pass_context(inv.data, inv.seed);
+  context.train = train_data ? &*train_data : nullptr;
+  context.val = val_data && val_data->has_labels() ? &*val_data : nullptr;
+  context.calibration = command.calibration_flag ? (calib_data ? &*calib_data : nullptr) : context.train;
+  context.teacher = teacher.get();
+  const int epochs = pass->find_option("epochs") ? static_cast<int>(values.integer("epochs")) : 0;
+  context.training_progress = training_progress(std::max(epochs, 1));
+  context.epoch_done = epoch_log(std::max(epochs, 1));
+  const data::Dataset* accuracy = val_data ? &*val_data : train_data ? &*train_data : nullptr;
+
+  const pipeline::Measurement before = pipeline::measure(model, accuracy, context);
+  const pipeline::StepResult result = pipeline::run_step(model, step, context, accuracy);
+  const uint64_t file_bytes = onnxio::save_model(model, inv.output);
+  if (inv.json) std::cout << json_of(inv, before, result, file_bytes).dump(2) << std::endl;
+  else print_human(inv, before, result, file_bytes);
+  return int(kOk);
+}
+
+}  // namespace
+
+void register_pass_command(CLI::App& app, Action& action, const PassCommand& command) {
+  auto inv = std::make_shared<Invocation>();
+  inv->method = command.default_method;
+  CLI::App* cmd = app.add_subcommand(command.name, command.description);
+  cmd->add_option("model", inv->model, "Input .onnx file")->required();
+  cmd->add_option("-o,--output", inv->output, "Output .onnx file (never the input)")->required();
+  std::vector<std::string> methods;
+  std::string method_help;
+  for (const passes::PassInfo* p : passes_of(command.prefix)) {
+    methods.push_back(method_of(*p, command.prefix));
+    method_help += (method_help.empty() ? "" : "; ") + methods.back() + ": " + p->summary;
+  }
+  cmd->add_option("--method", inv->method, method_help)->check(CLI::IsMember(methods))->capture_default_str();
+  add_data_options(cmd, inv->data, false);
+  cmd->add_option("--val", inv->val, "Data for accuracy before/after and per-epoch validation (default for accuracy: --data)");
+  if (command.calibration_flag)
+    cmd->add_option("--calib", inv->calib, "Calibration / sensitivity data (no labels needed); preprocessing as for --data");
+  cmd->add_option("--seed", inv->seed, "Seed for shuffling and augmentation while fine-tuning")->capture_default_str();
+  cmd->add_flag("--json", inv->json, "Print one JSON object");
+  add_option_flags(cmd, *inv, command.prefix);
+  cmd->footer("Every option above is also a recipe key of the pass (see `nncompress passes`).");
+  cmd->callback([&action, inv, command] { action = [inv, command] { return run(*inv, command); }; });
+}
+
+}  // namespace nncompress::cli
