@@ -141,7 +141,7 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
       p.requires_grad_(true);
       slots.push_back({p, g.lr > 0 ? g.lr / o.lr : 1.0, g.weight_decay, {}, {}});
     }
-  std::vector<std::pair<at::Tensor, at::Tensor>> masks;
+  TrainOptions::MaskedParameters masks;
   for (const auto& [name, mask] : o.masks) {
     at::Tensor& p = exec.parameter(name);
     if (mask.sizes() != p.sizes()) throw bad_input("mask for '" + name + "' does not match its shape");
@@ -212,23 +212,9 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
           else sgd_step(s, lr * s.lr_scale, o);
         }
       }
-      // The schedule ends at 2/3 of training, leaving the rest to recover at the final sparsity.
-      const int64_t gradual_end = std::max<int64_t>(1, total_steps * 2 / 3);
-      if (o.gradual_final_sparsity > 0 && step <= gradual_end && (step % o.gradual_every == 0 || step == gradual_end)) {
-        const double t = static_cast<double>(step) / gradual_end;
-        const double target = o.gradual_final_sparsity +
-                              (o.gradual_initial_sparsity - o.gradual_final_sparsity) * std::pow(1.0 - t, 3);
+      if (o.update_masks) {
         at::NoGradGuard no_grad;
-        // One threshold over all masked tensors, as the one-shot global magnitude pruning.
-        // Weights already pruned stay pruned (their magnitude is 0, below any threshold).
-        std::vector<at::Tensor> magnitudes;
-        for (auto& [p, m] : masks) magnitudes.push_back((p.detach() * m).abs().reshape({-1}));
-        const at::Tensor all = at::cat(magnitudes);
-        const int64_t k = static_cast<int64_t>(target * all.numel());
-        if (k > 0) {
-          const double limit = std::get<0>(all.kthvalue(k)).item<double>();
-          for (auto& [p, m] : masks) m = ((p.detach() * m).abs() > limit).to(p.scalar_type());
-        }
+        o.update_masks(step, total_steps, masks);
       }
       apply_masks();
       if (o.after_step) o.after_step();
@@ -255,8 +241,7 @@ TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::
       hide_views();
       better = *stats.val_top1 > best_val;
     }
-    // With gradual pruning only the last epoch has the final sparsity: earlier ones cannot win.
-    if (o.gradual_final_sparsity > 0 || !o.keep_best_epoch) better = epoch == o.epochs;
+    if (!o.keep_best_epoch) better = epoch == o.epochs;
     if (better) {
       best = snapshot(exec, all_float);
       result.best_epoch = epoch;

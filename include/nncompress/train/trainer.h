@@ -62,15 +62,11 @@ struct TrainOptions {
   std::vector<std::string> frozen;
   // Zero masks kept during training: after every step, param *= mask (same shape).
   std::vector<std::pair<std::string, at::Tensor>> masks;
-  // Gradual magnitude pruning (Zhu & Gupta's AGP) of the masked parameters: every
-  // `gradual_every` steps their masks are recomputed so that a sparsity of
-  // final + (initial - final) * (1 - t)^3 holds over all of them together (one global magnitude
-  // threshold; t: progress through the first 2/3
-  // of training; the last third fine-tunes at the final sparsity).
-  // Off when gradual_final_sparsity is 0.
-  double gradual_initial_sparsity = 0;
-  double gradual_final_sparsity = 0;
-  int64_t gradual_every = 50;
+  // Called after every optimizer step, before the masks are re-applied, with the step (1-based),
+  // the run's total steps, and the masked parameters with their masks (same order as `masks`),
+  // which it may rewrite: a pruning schedule (gradual magnitude pruning, prune_magnitude.h).
+  using MaskedParameters = std::vector<std::pair<at::Tensor, at::Tensor>>;
+  std::function<void(int64_t step, int64_t total_steps, MaskedParameters& masks)> update_masks;
   std::vector<ParamGroup> extra_groups;
   std::function<at::Tensor()> extra_loss;  // added to the loss when set
   std::function<void()> after_step;

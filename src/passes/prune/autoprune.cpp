@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "auxiliary_signal.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -64,11 +65,9 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
     at::Tensor m = o.aux_init == "magnitude" ? (w.abs() / (2 * mean_abs)).clamp_max(1.0) : at::ones_like(w);
     aux.push_back(m.requires_grad_(true));
   }
-  std::vector<at::Tensor> ever_pruned, signal;
-  for (const at::Tensor& m : aux) {
-    ever_pruned.push_back(m.detach().le(0));
-    signal.push_back(at::zeros_like(m.detach()));
-  }
+  std::vector<at::Tensor> ever_pruned;
+  for (const at::Tensor& m : aux) ever_pruned.push_back(m.detach().le(0));
+  AuxiliarySignal signal(aux, o.aux_momentum);
 
   AutoPruneResult result;
   train::TrainOptions t = o.train;
@@ -76,23 +75,16 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
   for (size_t i = 0; i < layers.size(); ++i)
     t.views.push_back({layers[i].weight->name(), [m = aux[i]](const at::Tensor& w) { return masked_view(w, m); }});
 
-  const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
-  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(o.search_fraction.value_or(2.0 / 3.0) * batches * t.epochs));
+  const int64_t search_end = search_steps(train_data.size(), t, o.search_fraction.value_or(2.0 / 3.0));
   double lambda = o.lambda;
   int64_t step = 0;
   t.after_step = [&] {
     at::NoGradGuard no_grad;
     ++step;
     if (step <= search_end) {
-      double sum_sq = 0;
-      for (const at::Tensor& m : aux)
-        if (m.grad().defined()) sum_sq += m.grad().pow(2).sum().item<double>();
-      const double rms = std::sqrt(sum_sq / static_cast<double>(total)) + 1e-12;
+      signal.update();
       for (size_t i = 0; i < aux.size(); ++i) {
         at::Tensor m = aux[i].detach();
-        // A moving average of the normalized signal: single batches are noisy, and a weight
-        // flickering across the threshold would never settle.
-        if (aux[i].grad().defined()) signal[i].mul_(o.aux_momentum).add_(aux[i].grad() / rms, 1 - o.aux_momentum);
         m.sub_(o.aux_lr * (signal[i] + lambda)).clamp_(-1.0, 1.0);
         ever_pruned[i].logical_or_(m.le(0));
       }
@@ -113,8 +105,7 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
         }
       }
     }
-    for (const at::Tensor& m : aux)
-      if (m.grad().defined()) m.mutable_grad().zero_();
+    signal.clear_gradients();
   };
   result.training = train::fine_tune(model, train_data, val_data, t);
   result.final_lambda = lambda;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "auxiliary_signal.h"
 #include "channel_plan.h"
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
@@ -122,14 +123,14 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   std::map<int, at::Tensor> aux = initial_auxiliaries(plan, o.aux_init);
   // The gates: 1 keeps a channel open. Without a target a gate is open while its auxiliary is
   // positive; with one, the open channels are the highest auxiliaries that meet the ramp.
-  std::map<int, at::Tensor> open, signal, ever_closed;
-  int64_t total = 0;
+  std::map<int, at::Tensor> open, ever_closed;
+  std::vector<at::Tensor> aux_in_order;  // the signal's order: ascending group ids
   for (const auto& [group, m] : aux) {
     open[group] = m.detach().gt(0).to(at::kFloat);
-    signal[group] = at::zeros_like(m.detach());
     ever_closed[group] = open[group].eq(0);
-    total += m.numel();
+    aux_in_order.push_back(m);
   }
+  AuxiliarySignal signal(aux_in_order, o.aux_momentum);
   auto set_gates = [&](const KeptChannels& kept) {
     for (auto& [group, g] : open) {
       g.fill_(1.0);
@@ -150,9 +151,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
                          return w * at::cat(parts).view(shape).to(w.scalar_type());
                        }});
 
-  const int64_t batches = (train_data.size() + t.batch - 1) / std::max<int64_t>(t.batch, 1);
-  const double search_fraction = o.search_fraction.value_or(1.0 / 3.0);
-  const int64_t search_end = std::max<int64_t>(1, static_cast<int64_t>(search_fraction * batches * t.epochs));
+  const int64_t search_end = search_steps(train_data.size(), t, o.search_fraction.value_or(1.0 / 3.0));
   constexpr double kOpen = 1e-12;  // m above this: the gate is open (m > 0)
   constexpr int64_t kReselect = 10;  // steps between choices of the open channels on the ramp
   double predicted = 1.0;
@@ -164,20 +163,18 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
     at::NoGradGuard no_grad;
     ++step;
     if (step <= search_end) {
-      double sum_sq = 0;
-      for (const auto& [group, m] : aux)
-        if (m.grad().defined()) sum_sq += m.grad().pow(2).sum().item<double>();
-      const double rms = std::sqrt(sum_sq / static_cast<double>(total)) + 1e-12;
+      signal.update();
+      size_t i = 0;
       for (auto& [group, m] : aux) {
         at::Tensor v = m.detach();
-        if (m.grad().defined()) signal[group].mul_(o.aux_momentum).add_(m.grad() / rms, 1 - o.aux_momentum);
+        const at::Tensor& s = signal[i++];
         if (target > 0) {
           // Only the order of the auxiliaries matters: no pull (it would shift all alike, or, cost
           // weighted, empty the costliest groups first), no clipping (the order never saturates).
-          v.sub_(o.aux_lr * signal[group]);
+          v.sub_(o.aux_lr * s);
         } else {
           const auto c = costs.find(group);
-          v.sub_(o.aux_lr * (signal[group] + o.lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
+          v.sub_(o.aux_lr * (s + o.lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
         }
       }
       const bool last = step == search_end;
@@ -197,8 +194,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
       }
       // Past the search the gates stay as they are and the weights fine-tune under them.
     }
-    for (auto& [group, m] : aux)
-      if (m.grad().defined()) m.mutable_grad().zero_();
+    signal.clear_gradients();
   };
 
   ChannelAutoPruneResult result;

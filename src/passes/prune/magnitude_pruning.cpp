@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <set>
 
 #include "nncompress/analysis/weighted_layers.h"
@@ -58,6 +59,25 @@ MagnitudePruneResult prune_magnitude(ir::Model& model, const MagnitudePruneOptio
     result.masks.push_back({c.weight->name(), mask});
   }
   return result;
+}
+
+std::function<void(int64_t, int64_t, train::TrainOptions::MaskedParameters&)> gradual_magnitude_schedule(
+    double initial, double final_sparsity, int64_t every) {
+  return [=](int64_t step, int64_t total_steps, train::TrainOptions::MaskedParameters& masks) {
+    const int64_t end = std::max<int64_t>(1, total_steps * 2 / 3);
+    if (step > end || (step % every != 0 && step != end)) return;
+    const double t = static_cast<double>(step) / end;
+    const double target = final_sparsity + (initial - final_sparsity) * std::pow(1.0 - t, 3);
+    // One threshold over all masked tensors, as the one-shot global magnitude pruning. Weights
+    // already pruned stay pruned (their magnitude is 0, below any threshold).
+    std::vector<at::Tensor> magnitudes;
+    for (auto& [p, m] : masks) magnitudes.push_back((p.detach() * m).abs().reshape({-1}));
+    const at::Tensor all = at::cat(magnitudes);
+    const int64_t k = static_cast<int64_t>(target * all.numel());
+    if (k <= 0) return;
+    const double limit = std::get<0>(all.kthvalue(k)).item<double>();
+    for (auto& [p, m] : masks) m = ((p.detach() * m).abs() > limit).to(p.scalar_type());
+  };
 }
 
 int mark_sparse_storage(ir::Model& model, double min_sparsity) {

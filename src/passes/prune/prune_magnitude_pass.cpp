@@ -27,7 +27,10 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   if (trains(v)) {
     train::TrainOptions t = training(v, c);
     t.masks = std::move(r.masks);
-    if (v.boolean("gradual")) t.gradual_final_sparsity = v.number("sparsity");
+    if (v.boolean("gradual")) {
+      t.update_masks = gradual_magnitude_schedule(0.0, v.number("sparsity"));
+      t.keep_best_epoch = false;  // only the last epoch has the final sparsity
+    }
     const train::TrainResult tr = train::fine_tune(model, *c.train, c.val, t);
     summary += format("; fine-tuned %zu epochs", tr.epochs.size());
   }
