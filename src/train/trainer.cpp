@@ -107,154 +107,209 @@ std::vector<std::string> trainable_parameters(const ir::Model& model) {
   return names;
 }
 
-TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::Dataset* val, const TrainOptions& o) {
+namespace {
+
+void check_options(const data::Dataset& train, const TrainOptions& o) {
   if (!train.has_labels() && !o.teacher)
     throw bad_input("'" + train.source + "' has no labels: give labeled data or a teacher model to distill from");
   if (o.optimizer != "sgd" && o.optimizer != "adam") throw bad_input("unknown optimizer '" + o.optimizer + "' (sgd, adam)");
   if (o.schedule != "cosine" && o.schedule != "onecycle" && o.schedule != "constant")
     throw bad_input("unknown schedule '" + o.schedule + "' (cosine, onecycle, constant)");
   if (o.epochs < 1) throw bad_input("epochs must be at least 1");
-
-  runtime::Executor exec(model);
-  if (exec.inputs().size() != 1) throw bad_input("fine-tuning needs a model with one input");
-  const ir::Value& input = *exec.inputs()[0];
-  at::Generator gen = at::detail::createCPUGenerator(o.seed);
-  at::manual_seed(o.seed);  // dropout inside the kernels
-
-  // Work on copies so the model changes only when training finishes; BatchNorm statistics are
-  // copied too (training mode updates them in place).
-  std::vector<std::string> all_float;
-  for (const ir::Value* v : model.graph.initializers())
-    if (ir::is_floating_point(v->initializer()->dtype())) all_float.push_back(v->name());
-  for (const std::string& n : all_float) exec.parameter(n) = exec.parameter(n).detach().clone();
-
-  const std::set<std::string> frozen(o.frozen.begin(), o.frozen.end());
-  std::vector<Slot> slots;
-  for (const std::string& n : trainable_parameters(model)) {
-    if (frozen.count(n)) continue;
-    at::Tensor& p = exec.parameter(n);
-    p.requires_grad_(true);
-    slots.push_back({p, 1.0, o.weight_decay, {}, {}});
-  }
-  for (const ParamGroup& g : o.extra_groups)
-    for (at::Tensor p : g.params) {  // a handle copy: requires_grad_ applies to the shared tensor
-      p.requires_grad_(true);
-      slots.push_back({p, g.lr > 0 ? g.lr / o.lr : 1.0, g.weight_decay, {}, {}});
-    }
-  TrainOptions::MaskedParameters masks;
-  for (const auto& [name, mask] : o.masks) {
-    at::Tensor& p = exec.parameter(name);
-    if (mask.sizes() != p.sizes()) throw bad_input("mask for '" + name + "' does not match its shape");
-    masks.push_back({p, mask.to(p.scalar_type())});
-  }
-  auto apply_masks = [&] {
-    at::NoGradGuard no_grad;
-    for (auto& [p, m] : masks) p.detach().mul_(m);
-  };
-  apply_masks();
-  // The executor sees each view while running; between runs it holds the trained weights again.
-  std::vector<std::pair<at::Tensor*, at::Tensor>> viewed;  // executor slot, trained weight
-  for (const auto& [name, view] : o.views) viewed.push_back({&exec.parameter(name), exec.parameter(name)});
-  auto show_views = [&] {
-    for (size_t i = 0; i < viewed.size(); ++i) *viewed[i].first = o.views[i].second(viewed[i].second);
-  };
-  auto hide_views = [&] {
-    for (auto& [slot, weight] : viewed) *slot = weight;
-  };
-
-  TrainResult result;
   if (o.epoch_samples < 0) throw bad_input("epoch-samples must not be negative");
-  const int64_t available = train.size();
-  const int64_t n = o.epoch_samples > 0 ? std::min(o.epoch_samples, available) : available;
-  const int64_t batches = (n + o.batch - 1) / o.batch, total_steps = batches * o.epochs;
-  std::unordered_map<std::string, at::Tensor> best = snapshot(exec, all_float);
-  int64_t step = 0;
-  double best_val = -1;
-  const auto t_start = std::chrono::steady_clock::now();
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
-    exec.set_training(true);
-    const at::Tensor order = at::randperm(available, gen, at::kLong);
+}
+
+// One fine-tuning run: the executor over copies of the parameters, the optimizer's slots, the
+// masks and the reparameterized views.
+class Run {
+ public:
+  Run(const ir::Model& model, const data::Dataset& train, const TrainOptions& o)
+      : train_(train), o_(o), exec_(model), gen_(at::detail::createCPUGenerator(o.seed)) {
+    if (exec_.inputs().size() != 1) throw bad_input("fine-tuning needs a model with one input");
+    input_ = exec_.inputs()[0];
+    at::manual_seed(o.seed);  // dropout inside the kernels
+    // Work on copies so the model changes only when training finishes; BatchNorm statistics are
+    // copied too (training mode updates them in place).
+    for (const ir::Value* v : model.graph.initializers())
+      if (ir::is_floating_point(v->initializer()->dtype())) all_float_.push_back(v->name());
+    for (const std::string& n : all_float_) exec_.parameter(n) = exec_.parameter(n).detach().clone();
+    add_slots(model);
+    for (const auto& [name, mask] : o.masks) {
+      at::Tensor& p = exec_.parameter(name);
+      if (mask.sizes() != p.sizes()) throw bad_input("mask for '" + name + "' does not match its shape");
+      masks_.push_back({p, mask.to(p.scalar_type())});
+    }
+    apply_masks();
+    // The executor sees each view while running; between runs it holds the trained weights again.
+    for (const auto& [name, view] : o.views) viewed_.push_back({&exec_.parameter(name), exec_.parameter(name)});
+  }
+
+  TrainResult train(const data::Dataset* val) {
+    TrainResult result;
+    const int64_t available = train_.size();
+    const int64_t n = o_.epoch_samples > 0 ? std::min(o_.epoch_samples, available) : available;
+    const int64_t batches = (n + o_.batch - 1) / o_.batch;
+    total_steps_ = batches * o_.epochs;
+    std::unordered_map<std::string, at::Tensor> best = snapshot(exec_, all_float_);
+    double best_val = -1;
+    const auto t_start = std::chrono::steady_clock::now();
+    for (int epoch = 1; epoch <= o_.epochs; ++epoch) {
+      const auto t0 = std::chrono::steady_clock::now();
+      EpochStats stats = train_epoch(epoch, n, batches);
+      bool better = true;
+      if (val && val->has_labels()) {
+        stats.val_top1 = validate(*val);
+        better = *stats.val_top1 > best_val;
+      }
+      if (!o_.keep_best_epoch) better = epoch == o_.epochs;
+      if (better) {
+        best = snapshot(exec_, all_float_);
+        result.best_epoch = epoch;
+        if (stats.val_top1) best_val = *stats.val_top1, result.best_val_top1 = stats.val_top1;
+      }
+      stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (o_.epoch_done) o_.epoch_done(stats);
+      result.epochs.push_back(stats);
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    result.samples_per_second = elapsed > 0 ? static_cast<double>(n) * o_.epochs / elapsed : 0;
+    weights_ = std::move(best);
+    return result;
+  }
+
+  // The kept epoch's parameters, after train().
+  const std::unordered_map<std::string, at::Tensor>& weights() const { return weights_; }
+
+ private:
+  void add_slots(const ir::Model& model) {
+    const std::set<std::string> frozen(o_.frozen.begin(), o_.frozen.end());
+    for (const std::string& n : trainable_parameters(model)) {
+      if (frozen.count(n)) continue;
+      at::Tensor& p = exec_.parameter(n);
+      p.requires_grad_(true);
+      slots_.push_back({p, 1.0, o_.weight_decay, {}, {}});
+    }
+    for (const ParamGroup& g : o_.extra_groups)
+      for (at::Tensor p : g.params) {  // a handle copy: requires_grad_ applies to the shared tensor
+        p.requires_grad_(true);
+        slots_.push_back({p, g.lr > 0 ? g.lr / o_.lr : 1.0, g.weight_decay, {}, {}});
+      }
+  }
+
+  void apply_masks() {
+    at::NoGradGuard no_grad;
+    for (auto& [p, m] : masks_) p.detach().mul_(m);
+  }
+  void show_views() {
+    for (size_t i = 0; i < viewed_.size(); ++i) *viewed_[i].first = o_.views[i].second(viewed_[i].second);
+  }
+  void hide_views() {
+    for (auto& [slot, weight] : viewed_) *slot = weight;
+  }
+
+  // Cross-entropy on labels and/or distillation from the teacher, plus any extra term.
+  at::Tensor loss_of(const at::Tensor& x, const at::Tensor& logits, const at::Tensor& labels) {
+    at::Tensor loss;
+    if (labels.defined()) loss = at::nll_loss(at::log_softmax(logits, 1), labels);
+    if (o_.teacher) {
+      at::Tensor teacher_logits;
+      {
+        at::NoGradGuard no_grad;
+        teacher_logits = o_.teacher->run({x}).at(0).reshape({logits.size(0), -1});
+      }
+      const double t = o_.temperature;
+      const at::Tensor target = at::softmax(teacher_logits / t, 1);
+      const at::Tensor kl = (target * (at::log(target + 1e-12) - at::log_softmax(logits / t, 1))).sum() / logits.size(0) * (t * t);
+      loss = labels.defined() ? o_.distill_weight * kl + (1 - o_.distill_weight) * loss : kl;
+    }
+    if (o_.extra_loss) loss = loss + o_.extra_loss();
+    return loss;
+  }
+
+  // Backward, the optimizer step at the scheduled learning rate, then masks and hooks.
+  void optimize(const at::Tensor& loss) {
+    for (Slot& s : slots_)
+      if (s.param.grad().defined()) s.param.mutable_grad().zero_();
+    loss.backward();
+    ++step_;
+    const double lr = o_.lr * schedule_factor(o_.schedule, step_ - 1, total_steps_);
+    {
+      at::NoGradGuard no_grad;
+      for (Slot& s : slots_) {
+        if (o_.optimizer == "adam") adam_step(s, lr * s.lr_scale, step_, o_);
+        else sgd_step(s, lr * s.lr_scale, o_);
+      }
+    }
+    if (o_.update_masks) {
+      at::NoGradGuard no_grad;
+      o_.update_masks(step_, total_steps_, masks_);
+    }
+    apply_masks();
+    if (o_.after_step) o_.after_step();
+  }
+
+  EpochStats train_epoch(int epoch, int64_t n, int64_t batches) {
+    exec_.set_training(true);
+    const at::Tensor order = at::randperm(train_.size(), gen_, at::kLong);
     double loss_sum = 0;
     int64_t seen = 0, correct = 0;
     for (int64_t b = 0; b < batches; ++b) {
-      const at::Tensor idx = order.narrow(0, b * o.batch, std::min(o.batch, n - b * o.batch));
-      at::Tensor x = data::prepare_batch(train.x.index_select(0, idx), input.name(), input.type, o.preprocess);
-      x = augment(x, o, gen);
+      const at::Tensor idx = order.narrow(0, b * o_.batch, std::min(o_.batch, n - b * o_.batch));
+      at::Tensor x = data::prepare_batch(train_.x.index_select(0, idx), input_->name(), input_->type, o_.preprocess);
+      x = augment(x, o_, gen_);
       show_views();
-      at::Tensor logits = exec.run({x}).at(0);
+      at::Tensor logits = exec_.run({x}).at(0);
       hide_views();
       logits = logits.reshape({logits.size(0), -1});
-      at::Tensor loss;
-      at::Tensor labels = train.has_labels() ? train.y.index_select(0, idx) : at::Tensor();
-      if (labels.defined()) loss = at::nll_loss(at::log_softmax(logits, 1), labels);
-      if (o.teacher) {
-        at::Tensor teacher_logits;
-        {
-          at::NoGradGuard no_grad;
-          teacher_logits = o.teacher->run({x}).at(0).reshape({logits.size(0), -1});
-        }
-        const double t = o.temperature;
-        const at::Tensor target = at::softmax(teacher_logits / t, 1);
-        const at::Tensor kl = (target * (at::log(target + 1e-12) - at::log_softmax(logits / t, 1))).sum() / logits.size(0) * (t * t);
-        loss = labels.defined() ? o.distill_weight * kl + (1 - o.distill_weight) * loss : kl;
-      }
-      if (o.extra_loss) loss = loss + o.extra_loss();
-      for (Slot& s : slots)
-        if (s.param.grad().defined()) s.param.mutable_grad().zero_();
-      loss.backward();
-      ++step;
-      const double lr = o.lr * schedule_factor(o.schedule, step - 1, total_steps);
-      {
-        at::NoGradGuard no_grad;
-        for (Slot& s : slots) {
-          if (o.optimizer == "adam") adam_step(s, lr * s.lr_scale, step, o);
-          else sgd_step(s, lr * s.lr_scale, o);
-        }
-      }
-      if (o.update_masks) {
-        at::NoGradGuard no_grad;
-        o.update_masks(step, total_steps, masks);
-      }
-      apply_masks();
-      if (o.after_step) o.after_step();
+      const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
+      const at::Tensor loss = loss_of(x, logits, labels);
+      optimize(loss);
       const int64_t bs = idx.size(0);
       loss_sum += loss.item<double>() * bs;
       seen += bs;
       if (labels.defined()) correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
-      if (o.progress) o.progress(epoch, b + 1, batches, loss_sum / seen, static_cast<double>(correct) / seen);
+      if (o_.progress) o_.progress(epoch, b + 1, batches, loss_sum / seen, static_cast<double>(correct) / seen);
     }
     EpochStats stats;
     stats.epoch = epoch;
     stats.samples = seen;
     stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
     stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
-    bool better = true;
-    if (val && val->has_labels()) {
-      exec.set_training(false);
-      at::NoGradGuard no_grad;
-      eval::EvalOptions eo;
-      eo.batch = std::max<int64_t>(o.batch, 256);
-      eo.preprocess = o.preprocess;
-      show_views();
-      stats.val_top1 = eval::evaluate(exec, *val, eo).top1;
-      hide_views();
-      better = *stats.val_top1 > best_val;
-    }
-    if (!o.keep_best_epoch) better = epoch == o.epochs;
-    if (better) {
-      best = snapshot(exec, all_float);
-      result.best_epoch = epoch;
-      if (stats.val_top1) best_val = *stats.val_top1, result.best_val_top1 = stats.val_top1;
-    }
-    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (o.epoch_done) o.epoch_done(stats);
-    result.epochs.push_back(stats);
+    return stats;
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  result.samples_per_second = elapsed > 0 ? static_cast<double>(n) * o.epochs / elapsed : 0;
 
-  for (const auto& [name, tensor] : best)
+  std::optional<double> validate(const data::Dataset& val) {
+    exec_.set_training(false);
+    at::NoGradGuard no_grad;
+    eval::EvalOptions eo;
+    eo.batch = std::max<int64_t>(o_.batch, 256);
+    eo.preprocess = o_.preprocess;
+    show_views();
+    const std::optional<double> top1 = eval::evaluate(exec_, val, eo).top1;
+    hide_views();
+    return top1;
+  }
+
+  const data::Dataset& train_;
+  const TrainOptions& o_;
+  runtime::Executor exec_;
+  const ir::Value* input_ = nullptr;
+  at::Generator gen_;
+  std::vector<std::string> all_float_;
+  std::vector<Slot> slots_;
+  TrainOptions::MaskedParameters masks_;
+  std::vector<std::pair<at::Tensor*, at::Tensor>> viewed_;  // executor slot, trained weight
+  int64_t step_ = 0, total_steps_ = 0;
+  std::unordered_map<std::string, at::Tensor> weights_;
+};
+
+}  // namespace
+
+TrainResult fine_tune(ir::Model& model, const data::Dataset& train, const data::Dataset* val, const TrainOptions& o) {
+  check_options(train, o);
+  Run run(model, train, o);
+  const TrainResult result = run.train(val);
+  for (const auto& [name, tensor] : run.weights())
     runtime::replace_data(*model.graph.value(name).mutable_initializer(), tensor);
   return result;
 }

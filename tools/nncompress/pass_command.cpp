@@ -154,10 +154,17 @@ void print_human(const Invocation& inv, const pipeline::Measurement& before, con
   print_table(step.result.table);
   for (const std::string& note : step.result.notes) std::printf("%s\n", note.c_str());
   std::printf("%s (%.1f s)\n", step.result.summary.c_str(), step.seconds);
-  std::printf("params %s -> %s, non-zeros %s -> %s (%.1fx fewer), MACs %s -> %s\n", with_commas(before.params).c_str(),
-              with_commas(after.params).c_str(), with_commas(before.nonzeros).c_str(), with_commas(after.nonzeros).c_str(),
-              static_cast<double>(before.nonzeros) / std::max<int64_t>(1, after.nonzeros),
-              human_count(static_cast<double>(before.macs)).c_str(), human_count(static_cast<double>(after.macs)).c_str());
+  // Non-zero weights as the layers compute with them (int8 and packed codes decoded).
+  auto layer_nonzeros = [](const pipeline::Measurement& m) {
+    int64_t n = 0;
+    for (const pipeline::LayerStats& l : m.layers) n += l.nonzeros;
+    return n;
+  };
+  const int64_t nonzeros_before = layer_nonzeros(before), nonzeros_after = layer_nonzeros(after);
+  std::printf("params %s -> %s, MACs %s -> %s, non-zero weights %s -> %s (%.1fx fewer)\n", with_commas(before.params).c_str(),
+              with_commas(after.params).c_str(), human_count(static_cast<double>(before.macs)).c_str(),
+              human_count(static_cast<double>(after.macs)).c_str(), with_commas(nonzeros_before).c_str(),
+              with_commas(nonzeros_after).c_str(), static_cast<double>(nonzeros_before) / std::max<int64_t>(1, nonzeros_after));
   std::printf("bytes: initializers %s -> %s, file %s", human_bytes(before.initializer_bytes).c_str(),
               human_bytes(after.initializer_bytes).c_str(), human_bytes(file_bytes).c_str());
   if (after.nonzeros < 0.9 * after.params)  // sparse enough for sparse storage to matter
