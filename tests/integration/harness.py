@@ -72,9 +72,9 @@ def ort_layer_weights(model_path, work):
     return [np.load(os.path.join(out, clean(n) + ".npy")) for n in names]
 
 
-def check_same_as_ort(nncompress, model, test_npz, work, label):
-    """Runs the first 64 samples of an MNIST-style .npz through nncompress and onnxruntime-node and
-    checks (with check()) that both run and their logits agree."""
+def logits_of_both(nncompress, model, test_npz, work):
+    """Runs the first 64 samples of an MNIST-style .npz through nncompress and onnxruntime-node:
+    (ours, theirs, errors), a runtime's logits None when it failed."""
     import numpy as np
     d = np.load(test_npz)
     x_path = os.path.join(work, "x.npy")
@@ -82,7 +82,23 @@ def check_same_as_ort(nncompress, model, test_npz, work, label):
     ours, theirs = os.path.join(work, "ours"), os.path.join(work, "ort")
     code1, _, e1 = run([nncompress, "--quiet", "run", model, "-i", x_path, "-o", ours])
     code2, _, e2 = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, theirs, f"input={x_path}"])
-    check(code1 == 0 and code2 == 0, f"{label}: both runtimes run the model {e1.strip()[:200]} {e2.strip()[:200]}")
-    if code1 == 0 and code2 == 0:
-        a, b = np.load(os.path.join(ours, "logits.npy")), np.load(os.path.join(theirs, "logits.npy"))
+    a = np.load(os.path.join(ours, "logits.npy")) if code1 == 0 else None
+    b = np.load(os.path.join(theirs, "logits.npy")) if code2 == 0 else None
+    return a, b, f"{e1.strip()[:200]} {e2.strip()[:200]}"
+
+
+def check_same_as_ort(nncompress, model, test_npz, work, label):
+    """check()s that both runtimes run the model and their logits agree."""
+    import numpy as np
+    a, b, errors = logits_of_both(nncompress, model, test_npz, work)
+    check(a is not None and b is not None, f"{label}: both runtimes run the model {errors}")
+    if a is not None and b is not None:
         check(np.allclose(a, b, rtol=1e-4, atol=1e-4), f"{label}: outputs agree (max diff {np.abs(a - b).max():.2e})")
+
+
+def assert_same_as_ort(nncompress, model, test_npz, work):
+    """The pytest form of check_same_as_ort."""
+    import numpy as np
+    a, b, errors = logits_of_both(nncompress, model, test_npz, str(work))
+    assert a is not None and b is not None, errors
+    assert np.allclose(a, b, rtol=1e-4, atol=1e-4), f"max diff {np.abs(a - b).max():.2e}"
