@@ -100,6 +100,40 @@ std::map<int, at::Tensor> initial_auxiliaries(const ChannelPlan& plan, const std
   return aux;
 }
 
+// Each tensor that creates or restores a pruned channel is seen by the forward pass multiplied by
+// the channels' gates.
+void add_gate_views(train::TrainOptions& t, const ChannelPlan& plan, const std::map<int, at::Tensor>& aux,
+                    const std::map<int, at::Tensor>& open) {
+  for (const GatedTensor& g : gated_tensors(plan))
+    t.views.push_back({g.name, [g, aux, open](const at::Tensor& w) {
+                         std::vector<at::Tensor> parts;
+                         for (const auto& [group, count] : g.segments)
+                           parts.push_back(group >= 0 ? gate(open.at(group), aux.at(group)) : at::ones({count}, at::kFloat));
+                         std::vector<int64_t> shape(w.dim(), 1);
+                         shape[g.axis] = -1;
+                         return w * at::cat(parts).view(shape).to(w.scalar_type());
+                       }});
+}
+
+// One search step of the auxiliaries (ascending group order, as the signal's). With a target
+// only their order matters: no pull (it would shift all alike, or, cost weighted, empty the
+// costliest groups first) and no clipping (the order never saturates). Without one, the pull of
+// lambda weighted by each channel's cost decides, within [-1, 1].
+void move_auxiliaries(std::map<int, at::Tensor>& aux, const AuxiliarySignal& signal, bool has_target,
+                      const std::map<int, double>& costs, const AutoPruneOptions& o) {
+  size_t i = 0;
+  for (auto& [group, m] : aux) {
+    at::Tensor v = m.detach();
+    const at::Tensor& s = signal[i++];
+    if (has_target) {
+      v.sub_(o.aux_lr * s);
+    } else {
+      const auto c = costs.find(group);
+      v.sub_(o.aux_lr * (s + o.lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
+    }
+  }
+}
+
 // The auxiliaries' values as scores (no copy: decide() and meet_target() only read them).
 std::map<int, at::Tensor> values_of(const std::map<int, at::Tensor>& aux) {
   std::map<int, at::Tensor> v;
@@ -141,15 +175,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
 
   train::TrainOptions t = o.train;
   t.keep_best_epoch = false;  // the gates change over training: the last epoch is the pruned model
-  for (const GatedTensor& g : gated_tensors(plan))
-    t.views.push_back({g.name, [g, aux, open](const at::Tensor& w) {
-                         std::vector<at::Tensor> parts;
-                         for (const auto& [group, count] : g.segments)
-                           parts.push_back(group >= 0 ? gate(open.at(group), aux.at(group)) : at::ones({count}, at::kFloat));
-                         std::vector<int64_t> shape(w.dim(), 1);
-                         shape[g.axis] = -1;
-                         return w * at::cat(parts).view(shape).to(w.scalar_type());
-                       }});
+  add_gate_views(t, plan, aux, open);
 
   const int64_t search_end = search_steps(train_data.size(), t, o.search_fraction.value_or(1.0 / 3.0));
   constexpr double kOpen = 1e-12;  // m above this: the gate is open (m > 0)
@@ -164,19 +190,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
     ++step;
     if (step <= search_end) {
       signal.update();
-      size_t i = 0;
-      for (auto& [group, m] : aux) {
-        at::Tensor v = m.detach();
-        const at::Tensor& s = signal[i++];
-        if (target > 0) {
-          // Only the order of the auxiliaries matters: no pull (it would shift all alike, or, cost
-          // weighted, empty the costliest groups first), no clipping (the order never saturates).
-          v.sub_(o.aux_lr * s);
-        } else {
-          const auto c = costs.find(group);
-          v.sub_(o.aux_lr * (s + o.lambda * (c != costs.end() ? c->second : 1.0))).clamp_(-1.0, 1.0);
-        }
-      }
+      move_auxiliaries(aux, signal, target > 0, costs, o);
       const bool last = step == search_end;
       if (target > 0 && (step % kReselect == 0 || last)) {
         // The channels kept follow a cubic ramp from the whole model down to the target (as
