@@ -4,7 +4,7 @@
 #include "nncompress/onnx/validate.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/autoprune.h"
-#include "prune_tables.h"
+#include "prune_pass_common.h"
 
 namespace nncompress::passes {
 
@@ -64,7 +64,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
     result.notes.push_back(format("final lambda %.4g; %lld weights pruned during the search came back", r.final_lambda,
                                   static_cast<long long>(r.recovered)));
   }
-  if (v.text("sparse-format") == "onnx") mark_sparse_storage(model);
+  store_as_asked(model, v);
   return result;
 }
 
@@ -94,8 +94,7 @@ const PassInfo& prune_autoprune_pass() {
                .at_most(1),
            option("keep", K::List, "", "node names left dense"),
            option("prune-first-conv", K::Boolean, "false", "channels: allow pruning the first convolution's channels"),
-           option("sparse-format", K::Text, "dense", "store weights >= 50% zero as ONNX sparse initializers (onnx)")
-               .one_of({"dense", "onnx"})},
+           sparse_format_option()},
           "5"),
       training_needs,
       check,

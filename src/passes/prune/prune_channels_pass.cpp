@@ -4,7 +4,7 @@
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/channel_pruning.h"
 #include "nncompress/passes/prune/importance.h"
-#include "prune_tables.h"
+#include "prune_pass_common.h"
 
 namespace nncompress::passes {
 

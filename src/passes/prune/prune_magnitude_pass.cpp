@@ -3,7 +3,7 @@
 #include "nncompress/core/format.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
-#include "prune_tables.h"
+#include "prune_pass_common.h"
 
 namespace nncompress::passes {
 
@@ -34,7 +34,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
     const train::TrainResult tr = train::fine_tune(model, *c.train, c.val, t);
     summary += format("; fine-tuned %zu epochs", tr.epochs.size());
   }
-  if (v.text("sparse-format") == "onnx") mark_sparse_storage(model);
+  store_as_asked(model, v);
   PassResult result;
   describe_sparsity(r.layers, model, result);
   result.summary = summary;
@@ -52,8 +52,7 @@ const PassInfo& prune_magnitude_pass() {
                      option("per-layer", K::Boolean, "false", "one threshold per layer instead of a global one"),
                      option("gradual", K::Boolean, "false", "reach the sparsity gradually while fine-tuning (AGP; needs epochs)"),
                      option("keep", K::List, "", "node names left dense"),
-                     option("sparse-format", K::Text, "dense", "store weights >= 50% zero as ONNX sparse initializers (onnx)")
-                         .one_of({"dense", "onnx"})},
+                     sparse_format_option()},
                     "0"),
       training_needs,
       check,

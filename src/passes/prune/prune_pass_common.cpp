@@ -1,4 +1,4 @@
-#include "prune_tables.h"
+#include "prune_pass_common.h"
 
 #include <ATen/ATen.h>
 
@@ -42,6 +42,15 @@ void describe_sparsity(const std::vector<SparsityRow>& rows, const ir::Model& mo
   }
   result.details.update({{"granularity", "weights"}, {"groups_pruned", 0}, {"layers", layers},
                          {"unprunable", nlohmann::json::array()}});
+}
+
+OptionSpec sparse_format_option() {
+  return option("sparse-format", OptionKind::Text, "dense", "store weights >= 50% zero as ONNX sparse initializers (onnx)")
+      .one_of({"dense", "onnx"});
+}
+
+void store_as_asked(ir::Model& model, const OptionValues& values) {
+  if (values.text("sparse-format") == "onnx") mark_sparse_storage(model);
 }
 
 }  // namespace nncompress::passes
