@@ -1,4 +1,4 @@
-"""Tiny helpers shared by the integration tests (run by ctest with /usr/bin/python3)."""
+"""Helpers shared by the integration tests (pytest cases, run by ctest with /usr/bin/python3 -m pytest)."""
 import os
 import subprocess
 import sys
@@ -8,8 +8,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LENET5 = os.path.join(ROOT, "models", "lenet5-mnist.onnx")
 MNIST_TEST = os.path.join(ROOT, "models", "data", "mnist-test.npz")
 
-_results = {"passed": 0, "failed": []}
-
 
 def run(cmd, **kw):
     """Runs a command and returns (exit code, stdout, stderr); a signal gives a negative code."""
@@ -17,18 +15,10 @@ def run(cmd, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if cond:
-        _results["passed"] += 1
-    else:
-        _results["failed"].append(what)
-
-
-def finish():
-    """Prints the 'N passed, N failed' line and exits non-zero on any failure."""
-    print(f"{_results['passed']} passed, {len(_results['failed'])} failed")
-    sys.exit(1 if _results["failed"] else 0)
+def export_torchvision(folder, names):
+    """Exports torchvision models (random weights, fixed seed) to `folder`/NAME.onnx, once."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torchvision.py"), "--out", folder, *names], check=True)
+    return {n: os.path.join(folder, n + ".onnx") for n in names}
 
 
 def layer_weights(path):
@@ -87,17 +77,8 @@ def logits_of_both(nncompress, model, test_npz, work):
     return a, b, f"{e1.strip()[:200]} {e2.strip()[:200]}"
 
 
-def check_same_as_ort(nncompress, model, test_npz, work, label):
-    """check()s that both runtimes run the model and their logits agree."""
-    import numpy as np
-    a, b, errors = logits_of_both(nncompress, model, test_npz, work)
-    check(a is not None and b is not None, f"{label}: both runtimes run the model {errors}")
-    if a is not None and b is not None:
-        check(np.allclose(a, b, rtol=1e-4, atol=1e-4), f"{label}: outputs agree (max diff {np.abs(a - b).max():.2e})")
-
-
 def assert_same_as_ort(nncompress, model, test_npz, work):
-    """The pytest form of check_same_as_ort."""
+    """Both runtimes run the model and their logits agree."""
     import numpy as np
     a, b, errors = logits_of_both(nncompress, model, test_npz, str(work))
     assert a is not None and b is not None, errors

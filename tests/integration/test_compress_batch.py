@@ -1,39 +1,36 @@
-#!/usr/bin/python3
 """compress --batch: a manifest (YAML and CSV) with a model that passes, one that fails its gate and
 one that is missing; all three run (two at a time), each gets its report and log, the summary
 names each outcome, and the exit code is the first failure's (3). Bad manifests exit 2 before any
 work, naming the line."""
-import argparse
 import json
 import os
-import tempfile
 
-from harness import LENET5, MNIST_TEST, ROOT, check, finish, run
+import pytest
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--nncompress", required=True)
-args = ap.parse_args()
-work = tempfile.mkdtemp(prefix="nncompress_batch_")
-lenet300 = os.path.join(ROOT, "models", "lenet-300-100-mnist.onnx")
+from harness import LENET5, MNIST_TEST, ROOT, run
+
+LENET300 = os.path.join(ROOT, "models", "lenet-300-100-mnist.onnx")
 
 
-def write(name, text):
-    path = os.path.join(work, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    w = tmp_path_factory.mktemp("batch")
+    (w / "int8.yaml").write_text("steps:\n  - pass: quant.int8\n    calib-limit: 100\n")
+    return w
 
 
-recipe = write("int8.yaml", "steps:\n  - pass: quant.int8\n    calib-limit: 100\n")
-out = os.path.join(work, "out")
-manifest = write("batch.yaml", f"""models:
+@pytest.fixture(scope="module")
+def manifest(work):
+    out, recipe = work / "out", work / "int8.yaml"
+    path = work / "batch.yaml"
+    path.write_text(f"""models:
   - model: {LENET5}
     output: {out}/a.onnx
     recipe: {recipe}
     data: {MNIST_TEST}
     limit: 500
     max-accuracy-drop: 2
-  - model: {lenet300}
+  - model: {LENET300}
     output: {out}/b.onnx
     recipe: {recipe}
     data: {MNIST_TEST}
@@ -44,27 +41,41 @@ manifest = write("batch.yaml", f"""models:
     recipe: {recipe}
     data: {MNIST_TEST}
 """)
-code, stdout, err = run([args.nncompress, "--quiet", "compress", "--batch", manifest, "--jobs", "2", "--json"])
-check(code == 3, f"exit code is the first failure's (gate: 3), got {code} {err.strip()[:200]}")
-if stdout.strip():
+    return path
+
+
+def test_every_entry_runs_and_the_first_failure_sets_the_exit_code(nncompress, work, manifest):
+    out = work / "out"
+    code, stdout, err = run([nncompress, "--quiet", "compress", "--batch", manifest, "--jobs", "2", "--json"])
+    assert code == 3, err
     rows = json.loads(stdout)["models"]
-    check([r["status"] for r in rows] == ["ok", "gate failed", "bad input"], f"statuses {[r['status'] for r in rows]}")
-    check([r["exit_code"] for r in rows] == [0, 3, 2], "per-model exit codes 0, 3, 2")
-    check(os.path.exists(f"{out}/a.onnx") and os.path.exists(f"{out}/b.onnx"), "both models written (a failed gate still writes)")
-    check(os.path.exists(f"{out}/a.report.json") and os.path.exists(f"{out}/a.report.log"), "report and log per model")
-    check(rows[0]["size_ratio"] and rows[0]["size_ratio"] > 3 and rows[0]["top1_after"] is not None, "summary numbers from the reports")
-    check("min-size-ratio" in rows[1]["message"] and "missing.onnx" in rows[2]["message"], "failures say why")
+    assert [r["status"] for r in rows] == ["ok", "gate failed", "bad input"]
+    assert [r["exit_code"] for r in rows] == [0, 3, 2]
+    assert (out / "a.onnx").exists() and (out / "b.onnx").exists()  # a failed gate still writes
+    assert (out / "a.report.json").exists() and (out / "a.report.log").exists()
+    assert rows[0]["size_ratio"] and rows[0]["size_ratio"] > 3 and rows[0]["top1_after"] is not None
+    assert "min-size-ratio" in rows[1]["message"] and "missing.onnx" in rows[2]["message"]
 
-csv = write("batch.csv", f"model,output,recipe,data,limit\n{LENET5},{out}/d.onnx,{recipe},{MNIST_TEST},300\n")
-code, stdout, err = run([args.nncompress, "--quiet", "compress", "--batch", csv])
-check(code == 0 and "| 1 | " in stdout and " ok " in stdout, f"CSV manifest: exit {code}, Markdown table {err.strip()[:200]}")
 
-for name, text, needle in (("unknown-key.yaml", f"models:\n  - model: {LENET5}\n    outptu: x.onnx\n", ":2: unknown key 'outptu'"),
-                           ("no-output.csv", f"model\n{LENET5}\n", ":2: each entry needs 'model' and 'output'"),
-                           ("twice.yaml", f"models:\n  - model: a.onnx\n    output: {out}/x.onnx\n  - model: b.onnx\n    output: {out}/x.onnx\n",
-                            ":4: output")):
-    code, _, err = run([args.nncompress, "compress", "--batch", write(name, text)])
-    check(code == 2 and needle in err, f"{name}: exit {code}, {err.strip()[:160]}")
-code, _, err = run([args.nncompress, "compress", LENET5, "--batch", manifest])
-check(code == 2 and "--batch" in err, f"MODEL with --batch is a usage error: {err.strip()[:120]}")
-finish()
+def test_a_csv_manifest(nncompress, work):
+    csv = work / "batch.csv"
+    csv.write_text(f"model,output,recipe,data,limit\n{LENET5},{work}/out/d.onnx,{work}/int8.yaml,{MNIST_TEST},300\n")
+    code, stdout, err = run([nncompress, "--quiet", "compress", "--batch", csv])
+    assert code == 0 and "| 1 | " in stdout and " ok " in stdout, err
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("unknown-key.yaml", f"models:\n  - model: {LENET5}\n    outptu: x.onnx\n", ":2: unknown key 'outptu'"),
+    ("no-output.csv", f"model\n{LENET5}\n", ":2: each entry needs 'model' and 'output'"),
+    ("twice.yaml", "models:\n  - model: a.onnx\n    output: OUT/x.onnx\n  - model: b.onnx\n    output: OUT/x.onnx\n", ":4: output"),
+])
+def test_bad_manifests_exit_2_naming_the_line(nncompress, work, name, text, needle):
+    path = work / name
+    path.write_text(text.replace("OUT", str(work / "out")))
+    code, _, err = run([nncompress, "compress", "--batch", path])
+    assert code == 2 and needle in err, err
+
+
+def test_a_model_with_batch_is_a_usage_error(nncompress, manifest):
+    code, _, err = run([nncompress, "compress", LENET5, "--batch", manifest])
+    assert code == 2 and "--batch" in err

@@ -1,26 +1,16 @@
-#!/usr/bin/python3
 """Ops whose signature changed after opset 17 (libonnx 1.12 knows up to 17): models at opsets
 18-21 load, inspect with a one-line warning, and run in nncompress with the same outputs as
 onnxruntime-node, the oracle that knows these opsets."""
-import argparse
 import json
 import os
-import tempfile
 
 import numpy as np
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import ROOT, check, finish, run
+from harness import ROOT, run
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--nncompress", required=True)
-args = ap.parse_args()
-root = ROOT
-work = tempfile.mkdtemp(prefix="nncompress_opset_")
 rng = np.random.RandomState(3)
-x = rng.randn(2, 7, 6, 5).astype(np.float32)
-x_path = os.path.join(work, "x.npy")
-np.save(x_path, x)
 
 
 def const(name, values, dtype=np.int64):
@@ -46,24 +36,24 @@ CASES = {
                             [const("shape", [0, -1, 5])], 1),
 }
 
-for name, (opset, nodes, inits, n_out) in CASES.items():
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_loads_inspects_and_runs_like_onnxruntime(nncompress, tmp_path, name):
+    opset, nodes, inits, n_out = CASES[name]
+    x_path = tmp_path / "x.npy"
+    np.save(x_path, np.random.RandomState(3).randn(2, 7, 6, 5).astype(np.float32))
     outs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, None) for i in range(n_out)]
     g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 7, 6, 5])], outs, inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=9 if opset < 21 else 10)
-    path = os.path.join(work, name + ".onnx")
-    with open(path, "wb") as f:
-        f.write(m.SerializeToString())  # python3-onnx 1.12 cannot check these opsets; ORT and nncompress do
-    code, out, err = run([args.nncompress, "inspect", "--json", path])
-    check(code == 0 and json.loads(out)["onnx_check"] == "skipped", f"{name}: inspect works, checker skipped {err.strip()[:200]}")
-    ours, theirs = os.path.join(work, name, "ours"), os.path.join(work, name, "ort")
-    code, _, err = run([args.nncompress, "--quiet", "run", path, "-i", x_path, "-o", ours])
-    check(code == 0, f"{name}: nncompress runs it {err.strip()[:300]}")
-    code, _, err = run(["node", os.path.join(root, "tools", "ort", "run.js"), path, theirs, f"x={x_path}"])
-    check(code == 0, f"{name}: onnxruntime-node runs it {err.strip()[:300]}")
+    path = tmp_path / (name + ".onnx")
+    path.write_bytes(m.SerializeToString())  # python3-onnx 1.12 cannot check these opsets; ORT and nncompress do
+    code, out, err = run([nncompress, "inspect", "--json", path])
+    assert code == 0 and json.loads(out)["onnx_check"] == "skipped", err
+    ours, theirs = tmp_path / "ours", tmp_path / "ort"
+    code, _, err = run([nncompress, "--quiet", "run", path, "-i", x_path, "-o", ours])
+    assert code == 0, err
+    code, _, err = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), path, theirs, f"x={x_path}"])
+    assert code == 0, err
     for i in range(n_out):
-        a, b = os.path.join(ours, f"y{i}.npy"), os.path.join(theirs, f"y{i}.npy")
-        if os.path.exists(a) and os.path.exists(b):
-            a, b = np.load(a), np.load(b)
-            check(a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-5),
-                  f"{name}: output {i} {a.shape} equals onnxruntime-node's {b.shape}")
-finish()
+        a, b = np.load(ours / f"y{i}.npy"), np.load(theirs / f"y{i}.npy")
+        assert a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-5), f"output {i}: {a.shape} vs {b.shape}"

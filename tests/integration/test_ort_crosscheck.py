@@ -1,43 +1,38 @@
-#!/usr/bin/python3
 """The executor against ONNX Runtime (onnxruntime-node): seven torchvision models, exported with
 random weights (fixed seed), run in both on the same random batch; outputs agree within 1e-4
 relative (max |nncompress - ORT| / max |ORT|)."""
-import argparse
 import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
+import pytest
 
-from harness import ROOT, check, finish, run
+from harness import ROOT, export_torchvision, run
 
 MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x1_0", "densenet121", "googlenet",
           "efficientnet_b0"]
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--nncompress", required=True)
-ap.add_argument("--models", required=True, help="folder for the exported models")
-args = ap.parse_args()
-root = ROOT
-subprocess.run([sys.executable, os.path.join(root, "tools", "export_torchvision.py"), "--out", args.models, *MODELS],
-               check=True)
-work = tempfile.mkdtemp(prefix="nncompress_ort_")
-x = np.random.RandomState(42).randn(2, 3, 224, 224).astype(np.float32)
-x_path = os.path.join(work, "x.npy")
-np.save(x_path, x)
 
-for name in MODELS:
-    model = os.path.join(args.models, name + ".onnx")
-    ours, theirs = os.path.join(work, name, "nncompress"), os.path.join(work, name, "ort")
-    code, _, err = run([args.nncompress, "--quiet", "run", model, "-i", x_path, "-o", ours])
-    check(code == 0, f"{name}: nncompress run exits 0 {err.strip()[:300]}")
-    code, _, err = run(["node", os.path.join(root, "tools", "ort", "run.js"), model, theirs, f"input={x_path}"])
-    check(code == 0, f"{name}: onnxruntime-node runs it {err.strip()[:300]}")
-    if not (os.path.exists(os.path.join(ours, "logits.npy")) and os.path.exists(os.path.join(theirs, "logits.npy"))):
-        continue
-    a, b = np.load(os.path.join(ours, "logits.npy")), np.load(os.path.join(theirs, "logits.npy"))
-    check(a.shape == b.shape == (2, 1000), f"{name}: output shapes {a.shape} and {b.shape}")
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ort") / "x.npy"
+    np.save(path, np.random.RandomState(42).randn(2, 3, 224, 224).astype(np.float32))
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(models_dir):
+    return export_torchvision(models_dir, MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_outputs_agree_with_onnxruntime(nncompress, exported, batch, tmp_path, name):
+    model = exported[name]
+    ours, theirs = tmp_path / "nncompress", tmp_path / "ort"
+    code, _, err = run([nncompress, "--quiet", "run", model, "-i", batch, "-o", ours])
+    assert code == 0, err
+    code, _, err = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, theirs, f"input={batch}"])
+    assert code == 0, err
+    a, b = np.load(ours / "logits.npy"), np.load(theirs / "logits.npy")
+    assert a.shape == b.shape == (2, 1000)
     rel = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-    check(rel <= 1e-4, f"{name}: relative difference {rel:.2e} <= 1e-4")
-finish()
+    assert rel <= 1e-4, f"relative difference {rel:.2e}"
