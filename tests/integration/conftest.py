@@ -1,5 +1,5 @@
 """pytest wiring for the integration tests: `--nncompress PATH` names the binary under test
-(ctest passes it; run one case alone with `python3 -m pytest tests/integration/FILE -k NAME
+(ctest passes it; run one case alone with `/usr/bin/python3 -m pytest tests/integration/FILE -k NAME
 --nncompress build/nncompress`)."""
 import pytest
 

@@ -5,13 +5,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <new>
 
 #include "nncompress/core/error.h"
-#include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/train/trainer.h"
@@ -96,15 +96,6 @@ Teacher::Teacher(const std::string& path, bool wanted) {
   executor_.emplace(*model_);
 }
 
-std::optional<double> top1_of(const ir::Model& model, const DataOptions& d, const data::Dataset* data) {
-  if (!data || !data->has_labels()) return std::nullopt;
-  const runtime::Executor exec(model);
-  eval::EvalOptions o;
-  o.batch = d.batch;
-  o.preprocess = preprocess_of(d);
-  return eval::evaluate(exec, *data, o).top1;
-}
-
 void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::string& batch_flag) {
   auto* data = cmd->add_option("--data", o.path, "Dataset: .npz (x, y), .npy, IDX images or an ONNX test-data folder");
   if (required) data->required();
@@ -126,6 +117,12 @@ passes::PassContext pass_context(const DataOptions& o, uint64_t seed) {
   c.seed = seed;
   c.progress_bar = [](const std::string& label) { return progress_bar(label); };
   return c;
+}
+
+void set_step_progress(passes::PassContext& c, const passes::OptionValues& values) {
+  const int epochs = values.pass().find_option("epochs") ? static_cast<int>(values.integer("epochs")) : 0;
+  c.training_progress = training_progress(std::max(epochs, 1));
+  c.epoch_done = epoch_log(std::max(epochs, 1));
 }
 
 data::Preprocess preprocess_of(const DataOptions& o) {

@@ -76,6 +76,8 @@ data::Preprocess preprocess_of(const DataOptions& options);
 
 // A pass context with the data options' preprocessing and batch, the seed, and progress bars.
 passes::PassContext pass_context(const DataOptions& options, uint64_t seed);
+// Points the context's training progress and epoch log at a step with these options.
+void set_step_progress(passes::PassContext& context, const passes::OptionValues& values);
 
 // A distillation teacher: the model at `path`, loaded and made runnable when wanted.
 class Teacher {
@@ -87,8 +89,5 @@ class Teacher {
   std::optional<ir::Model> model_;
   std::optional<runtime::Executor> executor_;  // reads model_, which therefore never moves
 };
-
-// Top-1 accuracy of `model` on `data` with those options; nullopt without data or labels.
-std::optional<double> top1_of(const ir::Model& model, const DataOptions& options, const data::Dataset* data);
 
 }  // namespace nncompress::cli

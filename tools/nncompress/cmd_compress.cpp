@@ -140,10 +140,7 @@ void register_compress(CLI::App& app, Action& action) {
       for (size_t i = 0; i < report.recipe.steps.size(); ++i) {
         const pipeline::Step& step = report.recipe.steps[i];
         spdlog::info("step {}/{}: {}", i + 1, report.recipe.steps.size(), step.pass);
-        const passes::OptionValues values = step.values();
-        const int epochs = values.pass().find_option("epochs") ? static_cast<int>(values.integer("epochs")) : 0;
-        context.training_progress = training_progress(std::max(epochs, 1));
-        context.epoch_done = epoch_log(std::max(epochs, 1));
+        set_step_progress(context, step.values());
         report.steps.push_back(pipeline::run_step(model, step, context, context.val));
         spdlog::info("  {} ({:.1f} s)", report.steps.back().result.summary, report.steps.back().seconds);
       }

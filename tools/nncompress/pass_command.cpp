@@ -80,15 +80,15 @@ void add_option_flags(CLI::App* cmd, Invocation& inv, const std::string& prefix)
 }
 
 // The options given on the command line, checked against the chosen pass.
-std::map<std::string, std::string> given_options(const Invocation& inv, const passes::PassInfo& pass) {
+std::map<std::string, std::string> given_options(const Invocation& inv, const passes::PassInfo& pass,
+                                                 const std::string& prefix) {
   std::map<std::string, std::string> given;
   for (const auto& [name, flag] : inv.flags) {
     if (flag->count() == 0) continue;
     if (!pass.find_option(name)) {
       std::string owners;
-      for (const passes::PassInfo* p : passes::all_passes())
-        if (p->find_option(name) && p->name.rfind(pass.name.substr(0, pass.name.find('.') + 1), 0) == 0)
-          owners += (owners.empty() ? "" : ", ") + p->name.substr(p->name.find('.') + 1);
+      for (const passes::PassInfo* p : passes_of(prefix))
+        if (p->find_option(name)) owners += (owners.empty() ? "" : ", ") + method_of(*p, prefix);
       throw bad_input("--" + name + " is not an option of --method " + inv.method + " (it applies to --method " + owners + ")");
     }
     if (inv.lists.count(name)) {
@@ -182,7 +182,7 @@ int run(const Invocation& inv, const PassCommand& command) {
   place.value = [](const std::string& option) { return "--" + option; };
   place.name = place.value;
   place.step = "--method " + inv.method;
-  pipeline::Step step{pass->name, given_options(inv, *pass), 0};
+  pipeline::Step step{pass->name, given_options(inv, *pass, command.prefix), 0};
   const passes::OptionValues values = passes::validate_options(*pass, step.options, place);
 
   // Everything the user gave is checked before the model is touched.
@@ -206,9 +206,7 @@ int run(const Invocation& inv, const PassCommand& command) {
   context.val = val_data && val_data->has_labels() ? &*val_data : nullptr;
   context.calibration = command.calibration_flag ? (calib_data ? &*calib_data : nullptr) : context.train;
   context.teacher = teacher.get();
-  const int epochs = pass->find_option("epochs") ? static_cast<int>(values.integer("epochs")) : 0;
-  context.training_progress = training_progress(std::max(epochs, 1));
-  context.epoch_done = epoch_log(std::max(epochs, 1));
+  set_step_progress(context, values);
   const data::Dataset* accuracy = val_data ? &*val_data : train_data ? &*train_data : nullptr;
 
   const pipeline::Measurement before = pipeline::measure(model, accuracy, context);
