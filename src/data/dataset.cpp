@@ -7,6 +7,7 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/data/array_io.h"
+#include "nncompress/data/images.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -36,9 +37,20 @@ at::Tensor labels_from(const at::Tensor& y, const std::string& label) {
 Dataset from_npz(const std::string& path) {
   auto arrays = read_npz(path);
   Dataset d;
-  if (arrays.count("x")) d.x = arrays.at("x");
-  else if (arrays.size() == 1) d.x = arrays.begin()->second;
-  else throw bad_input("'" + path + "' has no array named 'x' (found " + std::to_string(arrays.size()) + " arrays)");
+  if (arrays.count("x")) {
+    d.x = arrays.at("x");
+  } else if (arrays.size() == 1) {
+    d.x = arrays.begin()->second;
+  } else {  // arrays named after the model's inputs
+    for (const auto& [name, a] : arrays)
+      if (name != "y") d.inputs.emplace_back(name, a);
+    if (d.inputs.empty()) throw bad_input("'" + path + "' holds labels 'y' but no samples");
+    d.x = d.inputs.front().second;
+    for (const auto& [name, a] : d.inputs)
+      if (a.dim() < 1 || a.size(0) != d.x.size(0))
+        throw bad_input("'" + path + "': array '" + name + "' has " + std::to_string(a.dim() ? a.size(0) : 0) +
+                        " samples, '" + d.inputs.front().first + "' has " + std::to_string(d.x.size(0)));
+  }
   if (arrays.count("y")) d.y = labels_from(arrays.at("y"), "'" + path + "'");
   return d;
 }
@@ -62,10 +74,19 @@ Dataset from_test_data(const fs::path& dir) {
     if (e.is_directory() && fs::exists(e.path() / "input_0.pb")) sets.push_back(e.path());
   if (sets.empty()) throw bad_input("'" + dir.string() + "' holds no input_0.pb (not an ONNX test-data folder)");
   std::sort(sets.begin(), sets.end());
-  std::vector<at::Tensor> parts;
-  for (const auto& s : sets) parts.push_back(runtime::to_aten(onnxio::load_tensor((s / "input_0.pb").string())));
   Dataset d;
-  d.x = at::cat(parts, 0);
+  for (int k = 0; fs::exists(sets.front() / ("input_" + std::to_string(k) + ".pb")); ++k) {
+    std::vector<at::Tensor> parts;
+    std::string name;
+    for (const auto& s : sets) {
+      const ir::Tensor t = onnxio::load_tensor((s / ("input_" + std::to_string(k) + ".pb")).string());
+      name = t.name.empty() ? "#" + std::to_string(k) : t.name;
+      parts.push_back(runtime::to_aten(t));
+    }
+    d.inputs.emplace_back(name, at::cat(parts, 0));
+  }
+  d.x = d.inputs.front().second;
+  if (d.inputs.size() == 1) d.inputs.clear();
   return d;
 }
 
@@ -75,11 +96,14 @@ Dataset load_dataset(const std::string& path, int64_t limit) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw bad_input("cannot open '" + path + "': no such file or folder");
   Dataset d;
-  if (fs::is_directory(path)) d = from_test_data(path);
+  if (fs::is_directory(path) && is_image_folder(path)) d = read_images(path);
+  else if (fs::is_directory(path)) d = from_test_data(path);
+  else if (is_image_file(path)) d = read_images(path);
   else if (ends_with(path, ".npz")) d = from_npz(path);
   else if (ends_with(path, ".npy")) d.x = read_npy(path);
   else if (path.find("idx3-ubyte") != std::string::npos) d = from_idx(path);
-  else throw bad_input("'" + path + "': unknown dataset format (use .npz, .npy, IDX images or an ONNX test-data folder)");
+  else throw bad_input("'" + path + "': unknown dataset format (use .npz, .npy, IDX images, an ONNX test-data folder, "
+                       "or images: one file, a folder, or a folder of class folders)");
   if (d.x.dim() < 1 || d.x.size(0) == 0) throw bad_input("'" + path + "' holds no samples");
   if (d.has_labels() && d.y.size(0) != d.x.size(0))
     throw bad_input("'" + path + "' has " + std::to_string(d.x.size(0)) + " samples but " + std::to_string(d.y.size(0)) + " labels");
@@ -92,8 +116,53 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
   Dataset out = data;
   if (limit >= data.size()) return out;
   out.x = out.x.narrow(0, 0, limit);
+  for (auto& [name, a] : out.inputs) a = a.narrow(0, 0, limit);
   if (out.has_labels()) out.y = out.y.narrow(0, 0, limit);
   return out;
+}
+
+namespace {
+
+// prepare_inputs with the samples chosen by `pick` (a function of a [N, ...] array).
+template <typename Pick>
+std::vector<at::Tensor> prepare_picked(const Dataset& data, const std::vector<const ir::Value*>& model_inputs,
+                                       const Preprocess& options, Pick pick) {
+  std::string names;
+  for (const ir::Value* v : model_inputs) names += (names.empty() ? "'" : ", '") + v->name() + "'";
+  std::vector<at::Tensor> out;
+  if (data.inputs.empty()) {
+    if (model_inputs.size() != 1)
+      throw bad_input("the model has " + std::to_string(model_inputs.size()) + " inputs (" + names +
+                      "): give an .npz with one array named after each");
+    out.push_back(prepare_batch(pick(data.x), model_inputs[0]->name(), model_inputs[0]->type, options));
+    return out;
+  }
+  for (size_t k = 0; k < model_inputs.size(); ++k) {
+    const ir::Value* v = model_inputs[k];
+    auto it = std::find_if(data.inputs.begin(), data.inputs.end(), [&](const auto& p) {
+      return p.first == v->name() || p.first == "#" + std::to_string(k);
+    });
+    if (it == data.inputs.end()) {
+      std::string have;
+      for (const auto& p : data.inputs) have += (have.empty() ? "'" : ", '") + p.first + "'";
+      throw bad_input(data.source + " has no array for model input '" + v->name() + "' (it has " + have +
+                      "; the model's inputs: " + names + ")");
+    }
+    out.push_back(prepare_batch(pick(it->second), v->name(), v->type, options));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> prepare_inputs(const Dataset& data, const at::Tensor& rows,
+                                       const std::vector<const ir::Value*>& model_inputs, const Preprocess& options) {
+  return prepare_picked(data, model_inputs, options, [&](const at::Tensor& a) { return a.index_select(0, rows); });
+}
+
+std::vector<at::Tensor> prepare_inputs(const Dataset& data, int64_t start, int64_t count,
+                                       const std::vector<const ir::Value*>& model_inputs, const Preprocess& options) {
+  return prepare_picked(data, model_inputs, options, [&](const at::Tensor& a) { return a.narrow(0, start, count); });
 }
 
 at::Tensor prepare_batch(const at::Tensor& raw, const std::string& input_name, const ir::ValueType& type,

@@ -12,28 +12,21 @@ namespace nncompress::eval {
 
 namespace {
 
-const ir::Value& single_input(const runtime::Executor& model) {
-  if (model.inputs().size() != 1)
-    throw bad_input("evaluation needs a model with one input; this one has " + std::to_string(model.inputs().size()));
-  return *model.inputs()[0];
-}
-
 // Logits [B, classes] of the first output for one prepared batch.
-at::Tensor logits(const runtime::Executor& model, const at::Tensor& batch) {
+at::Tensor logits(const runtime::Executor& model, const std::vector<at::Tensor>& batch) {
   at::NoGradGuard no_grad;  // also lets the executor keep convolutions in the blocked layout
-  at::Tensor out = model.run({batch}).at(0);
+  at::Tensor out = model.run(batch).at(0);
   if (out.dim() != 2) out = out.reshape({out.size(0), -1});
   return out.to(at::kFloat);
 }
 
-// Calls f(prepared batch, labels or undefined) for each batch.
+// Calls f(prepared inputs, labels or undefined) for each batch.
 template <typename F>
 void for_each_batch(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options, F f) {
-  const ir::Value& input = single_input(model);
   const int64_t n = data.size(), step = std::max<int64_t>(1, options.batch);
   for (int64_t start = 0; start < n; start += step) {
     const int64_t len = std::min(step, n - start);
-    const at::Tensor batch = data::prepare_batch(data.x.narrow(0, start, len), input.name(), input.type, options.preprocess);
+    const std::vector<at::Tensor> batch = data::prepare_inputs(data, start, len, model.inputs(), options.preprocess);
     f(batch, data.has_labels() ? data.y.narrow(0, start, len) : at::Tensor());
     if (options.progress) options.progress(start + len, n);
   }
@@ -51,7 +44,7 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
   EvalResult r;
   int64_t top1 = 0, top5 = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for_each_batch(model, data, options, [&](const at::Tensor& batch, const at::Tensor& labels) {
+  for_each_batch(model, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
     const at::Tensor scores = logits(model, batch);
     r.samples += scores.size(0);
     if (labels.defined()) {
@@ -69,31 +62,77 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
 
 Comparison compare(const runtime::Executor& base, const runtime::Executor& candidate, const data::Dataset& data,
                    const EvalOptions& options) {
+  if (base.outputs().size() != candidate.outputs().size())
+    throw bad_input("the models have " + std::to_string(base.outputs().size()) + " and " +
+                    std::to_string(candidate.outputs().size()) + " outputs");
   Comparison c;
-  int64_t agree = 0, base_ok = 0, cand_ok = 0;
-  double signal = 0, noise = 0;
-  for_each_batch(base, data, options, [&](const at::Tensor& batch, const at::Tensor& labels) {
-    const at::Tensor a = logits(base, batch), b = logits(candidate, batch);
-    if (a.sizes() != b.sizes()) throw bad_input("the models' outputs differ in shape");
-    const at::Tensor pa = a.argmax(1), pb = b.argmax(1);
-    c.samples += a.size(0);
-    agree += pa.eq(pb).sum().item<int64_t>();
-    if (labels.defined()) {
-      base_ok += pa.eq(labels).sum().item<int64_t>();
-      cand_ok += pb.eq(labels).sum().item<int64_t>();
+  struct Sums {
+    double signal = 0, noise = 0, cosine = 0, abs_diff = 0;
+    int64_t elements = 0, agree = 0;
+  };
+  std::vector<Sums> sums(base.outputs().size());
+  for (size_t i = 0; i < base.outputs().size(); ++i) c.outputs.push_back({base.outputs()[i]->name()});
+  int64_t base_ok = 0, cand_ok = 0;
+  for_each_batch(base, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
+    at::NoGradGuard no_grad;
+    const std::vector<at::Tensor> a_all = base.run(batch), b_all = candidate.run(batch);
+    const int64_t n = batch.at(0).size(0);
+    for (size_t i = 0; i < a_all.size(); ++i) {
+      if (a_all[i].sizes() != b_all[i].sizes())
+        throw bad_input("output '" + c.outputs[i].name + "' differs in shape: " + c10::str(a_all[i].sizes()) + " and " +
+                        c10::str(b_all[i].sizes()));
+      const at::Tensor a = a_all[i].to(at::kDouble).reshape({n, -1}), b = b_all[i].to(at::kDouble).reshape({n, -1});
+      OutputFidelity& f = c.outputs[i];
+      Sums& s = sums[i];
+      f.shape = a_all[i].sizes().vec();
+      const at::Tensor diff = a - b;
+      s.signal += a.pow(2).sum().item<double>();
+      s.noise += diff.pow(2).sum().item<double>();
+      s.abs_diff += diff.abs().sum().item<double>();
+      s.elements += a.numel();
+      f.max_abs_diff = std::max(f.max_abs_diff, a.numel() ? diff.abs().max().item<double>() : 0.0);
+      // Cosine per sample; two all-zero outputs are identical (1), one all-zero is orthogonal (0).
+      const at::Tensor na = a.norm(2, 1), nb = b.norm(2, 1);
+      const at::Tensor cos = (a * b).sum(1) / (na * nb).clamp_min(1e-300);
+      s.cosine += at::where((na == 0) & (nb == 0), at::ones_like(cos), cos).sum().item<double>();
+      const bool class_scores = a_all[i].dim() == 2 && a_all[i].size(1) >= 2;
+      if (class_scores) {
+        const at::Tensor pa = a.argmax(1), pb = b.argmax(1);
+        s.agree += pa.eq(pb).sum().item<int64_t>();
+        if (i == 0 && labels.defined()) {
+          base_ok += pa.eq(labels).sum().item<int64_t>();
+          cand_ok += pb.eq(labels).sum().item<int64_t>();
+        }
+      }
     }
-    const at::Tensor diff = (a - b).to(at::kDouble);
-    signal += a.to(at::kDouble).pow(2).sum().item<double>();
-    noise += diff.pow(2).sum().item<double>();
-    c.max_abs_diff = std::max(c.max_abs_diff, diff.abs().max().item<double>());
+    c.samples += n;
   });
-  if (c.samples) c.agreement = static_cast<double>(agree) / c.samples;
-  if (data.has_labels() && c.samples) {
+  for (size_t i = 0; i < c.outputs.size(); ++i) {
+    OutputFidelity& f = c.outputs[i];
+    const Sums& s = sums[i];
+    if (!c.samples) continue;
+    f.cosine = s.cosine / c.samples;
+    f.snr_db = s.noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(s.signal / s.noise);
+    f.mean_abs_diff = s.elements ? s.abs_diff / s.elements : 0;
+    if (f.shape.size() == 2 && f.shape[1] >= 2) f.agreement = static_cast<double>(s.agree) / c.samples;
+  }
+  if (data.has_labels() && c.samples && c.outputs.front().agreement) {
     c.base_top1 = static_cast<double>(base_ok) / c.samples;
     c.candidate_top1 = static_cast<double>(cand_ok) / c.samples;
   }
-  c.snr_db = noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal / noise);
   return c;
+}
+
+double Comparison::min_cosine() const {
+  double m = 1;
+  for (const OutputFidelity& f : outputs) m = std::min(m, f.cosine);
+  return m;
+}
+
+double Comparison::min_snr_db() const {
+  double m = std::numeric_limits<double>::infinity();
+  for (const OutputFidelity& f : outputs) m = std::min(m, f.snr_db);
+  return m;
 }
 
 }  // namespace nncompress::eval

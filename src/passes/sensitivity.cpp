@@ -14,18 +14,18 @@ namespace nncompress::passes {
 namespace {
 
 // The prepared input batches (prepared once: every measurement runs the same samples).
-std::vector<at::Tensor> prepare(const runtime::Executor& exec, const data::Dataset& data, const SensitivityOptions& o) {
-  const ir::Value& input = *exec.inputs().at(0);
-  std::vector<at::Tensor> batches;
+using Batch = std::vector<at::Tensor>;  // one prepared tensor per model input
+
+std::vector<Batch> prepare(const runtime::Executor& exec, const data::Dataset& data, const SensitivityOptions& o) {
+  std::vector<Batch> batches;
   for (int64_t start = 0; start < data.size(); start += o.batch)
-    batches.push_back(data::prepare_batch(data.x.narrow(0, start, std::min(o.batch, data.size() - start)), input.name(),
-                                          input.type, o.preprocess));
+    batches.push_back(data::prepare_inputs(data, start, std::min(o.batch, data.size() - start), exec.inputs(), o.preprocess));
   return batches;
 }
 
-at::Tensor logits_of(const runtime::Executor& exec, const std::vector<at::Tensor>& batches) {
+at::Tensor logits_of(const runtime::Executor& exec, const std::vector<Batch>& batches) {
   std::vector<at::Tensor> out;
-  for (const at::Tensor& b : batches) out.push_back(exec.run({b}).at(0).to(at::kFloat).reshape({b.size(0), -1}));
+  for (const Batch& b : batches) out.push_back(exec.run(b).at(0).to(at::kFloat).reshape({b.at(0).size(0), -1}));
   return at::cat(out);
 }
 
@@ -54,7 +54,7 @@ SensitivityResult measure_sensitivity(ir::Model& model, const std::vector<Prunab
   if (data.size() == 0) throw bad_input("sensitivity analysis needs data (none given)");
   at::NoGradGuard no_grad;
   runtime::Executor exec(model);
-  const std::vector<at::Tensor> batches = prepare(exec, data, o);
+  const std::vector<Batch> batches = prepare(exec, data, o);
   const at::Tensor base = logits_of(exec, batches);
   const at::Tensor base_log_p = at::log_softmax(base, 1), base_p = base_log_p.exp(), base_class = base.argmax(1);
   const at::Tensor labels = data.has_labels() ? data.y.to(at::kLong) : at::Tensor();

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,50 @@ namespace nncompress::pipeline {
 namespace {
 
 const char* kKeys[] = {"model", "output", "recipe", "data", "val", "report", "max-accuracy-drop", "min-size-ratio", "limit"};
+
+// Keys passed on to compress as its option of the same name. Kinds: 'n' non-negative number,
+// 'r' any finite number, 't' text, 'b' boolean flag, 'l' a list joined by ';' (one flag each).
+struct PassThroughKey {
+  const char* key;
+  const char* flag;
+  char kind;
+};
+const PassThroughKey kPassThrough[] = {
+    {"batch-size", "--batch-size", 'n'}, {"batch", "--batch-size", 'n'}, {"input-shape", "--input-shape", 'l'},
+    {"min-snr-db", "--min-snr-db", 'r'}, {"min-cosine", "--min-cosine", 'r'}, {"fidelity-samples", "--fidelity-samples", 'n'},
+    {"strict", "--strict", 'b'},        {"scale", "--scale", 'n'},         {"mean", "--mean", 't'},
+    {"std", "--std", 't'},              {"layout", "--layout", 't'}};
+
+void pass_through(BatchEntry& e, const PassThroughKey& k, const std::string& value, const std::string& where) {
+  char* end = nullptr;
+  switch (k.kind) {
+    case 'n':
+    case 'r': {
+      const double x = std::strtod(value.c_str(), &end);
+      if (*end || !std::isfinite(x) || (k.kind == 'n' && x < 0))
+        throw bad_input(where + ": '" + k.key + "' must be a " + (k.kind == 'n' ? "non-negative" : "finite") +
+                        " number, got '" + value + "'");
+      e.extra_args.insert(e.extra_args.end(), {k.flag, value});
+      return;
+    }
+    case 'b':
+      if (value == "true" || value == "yes" || value == "1") e.extra_args.push_back(k.flag);
+      else if (value != "false" && value != "no" && value != "0")
+        throw bad_input(where + ": '" + k.key + "' is true or false, got '" + value + "'");
+      return;
+    case 'l': {
+      size_t start = 0;
+      while (start <= value.size()) {
+        const size_t semi = std::min(value.find(';', start), value.size());
+        if (semi > start) e.extra_args.insert(e.extra_args.end(), {k.flag, value.substr(start, semi - start)});
+        start = semi + 1;
+      }
+      return;
+    }
+    default:
+      e.extra_args.insert(e.extra_args.end(), {k.flag, value});
+  }
+}
 
 std::string place(const std::string& path, int line) { return path + ":" + std::to_string(line); }
 
@@ -41,9 +87,13 @@ BatchEntry make_entry(const std::map<std::string, std::string>& kv, const std::s
     else if (key == "max-accuracy-drop") e.max_accuracy_drop = number(key, value);
     else if (key == "min-size-ratio") e.min_size_ratio = number(key, value);
     else if (key == "limit") e.limit = static_cast<int64_t>(number(key, value));
+    else if (auto k = std::find_if(std::begin(kPassThrough), std::end(kPassThrough), [&](const PassThroughKey& p) { return key == p.key; });
+             k != std::end(kPassThrough))
+      pass_through(e, *k, value, place(path, line));
     else {
       std::string all;
       for (const char* k : kKeys) all += (all.empty() ? "" : ", ") + std::string(k);
+      for (const PassThroughKey& p : kPassThrough) all += ", " + std::string(p.key);
       throw bad_input(place(path, line) + ": unknown key '" + key + "' (" + all + ")");
     }
   }

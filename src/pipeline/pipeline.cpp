@@ -9,6 +9,7 @@
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/eval/evaluate.h"
+#include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
 #include "nncompress/passes/quant/packed_weights.h"
 #include "nncompress/runtime/constant_value.h"
@@ -88,7 +89,10 @@ StepResult run_step(ir::Model& model, const Step& step, const passes::PassContex
   StepResult r;
   r.step = step;
   const passes::OptionValues values = step.values();
+  const std::string before = onnxio::serialize_model(model);
   r.result = values.pass().apply(model, context, values);
+  if (r.result.unchanged.empty() && onnxio::serialize_model(model) == before)
+    r.result.unchanged = "the model is byte for byte what it was";
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.after = measure(model, accuracy_data, context);
   return r;

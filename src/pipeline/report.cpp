@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -11,6 +12,8 @@ namespace nncompress::pipeline {
 namespace {
 
 nlohmann::json optional_number(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+// JSON has no infinity (identical outputs have an infinite SNR): written as null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 nlohmann::json to_json(const Measurement& m) {
   nlohmann::json layers = nlohmann::json::array();
@@ -34,6 +37,11 @@ std::string top1(const std::optional<double>& v) { return v ? fixed(100 * *v, 2)
 std::string gate_line(const Gate& g) {
   if (g.name == "max-accuracy-drop")
     return "accuracy drop " + fixed(g.value, 2) + " pp " + (g.passed ? "<=" : ">") + " --max-accuracy-drop " + fixed(g.threshold, 2);
+  if (g.name == "min-snr-db")
+    return "worst output SNR " + fixed(g.value, 2) + " dB " + (g.passed ? ">=" : "<") + " --min-snr-db " + fixed(g.threshold, 2);
+  if (g.name == "min-cosine")
+    return "worst output cosine " + fixed(g.value, 5) + " " + (g.passed ? ">=" : "<") + " --min-cosine " + fixed(g.threshold, 5);
+  if (g.name == "strict") return fixed(g.value, 0) + " step(s) changed nothing (--strict)";
   return "size ratio " + fixed(g.value, 2) + "x " + (g.passed ? ">=" : "<") + " --min-size-ratio " + fixed(g.threshold, 2);
 }
 
@@ -72,9 +80,18 @@ std::string report_json(const Report& r) {
   for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
   for (const StepResult& s : r.steps)
     steps.push_back({{"pass", s.step.pass}, {"line", s.step.line}, {"seconds", s.seconds}, {"summary", s.result.summary},
+                     {"unchanged", s.result.unchanged.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.result.unchanged)},
                      {"details", s.result.details}, {"after", to_json(s.after)}});
   for (const Gate& g : r.gates)
-    gates.push_back({{"name", g.name}, {"threshold", g.threshold}, {"value", g.value}, {"passed", g.passed}});
+    gates.push_back({{"name", g.name}, {"threshold", g.threshold}, {"value", finite_or_null(g.value)}, {"passed", g.passed}});
+  nlohmann::json fidelity = nullptr;
+  if (r.fidelity) {
+    fidelity = {{"samples", r.fidelity->samples}, {"outputs", nlohmann::json::array()}};
+    for (const eval::OutputFidelity& f : r.fidelity->outputs)
+      fidelity["outputs"].push_back({{"name", f.name}, {"shape", f.shape}, {"cosine", f.cosine},
+                                     {"snr_db", finite_or_null(f.snr_db)}, {"max_abs_diff", f.max_abs_diff},
+                                     {"mean_abs_diff", f.mean_abs_diff}, {"agreement", optional_number(f.agreement)}});
+  }
   const nlohmann::json j = {
       {"schema_version", kReportSchemaVersion},
       {"input", r.input},
@@ -87,6 +104,7 @@ std::string report_json(const Report& r) {
                  {"size_ratio", r.size_ratio()}}},
       {"accuracy", {{"top1_before", optional_number(r.before.top1)}, {"top1_after", optional_number(r.after().top1)},
                     {"drop_pp", optional_number(r.accuracy_drop_pp())}}},
+      {"fidelity", fidelity},
       {"gates", gates},
       {"passed", r.passed()}};
   return j.dump(2) + "\n";
@@ -123,6 +141,14 @@ std::string report_markdown(const Report& r) {
   md << "\nSize ratio (input file / output file): " << fixed(r.size_ratio(), 2) << "x";
   if (auto d = r.accuracy_drop_pp()) md << "; accuracy drop " << fixed(*d, 2) << " pp";
   md << "\n";
+  if (r.fidelity) {
+    md << "\nFidelity to the original model (" << r.fidelity->samples << " samples):\n\n"
+       << "| output | cosine | SNR dB | max abs diff | mean abs diff | top-1 agreement |\n|---|---:|---:|---:|---:|---:|\n";
+    for (const eval::OutputFidelity& f : r.fidelity->outputs)
+      md << "| " << f.name << " | " << fixed(f.cosine, 5) << " | " << (std::isfinite(f.snr_db) ? fixed(f.snr_db, 2) : "inf")
+         << " | " << f.max_abs_diff << " | " << f.mean_abs_diff << " | "
+         << (f.agreement ? fixed(100 * *f.agreement, 2) + "%" : "—") << " |\n";
+  }
   for (const Gate& g : r.gates) md << "\n- " << (g.passed ? "PASS " : "FAIL ") << gate_line(g);
   if (!r.gates.empty()) md << "\n";
   return md.str();

@@ -125,8 +125,6 @@ class Run {
  public:
   Run(const ir::Model& model, const data::Dataset& train, const TrainOptions& o)
       : train_(train), o_(o), exec_(model), gen_(at::detail::createCPUGenerator(o.seed)) {
-    if (exec_.inputs().size() != 1) throw bad_input("fine-tuning needs a model with one input");
-    input_ = exec_.inputs()[0];
     at::manual_seed(o.seed);  // dropout inside the kernels
     // Work on copies so the model changes only when training finishes; BatchNorm statistics are
     // copied too (training mode updates them in place).
@@ -208,15 +206,16 @@ class Run {
   }
 
   // Cross-entropy on labels and/or distillation from the teacher, plus any extra term.
-  at::Tensor loss_of(const at::Tensor& x, const at::Tensor& logits, const at::Tensor& labels) {
+  at::Tensor loss_of(const std::vector<at::Tensor>& x, const at::Tensor& logits, const at::Tensor& labels) {
     at::Tensor loss;
     if (labels.defined()) loss = at::nll_loss(at::log_softmax(logits, 1), labels);
     if (o_.teacher) {
       at::Tensor teacher_logits;
       {
         at::NoGradGuard no_grad;
-        teacher_logits = o_.teacher->run({x}).at(0).reshape({logits.size(0), -1});
+        teacher_logits = o_.teacher->run(x).at(0).reshape({logits.size(0), -1});
       }
+      last_agreement_ = logits.argmax(1).eq(teacher_logits.argmax(1)).sum().item<int64_t>();
       const double t = o_.temperature;
       const at::Tensor target = at::softmax(teacher_logits / t, 1);
       const at::Tensor kl = (target * (at::log(target + 1e-12) - at::log_softmax(logits / t, 1))).sum() / logits.size(0) * (t * t);
@@ -252,13 +251,13 @@ class Run {
     exec_.set_training(true);
     const at::Tensor order = at::randperm(train_.size(), gen_, at::kLong);
     double loss_sum = 0;
-    int64_t seen = 0, correct = 0;
+    int64_t seen = 0, correct = 0, agree = 0;
     for (int64_t b = 0; b < batches; ++b) {
       const at::Tensor idx = order.narrow(0, b * o_.batch, std::min(o_.batch, n - b * o_.batch));
-      at::Tensor x = data::prepare_batch(train_.x.index_select(0, idx), input_->name(), input_->type, o_.preprocess);
-      x = augment(x, o_, gen_);
+      std::vector<at::Tensor> x = data::prepare_inputs(train_, idx, exec_.inputs(), o_.preprocess);
+      if (x.size() == 1) x[0] = augment(x[0], o_, gen_);  // image augmentation: models with one input
       show_views();
-      at::Tensor logits = exec_.run({x}).at(0);
+      at::Tensor logits = exec_.run(x).at(0);
       hide_views();
       logits = logits.reshape({logits.size(0), -1});
       const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
@@ -268,13 +267,17 @@ class Run {
       loss_sum += loss.item<double>() * bs;
       seen += bs;
       if (labels.defined()) correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
-      if (o_.progress) o_.progress(epoch, b + 1, batches, loss_sum / seen, static_cast<double>(correct) / seen);
+      agree += last_agreement_;
+      if (o_.progress)
+        o_.progress(epoch, b + 1, batches, loss_sum / seen,
+                    static_cast<double>(labels.defined() ? correct : agree) / seen);
     }
     EpochStats stats;
     stats.epoch = epoch;
     stats.samples = seen;
     stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
-    stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
+    if (train_.has_labels()) stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
+    if (o_.teacher) stats.teacher_agreement = static_cast<double>(agree) / std::max<int64_t>(seen, 1);
     return stats;
   }
 
@@ -292,8 +295,8 @@ class Run {
 
   const data::Dataset& train_;
   const TrainOptions& o_;
+  int64_t last_agreement_ = 0;  // samples of the last batch whose top-1 matched the teacher's
   runtime::Executor exec_;
-  const ir::Value* input_ = nullptr;
   at::Generator gen_;
   std::vector<std::string> all_float_;
   std::vector<Slot> slots_;

@@ -78,4 +78,4 @@ def test_bad_manifests_exit_2_naming_the_line(nncompress, work, name, text, need
 
 def test_a_model_with_batch_is_a_usage_error(nncompress, manifest):
     code, _, err = run([nncompress, "compress", LENET5, "--batch", manifest])
-    assert code == 2 and "--batch" in err
+    assert code == 2 and "--manifest" in err

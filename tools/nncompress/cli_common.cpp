@@ -13,6 +13,8 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
+#include "nncompress/passes/cleanup/normalize.h"
+#include "nncompress/pipeline/pipeline.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/train/trainer.h"
 
@@ -60,19 +62,42 @@ void draw_bar(const std::string& label, std::chrono::steady_clock::time_point st
   std::fflush(stderr);
 }
 
-bool show_progress() { return !global_options().quiet && ::isatty(STDERR_FILENO); }
+// Progress for logs and CI (stderr not a terminal): one line every ~10 s, none for short work.
+class ProgressLog {
+ public:
+  explicit ProgressLog(std::string label) : label_(std::move(label)) {}
+  void operator()(int64_t done, int64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(10) || done >= total) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double frac = total > 0 ? static_cast<double>(done) / total : 1.0;
+    spdlog::info("{}: {}/{} ({:.0f}%), {:.0f} s, ETA {:.0f} s", label_, done, total, 100 * frac, elapsed,
+                 frac > 0 ? elapsed / frac - elapsed : 0.0);
+  }
+
+ private:
+  std::string label_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
 
 }  // namespace
 
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& label) {
-  if (!show_progress()) return {};
+  if (global_options().quiet) return {};
+  if (!::isatty(STDERR_FILENO)) return ProgressLog(label);
   const auto start = std::chrono::steady_clock::now();
   return [label, start](int64_t done, int64_t total) { draw_bar(label, start, done, total); };
 }
 
 std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs) {
   if (global_options().quiet) return {};
-  if (!::isatty(STDERR_FILENO)) return {};  // logs and CI: epoch_log's line per epoch instead of a bar
+  if (!::isatty(STDERR_FILENO)) {  // logs and CI: a line every ~10 s, and epoch_log's line per epoch
+    auto log = std::make_shared<ProgressLog>("training");
+    return [log, epochs](int epoch, int64_t b, int64_t batches, double, double) {
+      (*log)((epoch - 1) * batches + b, static_cast<int64_t>(epochs) * batches);
+    };
+  }
   auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
     if (b == 1) *start = std::chrono::steady_clock::now();  // ETA per epoch
@@ -85,15 +110,56 @@ std::function<void(int, int64_t, int64_t, double, double)> training_progress(int
 std::function<void(const train::EpochStats&)> epoch_log(int epochs) {
   if (global_options().quiet) return {};
   return [epochs](const train::EpochStats& e) {
-    spdlog::info("epoch {}/{}: loss {:.4f}, train acc {:.2f}%{}, {:.1f} s", e.epoch, epochs, e.train_loss, 100 * e.train_accuracy,
-                 e.val_top1 ? fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1) : "", e.seconds);
+    std::string metrics;
+    if (e.train_accuracy) metrics += fmt::format(", train acc {:.2f}%", 100 * *e.train_accuracy);
+    if (e.teacher_agreement) metrics += fmt::format(", agreement with the teacher {:.2f}%", 100 * *e.teacher_agreement);
+    if (e.val_top1) metrics += fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1);
+    spdlog::info("epoch {}/{}: loss {:.4f}{}, {:.1f} s", e.epoch, epochs, e.train_loss, metrics, e.seconds);
   };
 }
 
-Teacher::Teacher(const std::string& path, bool wanted) {
+Teacher::Teacher(const std::string& path, const ModelOptions& options, bool wanted) {
   if (!wanted) return;
-  model_ = onnxio::load_model(path);
+  model_ = load_user_model(path, options);
   executor_.emplace(*model_);
+}
+
+void add_model_options(CLI::App* cmd, ModelOptions& o) {
+  cmd->add_option("--input-shape", o.input_shapes,
+                  "Fix an input's shape, NAME=1,3,48,192 (NAME= may be left out for a model with one input; a dim "
+                  "written as a name, e.g. N, stays dynamic). Repeatable")
+      ->allow_extra_args(false);
+}
+
+ir::Model load_user_model(const std::string& path, const ModelOptions& o) {
+  ir::Model model = onnxio::load_model(path);
+  std::vector<passes::InputShape> shapes;
+  for (const std::string& text : o.input_shapes) shapes.push_back(passes::parse_input_shape(text));
+  passes::apply_input_shapes(model, shapes);
+  if (o.normalize) {
+    const passes::NormalizeReport r = passes::normalize_model(model);
+    if (r.changed()) spdlog::info("{}: {}", path, r.summary());
+  }
+  return model;
+}
+
+int64_t batch_for(const ir::Model& model, int64_t requested) {
+  std::optional<int64_t> fixed;
+  for (const ir::Value* v : model.graph.inputs()) {
+    if (v->has_initializer()) continue;
+    if (!v->type.shape || v->type.shape->empty() || !(*v->type.shape)[0].is_known()) return requested;
+    const int64_t b = *(*v->type.shape)[0].value;
+    if (fixed && *fixed != b) return requested;
+    fixed = b;
+  }
+  if (!fixed || *fixed == requested) return requested;
+  spdlog::info("the model's input has a fixed batch dimension of {}: feeding batches of {} (not {})", *fixed, *fixed,
+               requested);
+  return *fixed;
+}
+
+void warn_if_unchanged(const pipeline::StepResult& step) {
+  if (!step.result.unchanged.empty()) spdlog::warn("{} changed nothing: {}", step.step.pass, step.result.unchanged);
 }
 
 void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::string& batch_flag) {

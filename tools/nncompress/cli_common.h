@@ -17,6 +17,9 @@
 namespace nncompress::train {
 struct EpochStats;
 }
+namespace nncompress::pipeline {
+struct StepResult;
+}
 
 namespace nncompress::cli {
 
@@ -50,14 +53,27 @@ void configure_logging(bool quiet, bool verbose);
 // Runs the action, turning exceptions into a one-line message and an exit code.
 int run_action(const Action& action);
 
-// A progress callback (done, total) drawing a bar with ETA on stderr; silent unless stderr is a
-// terminal and --quiet is off.
+// A progress callback (done, total): a bar with ETA when stderr is a terminal, else (logs, CI) a
+// line every ~10 s with done/total and ETA; silent with --quiet.
 std::function<void(int64_t, int64_t)> progress_bar(const std::string& label);
-// The same bar for train::TrainOptions::progress: epoch, loss and accuracy before it.
+// The same for train::TrainOptions::progress: epoch, loss and accuracy before the bar.
 std::function<void(int, int64_t, int64_t, double, double)> training_progress(int epochs);
 // For train::TrainOptions::epoch_done: one log line per finished epoch (loss, accuracy,
 // validation top-1, time); silent with --quiet.
 std::function<void(const train::EpochStats&)> epoch_log(int epochs);
+
+// How a user's model is read, shared by every command that loads one.
+struct ModelOptions {
+  std::vector<std::string> input_shapes;  // --input-shape NAME=dims, repeatable
+  bool normalize = true;                  // intake normalization (convert: only with --normalize)
+};
+void add_model_options(CLI::App* cmd, ModelOptions& options);
+// Loads the model, fixes the input shapes asked for, and normalizes it (passes/cleanup/normalize.h),
+// saying on stderr what normalization changed.
+ir::Model load_user_model(const std::string& path, const ModelOptions& options);
+// The batch size to feed `model`: its fixed batch dimension when every input has the same one
+// (with a note when that differs from `requested`), else `requested`.
+int64_t batch_for(const ir::Model& model, int64_t requested);
 
 // Dataset and preprocessing options shared by eval, compare and later commands.
 struct DataOptions {
@@ -79,10 +95,13 @@ passes::PassContext pass_context(const DataOptions& options, uint64_t seed);
 // Points the context's training progress and epoch log at a step with these options.
 void set_step_progress(passes::PassContext& context, const passes::OptionValues& values);
 
+// Warns "PASS changed nothing: REASON" when a step left the model as it was.
+void warn_if_unchanged(const pipeline::StepResult& step);
+
 // A distillation teacher: the model at `path`, loaded and made runnable when wanted.
 class Teacher {
  public:
-  Teacher(const std::string& path, bool wanted);
+  Teacher(const std::string& path, const ModelOptions& options, bool wanted);
   const runtime::Executor* get() const { return executor_ ? &*executor_ : nullptr; }
 
  private:

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "compress_batch.h"
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
+#include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/registry.h"
 #include "nncompress/pipeline/pipeline.h"
@@ -26,9 +28,13 @@ namespace {
 struct CompressCommand {
   std::string model, output, recipe, val, report;
   double max_accuracy_drop = -1, min_size_ratio = -1;
+  std::optional<double> min_snr_db, min_cosine;
+  int64_t fidelity_samples = 1000;
   uint64_t seed = 0;
   bool json = false;
+  bool strict = false;
   DataOptions data;
+  ModelOptions model_options;
   std::string batch;
   int jobs = 1;
 };
@@ -87,24 +93,42 @@ void register_compress(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand("compress", "Run a compression recipe, write the model and a report, check quality gates");
   cmd->add_option("model", o->model, "Input .onnx file (required unless --batch)");
   cmd->add_option("-o,--output", o->output, "Output .onnx file, never the input (required unless --batch)");
-  cmd->add_option("--batch", o->batch,
+  cmd->add_option("--manifest,--batch", o->batch,
                   "Compress every model of a manifest (YAML `models:` list or CSV with a header: model, output, recipe, "
-                  "data, val, report, max-accuracy-drop, min-size-ratio, limit); continues past failures, prints one table");
+                  "data, val, report, max-accuracy-drop, min-size-ratio, limit and the options below by name); continues "
+                  "past failures, prints one table. --batch N (a number) is the batch size, as in other commands");
   cmd->add_option("--jobs", o->jobs, "With --batch: models compressed in parallel processes")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
   add_data_options(cmd, o->data, false, "--batch-size");
+  add_model_options(cmd, o->model_options);
+  cmd->add_flag("--strict", o->strict, "Gate: every step must change the model (exit 3 when one changed nothing)");
   cmd->add_option("--val", o->val, "Labeled data for accuracy before/after (default: --data)");
   cmd->add_option("--report", o->report, "Write the JSON report here, and beside it the Markdown summary (.md) and an HTML page with charts (.html)");
   cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 may fall by at most this many percentage points")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--min-size-ratio", o->min_size_ratio, "Gate: input file bytes / output file bytes at least this")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--min-snr-db", o->min_snr_db,
+                  "Gate: every output's SNR against the original model's, in dB, at least this (no labels needed)");
+  cmd->add_option("--min-cosine", o->min_cosine,
+                  "Gate: every output's cosine similarity to the original model's at least this (no labels needed)")
+      ->check(CLI::Range(-1.0, 1.0));
+  cmd->add_option("--fidelity-samples", o->fidelity_samples,
+                  "Samples of --val (else --data) on which outputs are compared with the original model's")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for every training step")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the JSON report on stdout instead of the Markdown summary");
   cmd->callback([&action, o] {
     action = [o] {
+      // One spelling everywhere: --batch 32 is a batch size; --batch PATH still names a manifest.
+      if (!o->batch.empty() && o->batch.find_first_not_of("0123456789") == std::string::npos) {
+        o->data.batch = std::stoll(o->batch.substr(0, 12));
+        if (o->data.batch <= 0) throw bad_input("--batch must be positive");
+        o->batch.clear();
+      }
       if (!o->batch.empty()) {
-        if (!o->model.empty() || !o->output.empty()) throw bad_input("--batch takes the models from the manifest: give no MODEL or -o");
+        if (!o->model.empty() || !o->output.empty()) throw bad_input("--manifest takes the models from the manifest: give no MODEL or -o");
         return run_compress_batch({o->batch, o->jobs, global_options().threads, o->seed, o->json});
       }
       if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --batch MANIFEST)");
@@ -125,10 +149,14 @@ void register_compress(CLI::App& app, Action& action) {
       pipeline::check_needs(report.recipe, available);
       if (o->max_accuracy_drop >= 0 && !(val && val->has_labels()))
         throw bad_input("--max-accuracy-drop needs labeled data (--val or --data)");
+      if ((o->min_snr_db || o->min_cosine) && !val) throw bad_input("--min-snr-db and --min-cosine need data (--val or --data)");
+      if ((o->min_snr_db && !std::isfinite(*o->min_snr_db)) || (o->min_cosine && !std::isfinite(*o->min_cosine)))
+        throw bad_input("--min-snr-db and --min-cosine take finite numbers");
 
-      ir::Model model = onnxio::load_model(o->model);
-      const Teacher teacher(o->model, needs_teacher(report.recipe));
+      ir::Model model = load_user_model(o->model, o->model_options);
+      const Teacher teacher(o->model, o->model_options, needs_teacher(report.recipe));
       passes::PassContext context = pass_context(o->data, o->seed);
+      context.batch = batch_for(model, context.batch);
       context.train = context.calibration = train_data ? &*train_data : nullptr;
       context.val = val && val->has_labels() ? val : nullptr;
       context.teacher = teacher.get();
@@ -143,11 +171,35 @@ void register_compress(CLI::App& app, Action& action) {
         set_step_progress(context, step.values());
         report.steps.push_back(pipeline::run_step(model, step, context, context.val));
         spdlog::info("  {} ({:.1f} s)", report.steps.back().result.summary, report.steps.back().seconds);
+        warn_if_unchanged(report.steps.back());
       }
       report.output_file_bytes = onnxio::save_model(model, o->output);
+      // Fidelity: the only quality measure without labels, and what the fidelity gates read.
+      if (val && (o->min_snr_db || o->min_cosine || !val->has_labels())) {
+        const ir::Model original = load_user_model(o->model, o->model_options);
+        const runtime::Executor base(original), compressed(model);
+        eval::EvalOptions eo;
+        eo.batch = context.batch;
+        eo.preprocess = context.preprocess;
+        eo.progress = progress_bar("fidelity");
+        report.fidelity = eval::compare(base, compressed, data::first_samples(*val, o->fidelity_samples), eo);
+      }
       if (o->max_accuracy_drop >= 0) {
         const double drop = report.accuracy_drop_pp().value_or(0);
         report.gates.push_back({"max-accuracy-drop", o->max_accuracy_drop, drop, drop <= o->max_accuracy_drop});
+      }
+      if (o->strict) {
+        int unchanged = 0;
+        for (const pipeline::StepResult& s : report.steps) unchanged += !s.result.unchanged.empty();
+        report.gates.push_back({"strict", 0, static_cast<double>(unchanged), unchanged == 0});
+      }
+      if (o->min_snr_db) {
+        const double worst = report.fidelity->min_snr_db();
+        report.gates.push_back({"min-snr-db", *o->min_snr_db, worst, worst >= *o->min_snr_db});
+      }
+      if (o->min_cosine) {
+        const double worst = report.fidelity->min_cosine();
+        report.gates.push_back({"min-cosine", *o->min_cosine, worst, worst >= *o->min_cosine});
       }
       if (o->min_size_ratio > 0)
         report.gates.push_back({"min-size-ratio", o->min_size_ratio, report.size_ratio(), report.size_ratio() >= o->min_size_ratio});

@@ -6,6 +6,7 @@
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
+#include "nncompress/passes/cleanup/opset_upgrade.h"
 
 namespace nncompress::cli {
 
@@ -15,6 +16,8 @@ struct ConvertOptions {
   std::string output;
   bool external_data = false;
   bool skip_check = false;
+  ModelOptions model_options;
+  int64_t opset = 0;
 };
 }  // namespace
 
@@ -25,10 +28,21 @@ void register_convert(CLI::App& app, Action& action) {
   cmd->add_option("-o,--output", opts->output, "Output .onnx file (never the input)")->required();
   cmd->add_flag("--external-data", opts->external_data, "Write tensor data to OUTPUT.data beside the model");
   cmd->add_flag("--no-check", opts->skip_check, "Skip ONNX's checker on the input and output");
+  add_model_options(cmd, opts->model_options);
+  opts->model_options.normalize = false;
+  cmd->add_flag("--normalize", opts->model_options.normalize,
+                "Constant nodes -> initializers, constant subgraphs folded, Identity/Dropout removed");
+  cmd->add_option("--opset", opts->opset, "Convert to this ONNX opset (up or down through ONNX's version converter)")
+      ->check(CLI::Range(7, 21));
   cmd->callback([&action, opts] {
     action = [opts] {
       check_output_path(opts->input, opts->output);
-      const ir::Model model = onnxio::load_model(opts->input);
+      ir::Model model = load_user_model(opts->input, opts->model_options);
+      if (opts->opset) {
+        const int64_t from = model.opset_version("");
+        passes::convert_opset(model, opts->opset);
+        spdlog::info("opset {} -> {}", from, opts->opset);
+      }
       if (!opts->skip_check) {
         // The export of the IR is what we write, so checking it checks the output before it exists.
         const onnxio::CheckResult check = onnxio::check_model(model);

@@ -19,6 +19,7 @@ struct EvalCommand {
   std::string model;
   std::string candidate;
   DataOptions data;
+  ModelOptions model_options;
   bool json = false;
 };
 
@@ -39,6 +40,41 @@ std::string percent(const std::optional<double>& v) {
   return buf;
 }
 
+// Identical outputs have an infinite SNR; JSON has no infinity, so it is written as null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+nlohmann::json comparison_json(const eval::Comparison& c) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const eval::OutputFidelity& f : c.outputs)
+    outputs.push_back({{"name", f.name}, {"shape", f.shape}, {"cosine", f.cosine}, {"snr_db", finite_or_null(f.snr_db)},
+                       {"max_abs_diff", f.max_abs_diff}, {"mean_abs_diff", f.mean_abs_diff},
+                       {"agreement", optional_number(f.agreement)}});
+  const eval::OutputFidelity& first = c.outputs.front();
+  // The first output's numbers also at the top level, as before there were several.
+  return {{"samples", c.samples},
+          {"outputs", outputs},
+          {"agreement", optional_number(first.agreement)},
+          {"base_top1", optional_number(c.base_top1)},
+          {"candidate_top1", optional_number(c.candidate_top1)},
+          {"snr_db", finite_or_null(first.snr_db)},
+          {"cosine", first.cosine},
+          {"max_abs_diff", first.max_abs_diff}};
+}
+
+void print_comparison(const eval::Comparison& c) {
+  std::printf("samples: %lld\n", static_cast<long long>(c.samples));
+  std::printf("%-28s %-18s %9s %9s %12s %12s %10s\n", "output", "shape", "cosine", "SNR dB", "max |diff|", "mean |diff|",
+              "agreement");
+  for (const eval::OutputFidelity& f : c.outputs) {
+    std::string shape = "[";
+    for (size_t i = 0; i < f.shape.size(); ++i) shape += (i ? "," : "") + std::to_string(f.shape[i]);
+    std::printf("%-28s %-18s %9.5f %9s %12.4g %12.4g %10s\n", f.name.c_str(), (shape + "]").c_str(), f.cosine,
+                std::isfinite(f.snr_db) ? format("%.2f", f.snr_db).c_str() : "inf", f.max_abs_diff, f.mean_abs_diff,
+                f.agreement ? format("%.2f%%", 100 * *f.agreement).c_str() : "-");
+  }
+  if (c.base_top1) std::printf("top-1: base %s, candidate %s\n", percent(c.base_top1).c_str(), percent(c.candidate_top1).c_str());
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Action& action) {
@@ -46,10 +82,12 @@ void register_eval(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand("eval", "Measure a model's top-1/top-5 accuracy and throughput on a dataset");
   cmd->add_option("model", opts->model, "Input .onnx file")->required();
   add_data_options(cmd, opts->data, true);
+  add_model_options(cmd, opts->model_options);
   cmd->add_flag("--json", opts->json, "Print one JSON object");
   cmd->callback([&action, opts] {
     action = [opts] {
-      const ir::Model model = onnxio::load_model(opts->model);
+      const ir::Model model = load_user_model(opts->model, opts->model_options);
+      opts->data.batch = batch_for(model, opts->data.batch);
       const runtime::Executor exec(model);
       const data::Dataset data = data::load_dataset(opts->data.path, opts->data.limit);
       const eval::EvalResult r = eval::evaluate(exec, data, eval_options(opts->data, "eval"));
@@ -79,32 +117,23 @@ void register_compare(CLI::App& app, Action& action) {
   cmd->add_option("base", opts->model, "Reference .onnx file")->required();
   cmd->add_option("candidate", opts->candidate, "Candidate .onnx file (e.g. the compressed model)")->required();
   add_data_options(cmd, opts->data, true);
+  add_model_options(cmd, opts->model_options);
   cmd->add_flag("--json", opts->json, "Print one JSON object");
   cmd->callback([&action, opts] {
     action = [opts] {
-      const ir::Model base_model = onnxio::load_model(opts->model);
-      const ir::Model cand_model = onnxio::load_model(opts->candidate);
+      const ir::Model base_model = load_user_model(opts->model, opts->model_options);
+      const ir::Model cand_model = load_user_model(opts->candidate, opts->model_options);
+      opts->data.batch = batch_for(cand_model, batch_for(base_model, opts->data.batch));
       const runtime::Executor base(base_model), cand(cand_model);
       const data::Dataset data = data::load_dataset(opts->data.path, opts->data.limit);
       const eval::Comparison c = eval::compare(base, cand, data, eval_options(opts->data, "compare"));
-      // Identical outputs have an infinite SNR; JSON has no infinity, so it is written as null.
-      const nlohmann::json snr = std::isfinite(c.snr_db) ? nlohmann::json(c.snr_db) : nlohmann::json(nullptr);
       if (opts->json) {
-        std::cout << nlohmann::json{{"base", opts->model},
-                                    {"candidate", opts->candidate},
-                                    {"samples", c.samples},
-                                    {"agreement", c.agreement},
-                                    {"base_top1", optional_number(c.base_top1)},
-                                    {"candidate_top1", optional_number(c.candidate_top1)},
-                                    {"snr_db", snr},
-                                    {"max_abs_diff", c.max_abs_diff}}
-                         .dump(2)
-                  << std::endl;
+        nlohmann::json j = comparison_json(c);
+        j["base"] = opts->model;
+        j["candidate"] = opts->candidate;
+        std::cout << j.dump(2) << std::endl;
       } else {
-        std::printf("samples:        %lld\nagreement:      %.2f%%\nbase top-1:     %s\ncandidate top-1: %s\nSNR:            %s dB\nmax abs diff:   %g\n",
-                    static_cast<long long>(c.samples), 100.0 * c.agreement, percent(c.base_top1).c_str(),
-                    percent(c.candidate_top1).c_str(), std::isfinite(c.snr_db) ? std::to_string(c.snr_db).c_str() : "inf",
-                    c.max_abs_diff);
+        print_comparison(c);
       }
       return int(kOk);
     };

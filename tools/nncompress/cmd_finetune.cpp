@@ -20,6 +20,7 @@ namespace {
 struct FinetuneOptions {
   std::string model, output, val, teacher;
   DataOptions data;
+  ModelOptions model_options;
   train::TrainOptions train;
   bool json = false;
 };
@@ -33,6 +34,7 @@ void register_finetune(CLI::App& app, Action& action) {
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
   add_data_options(cmd, o->data, true);
+  add_model_options(cmd, o->model_options);
   cmd->add_option("--val", o->val, "Validation data (with labels); the best epoch on it is kept");
   cmd->add_option("--epochs", o->train.epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--epoch-samples", o->train.epoch_samples,
@@ -60,11 +62,12 @@ void register_finetune(CLI::App& app, Action& action) {
   cmd->callback([&action, o] {
     action = [o] {
       check_output_path(o->model, o->output);
-      ir::Model model = onnxio::load_model(o->model);
+      ir::Model model = load_user_model(o->model, o->model_options);
+      o->data.batch = batch_for(model, o->data.batch);
       const data::Dataset train_data = data::load_dataset(o->data.path, o->data.limit);
       std::optional<data::Dataset> val;
       if (!o->val.empty()) val = data::load_dataset(o->val);
-      const Teacher teacher(o->teacher, !o->teacher.empty());
+      const Teacher teacher(o->teacher, o->model_options, !o->teacher.empty());
       o->train.teacher = teacher.get();
       o->train.batch = o->data.batch;
       o->train.preprocess = preprocess_of(o->data);
@@ -76,7 +79,8 @@ void register_finetune(CLI::App& app, Action& action) {
       if (o->json) {
         nlohmann::json epochs = nlohmann::json::array();
         for (const auto& e : r.epochs)
-          epochs.push_back({{"epoch", e.epoch}, {"samples", e.samples}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+          epochs.push_back({{"epoch", e.epoch}, {"samples", e.samples}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy ? nlohmann::json(*e.train_accuracy) : nlohmann::json(nullptr)},
+                            {"teacher_agreement", e.teacher_agreement ? nlohmann::json(*e.teacher_agreement) : nlohmann::json(nullptr)},
                             {"val_top1", e.val_top1 ? nlohmann::json(*e.val_top1) : nlohmann::json(nullptr)}, {"seconds", e.seconds}});
         std::cout << nlohmann::json{{"output", o->output},
                                     {"epochs", epochs},

@@ -19,6 +19,8 @@ struct InspectOptions {
   std::string model;
   bool json = false;
   bool no_check = false;
+  ModelOptions model_options;
+  bool raw = false;
 };
 
 std::string type_of(const ir::Value* v, const ir::TypeMap& types) {
@@ -119,9 +121,12 @@ void register_inspect(CLI::App& app, Action& action) {
   cmd->add_option("model", opts->model, "Input .onnx file")->required();
   cmd->add_flag("--json", opts->json, "Print one JSON object instead of the table");
   cmd->add_flag("--no-check", opts->no_check, "Skip ONNX's checker");
+  add_model_options(cmd, opts->model_options);
+  cmd->add_flag("--raw", opts->raw, "Show the graph as stored (Constant nodes, Identity...), without intake normalization");
   cmd->callback([&action, opts] {
     action = [opts] {
-      const ir::Model model = onnxio::load_model(opts->model);
+      opts->model_options.normalize = !opts->raw;
+      const ir::Model model = load_user_model(opts->model, opts->model_options);
       const uint64_t file_bytes = std::filesystem::file_size(opts->model);
       std::vector<std::string> warnings;
       std::optional<onnxio::CheckResult> check;

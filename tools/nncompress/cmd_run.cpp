@@ -20,6 +20,7 @@ struct RunOptions {
   std::string model;
   std::vector<std::string> inputs;
   std::string output_dir;
+  ModelOptions model_options;
 };
 
 at::Tensor read_input(const std::string& path) {
@@ -42,9 +43,10 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option("model", opts->model, "Input .onnx file")->required();
   cmd->add_option("-i,--input", opts->inputs, "NAME=FILE (.npy or ONNX .pb); just FILE for a one-input model")->required();
   cmd->add_option("-o,--output-dir", opts->output_dir, "Folder for the outputs (created if missing)")->required();
+  add_model_options(cmd, opts->model_options);
   cmd->callback([&action, opts] {
     action = [opts] {
-      const ir::Model model = onnxio::load_model(opts->model);
+      const ir::Model model = load_user_model(opts->model, opts->model_options);
       runtime::Executor exec(model);
       std::map<std::string, std::string> files;
       for (const std::string& spec : opts->inputs) {

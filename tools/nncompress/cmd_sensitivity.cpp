@@ -11,6 +11,7 @@
 #include "cli_common.h"
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/sensitivity.h"
 
 namespace nncompress::cli {
@@ -22,6 +23,7 @@ struct SensitivityCommand {
   std::vector<double> bits = {2, 3, 4, 5, 6, 8}, sparsities = {0.3, 0.5, 0.7, 0.8, 0.9, 0.95};
   std::vector<std::string> keep;
   DataOptions data;
+  ModelOptions model_options;
   bool json = false;
 };
 
@@ -52,20 +54,23 @@ void register_sensitivity(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--bits", o->bits, "Bit widths to try (2-8)")->check(CLI::Range(2, 8))->delimiter(',')->capture_default_str();
   cmd->add_option("--sparsities", o->sparsities, "Sparsities to try")->check(CLI::Range(0.0, 0.999))->delimiter(',')->capture_default_str();
-  cmd->add_option("--keep", o->keep, "Node names left out");
+  cmd->add_option("--keep", o->keep, "Nodes left out: names, globs (conv*) or op:TYPE")->delimiter(',');
+  o->data.batch = 256;  // sensitivity runs many evaluations: large batches are faster
   add_data_options(cmd, o->data, true);
+  add_model_options(cmd, o->model_options);
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->callback([&action, o] {
     action = [o] {
       for (double b : o->bits)
         if (b != static_cast<int>(b)) throw bad_input("--bits takes whole bit widths, got " + std::to_string(b));
-      ir::Model model = onnxio::load_model(o->model);
+      ir::Model model = load_user_model(o->model, o->model_options);
       const data::Dataset data = data::load_dataset(o->data.path, o->data.limit);
       const bool quant = o->method == "quant";
-      const std::vector<passes::PrunableWeight> layers = passes::prunable_weights(model.graph, o->keep);
+      const std::vector<passes::PrunableWeight> layers =
+          passes::prunable_weights(model.graph, passes::resolve_node_patterns(model.graph, o->keep, "--keep"));
       if (layers.empty()) throw bad_input("the model has no float Conv/Gemm/MatMul weights to analyze");
       passes::SensitivityOptions so;
-      so.batch = std::max<int64_t>(o->data.batch, 256);
+      so.batch = batch_for(model, o->data.batch);
       so.preprocess = preprocess_of(o->data);
       so.progress = progress_bar("sensitivity");
       const passes::SensitivityResult r =

@@ -54,6 +54,7 @@ std::vector<std::string> arguments(const pipeline::BatchEntry& e, int threads, u
   if (e.limit > 0) add("--limit", std::to_string(e.limit));
   if (e.max_accuracy_drop) add("--max-accuracy-drop", number_text(*e.max_accuracy_drop));
   if (e.min_size_ratio) add("--min-size-ratio", number_text(*e.min_size_ratio));
+  a.insert(a.end(), e.extra_args.begin(), e.extra_args.end());
   return a;
 }
 

@@ -22,8 +22,10 @@ namespace {
 struct Invocation {
   std::string model, output, method, val, calib;
   DataOptions data;
+  ModelOptions model_options;
   uint64_t seed = 0;
   bool json = false;
+  bool strict = false;
   std::map<std::string, std::string> values;               // option -> value given (scalars)
   std::map<std::string, std::vector<std::string>> lists;   // option -> items given (lists)
   std::map<std::string, CLI::Option*> flags;               // option -> its flag
@@ -130,6 +132,7 @@ nlohmann::json json_of(const Invocation& inv, const pipeline::Measurement& befor
                       {"method", inv.method},
                       {"pass", step.step.pass},
                       {"summary", step.result.summary},
+                      {"unchanged", step.result.unchanged.empty() ? nlohmann::json(nullptr) : nlohmann::json(step.result.unchanged)},
                       {"seconds", step.seconds},
                       {"params_before", before.params},
                       {"params_after", after.params},
@@ -199,9 +202,10 @@ int run(const Invocation& inv, const PassCommand& command) {
   available.distill_hint = "--distill";
   pipeline::check_step_needs(*pass, values, available, pass->name + (inv.method.empty() ? "" : " (--method " + inv.method + ")"));
 
-  ir::Model model = onnxio::load_model(inv.model);
-  const Teacher teacher(inv.model, pass->needs && pass->needs(values).teacher);
+  ir::Model model = load_user_model(inv.model, inv.model_options);
+  const Teacher teacher(inv.model, inv.model_options, pass->needs && pass->needs(values).teacher);
   passes::PassContext context = pass_context(inv.data, inv.seed);
+  context.batch = batch_for(model, context.batch);
   context.train = train_data ? &*train_data : nullptr;
   context.val = val_data && val_data->has_labels() ? &*val_data : nullptr;
   context.calibration = command.calibration_flag ? (calib_data ? &*calib_data : nullptr) : context.train;
@@ -214,6 +218,11 @@ int run(const Invocation& inv, const PassCommand& command) {
   const uint64_t file_bytes = onnxio::save_model(model, inv.output);
   if (inv.json) std::cout << json_of(inv, before, result, file_bytes).dump(2) << std::endl;
   else print_human(inv, before, result, file_bytes);
+  warn_if_unchanged(result);
+  if (inv.strict && !result.result.unchanged.empty()) {
+    spdlog::error("--strict: {} changed nothing (model written to {})", result.step.pass, inv.output);
+    return int(kGateFailed);
+  }
   return int(kOk);
 }
 
@@ -233,11 +242,13 @@ void register_pass_command(CLI::App& app, Action& action, const PassCommand& com
   }
   cmd->add_option("--method", inv->method, method_help)->check(CLI::IsMember(methods))->capture_default_str();
   add_data_options(cmd, inv->data, false);
+  add_model_options(cmd, inv->model_options);
   cmd->add_option("--val", inv->val, "Data for accuracy before/after and per-epoch validation (default for accuracy: --data)");
   if (command.calibration_flag)
     cmd->add_option("--calib", inv->calib, "Calibration / sensitivity data (no labels needed); preprocessing as for --data");
   cmd->add_option("--seed", inv->seed, "Seed for shuffling and augmentation while fine-tuning")->capture_default_str();
   cmd->add_flag("--json", inv->json, "Print one JSON object");
+  cmd->add_flag("--strict", inv->strict, "Exit 3 when the pass changes nothing (for CI)");
   add_option_flags(cmd, *inv, command.prefix);
   cmd->footer("Every option above is also a recipe key of the pass (see `nncompress passes`).");
   cmd->callback([&action, inv, command] { action = [inv, command] { return run(*inv, command); }; });

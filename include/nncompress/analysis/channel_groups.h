@@ -49,6 +49,9 @@ struct ChannelGraph {
   std::vector<ChannelUser> users;
   // Depthwise convolutions whose `group` attribute equals their (prunable) channel count.
   std::vector<std::pair<ir::Node*, SegmentList>> depthwise;
+  // Reshape targets of flattens written with an explicit count ([N, C*H*W], as folded shapes are):
+  // pruning rewrites them to [0, -1] (batch copied, the rest inferred).
+  std::vector<ir::Value*> flatten_shapes;
 
   // Root group id after unions.
   int find(int group) const;

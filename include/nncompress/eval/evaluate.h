@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "nncompress/data/dataset.h"
 #include "nncompress/runtime/executor.h"
@@ -26,15 +28,28 @@ struct EvalResult {
 // Top-1/top-5 of the model's first output (logits [N, classes]).
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options);
 
-struct Comparison {
-  int64_t samples = 0;
-  double agreement = 0;                          // fraction of samples with the same top-1 class
-  std::optional<double> base_top1, candidate_top1;
-  double snr_db = 0;                             // 10 log10(sum base^2 / sum (base - candidate)^2)
-  double max_abs_diff = 0;
+// How closely one output of a candidate model follows the base model's, over all samples.
+struct OutputFidelity {
+  std::string name;
+  std::vector<int64_t> shape;  // of one batch's output, batch first
+  double cosine = 1;           // of the flattened outputs, per sample, averaged
+  double snr_db = 0;           // 10 log10(sum base^2 / sum (base - candidate)^2); infinity when equal
+  double max_abs_diff = 0, mean_abs_diff = 0;
+  // Share of samples with the same top-1 class: only for class scores ([N, C], C >= 2).
+  std::optional<double> agreement;
 };
 
-// Runs both models on the same batches and compares their first outputs.
+struct Comparison {
+  int64_t samples = 0;
+  std::vector<OutputFidelity> outputs;  // one per model output, in order
+  std::optional<double> base_top1, candidate_top1;  // of the first output, when labels exist
+  // The worst output's numbers, for gates over every output.
+  double min_cosine() const;
+  double min_snr_db() const;
+};
+
+// Runs both models on the same batches and compares every output (the models must have the
+// same outputs in number and shape).
 Comparison compare(const runtime::Executor& base, const runtime::Executor& candidate, const data::Dataset& data,
                    const EvalOptions& options);
 

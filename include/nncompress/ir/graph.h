@@ -152,6 +152,9 @@ class Graph {
   void replace_all_uses(Value* from, Value* to);
   // Removes a node whose outputs nobody reads (throws internal_error otherwise).
   void erase_node(Node* node);
+  // Removes a node with one output and keeps that output, same name and readers, as an
+  // initializer holding `tensor` (a Constant node becomes a weight).
+  Value* replace_by_initializer(Node* node, Tensor tensor);
   // Reorders the stored nodes topologically (stable for nodes already in order).
   void sort_topologically();
   // Removes values that have no producer, no uses, no initializer and are not graph inputs/outputs.

@@ -120,6 +120,9 @@ struct PassResult {
   nlohmann::json details = nlohmann::json::object();  // for machines: per-layer rows and the pass's numbers
   Table table;                 // per-layer, for people
   std::vector<std::string> notes;  // lines printed after the table (totals, encoded sizes, what was left alone)
+  // Set when the pass left the model as it was, saying why ("no Conv/Gemm/MatMul with a constant
+  // weight"). pipeline::run_step also sets it when the model's bytes did not change.
+  std::string unchanged;
 };
 
 struct PassInfo {

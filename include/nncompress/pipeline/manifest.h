@@ -17,6 +17,10 @@ struct BatchEntry {
   std::string report;             // default: the output's path with .report.json
   std::optional<double> max_accuracy_drop, min_size_ratio;
   int64_t limit = 0;
+  // Further compress options as command-line arguments ("--input-shape", "x=1,3,48,192", ...),
+  // from keys named like the options: batch-size (or batch), input-shape (several joined by ';'),
+  // min-snr-db, min-cosine, fidelity-samples, strict, scale, mean, std, layout.
+  std::vector<std::string> extra_args;
   int line = 0;
 };
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "nncompress/eval/evaluate.h"
 #include "nncompress/pipeline/pipeline.h"
 #include "nncompress/pipeline/recipe.h"
 
@@ -16,7 +17,10 @@ namespace nncompress::pipeline {
 inline constexpr int kReportSchemaVersion = 1;
 
 struct Gate {
-  std::string name;  // "max-accuracy-drop" (pp) or "min-size-ratio" (input file / output file)
+  // "max-accuracy-drop" (pp), "min-size-ratio" (input file / output file), "min-snr-db" and
+  // "min-cosine" (the worst output against the original model's) or "strict" (steps that changed
+  // nothing; threshold 0)
+  std::string name;
   double threshold = 0, value = 0;
   bool passed = true;
 };
@@ -28,6 +32,9 @@ struct Report {
   Measurement before;
   std::vector<StepResult> steps;
   std::vector<Gate> gates;
+  // Every output of the compressed model against the original's on the same data (no labels
+  // needed), when fidelity was measured.
+  std::optional<eval::Comparison> fidelity;
 
   const Measurement& after() const { return steps.empty() ? before : steps.back().after; }
   double size_ratio() const { return output_file_bytes ? static_cast<double>(input_file_bytes) / output_file_bytes : 0; }

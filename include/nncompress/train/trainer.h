@@ -28,7 +28,8 @@ struct EpochStats {
   int epoch = 0;
   int64_t samples = 0;  // trained on in this epoch
   double train_loss = 0;
-  double train_accuracy = 0;        // on labels, when the data has them
+  std::optional<double> train_accuracy;     // on labels, when the data has them
+  std::optional<double> teacher_agreement;  // top-1 agreement with the teacher, when distilling
   std::optional<double> val_top1;   // when validation data is given (with labels)
   double seconds = 0;
 };
@@ -78,7 +79,8 @@ struct TrainOptions {
   // the model changes shape over training (pruning schedules).
   bool keep_best_epoch = true;
 
-  // (epoch, batch, batches, running loss, running accuracy) after each batch.
+  // After each batch: (epoch, batch, batches, running loss, running accuracy on labels, or top-1
+  // agreement with the teacher when the data has no labels).
   std::function<void(int, int64_t, int64_t, double, double)> progress;
   // After each epoch and its validation.
   std::function<void(const EpochStats&)> epoch_done;

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "nncompress/core/error.h"
+#include "nncompress/onnx/version_convert.h"
+#include "nncompress/passes/cleanup/normalize.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
@@ -42,11 +44,14 @@ bool takes_axes_input_from_18(const std::string& op) {
 }  // namespace
 
 void upgrade_opset(ir::Model& model, int64_t target) {
+  if (model.opset_version("") >= target) return;
+  if (model.opset_version("") < 13) {
+    model = onnxio::convert_version(model, std::min<int64_t>(target, 13));
+    lift_constants(model.graph);  // the converter writes Clip bounds and shapes as Constant nodes
+    drop_unused_initializers(model.graph);
+  }
   const int64_t from = model.opset_version("");
   if (from >= target) return;
-  if (from < 13)
-    throw bad_input("raising opset " + std::to_string(from) + " to " + std::to_string(target) +
-                    " is supported from opset 13 (convert the model to opset 13 or newer first)");
   ir::Graph& g = model.graph;
   for (const auto& n : g.nodes()) {
     // Subgraphs are opaque bytes in the IR: their nodes could not be rewritten.
@@ -71,6 +76,17 @@ void upgrade_opset(ir::Model& model, int64_t target) {
   for (ir::OpsetImport& o : model.opset_imports)
     if (o.domain.empty() || o.domain == "ai.onnx") o.version = target;
   model.ir_version = std::max(model.ir_version, ir_version_for(target));
+}
+
+void convert_opset(ir::Model& model, int64_t target) {
+  const int64_t from = model.opset_version("");
+  if (from == target) return;
+  if (target < from || target <= onnxio::kNewestConvertibleOpset) {
+    model = onnxio::convert_version(model, std::min(target, onnxio::kNewestConvertibleOpset));
+    lift_constants(model.graph);
+    drop_unused_initializers(model.graph);
+  }
+  upgrade_opset(model, target);
 }
 
 }  // namespace nncompress::passes

@@ -220,6 +220,8 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
     for (const analysis::ChannelUser& u : cg.users) select(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept));
     for (const auto& [node, source] : cg.depthwise)
       node->set_attribute(ir::Attribute::make_int("group", global_indices(cg, source, 1, kept).size(0)));
+    for (ir::Value* shape : cg.flatten_shapes)
+      runtime::replace_data(*shape->mutable_initializer(), at::tensor(std::vector<int64_t>{0, -1}, at::kLong));
     // Shapes of intermediate values changed: drop what we knew about them.
     for (ir::Value* v : graph.values())
       if (!v->is_graph_input() && !v->is_graph_output()) v->type = ir::ValueType();

@@ -23,7 +23,6 @@ std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, 
                                                         const ChannelPruneOptions& o) {
   if (!o.data || !o.data->has_labels()) throw bad_input("criterion taylor needs labeled data");
   runtime::Executor exec(model);
-  if (exec.inputs().size() != 1) throw bad_input("criterion taylor needs a model with one input");
   std::map<const ir::Node*, at::Tensor> weights;
   for (const analysis::ChannelGroup& g : cg.groups)
     for (const ir::Node* p : g.producers) {
@@ -32,12 +31,10 @@ std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, 
       weights[p] = w;
     }
   std::map<const ir::Node*, at::Tensor> importance;
-  const ir::Value& input = *exec.inputs()[0];
   const int64_t n = o.data->size();
   for (int64_t b = 0; b < o.taylor_batches && b * o.batch < n; ++b) {
     const int64_t len = std::min(o.batch, n - b * o.batch);
-    const at::Tensor x = data::prepare_batch(o.data->x.narrow(0, b * o.batch, len), input.name(), input.type, o.preprocess);
-    at::Tensor logits = exec.run({x}).at(0);
+    at::Tensor logits = exec.run(data::prepare_inputs(*o.data, b * o.batch, len, exec.inputs(), o.preprocess)).at(0);
     logits = logits.reshape({logits.size(0), -1});
     for (auto& [node, w] : weights)
       if (w.grad().defined()) w.mutable_grad().zero_();

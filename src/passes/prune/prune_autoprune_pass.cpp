@@ -2,6 +2,7 @@
 // channel (structured, channels removed for real).
 #include "nncompress/core/format.h"
 #include "nncompress/onnx/validate.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/autoprune.h"
 #include "prune_pass_common.h"
@@ -28,14 +29,14 @@ std::vector<std::string> check(const OptionValues& v, const OptionNamer& name) {
   return problems;
 }
 
-AutoPruneOptions options_of(const OptionValues& v, const PassContext& c) {
+AutoPruneOptions options_of(const ir::Model& model, const OptionValues& v, const PassContext& c) {
   AutoPruneOptions o;
   o.target_sparsity = v.number_or("sparsity", 0);
   o.lambda = v.number("lambda");
   o.aux_lr = v.number("aux-lr");
   o.aux_init = v.text("aux-init");
   if (v.has("search-fraction")) o.search_fraction = v.number("search-fraction");
-  o.keep = v.list("keep");
+  o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.keep_first_conv = !v.boolean("prune-first-conv");
   o.target_macs = v.number_or("target-macs", 0);
   o.target_params = v.number_or("target-params", 0);
@@ -45,7 +46,7 @@ AutoPruneOptions options_of(const OptionValues& v, const PassContext& c) {
 }
 
 PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) {
-  const AutoPruneOptions o = options_of(v, c);
+  const AutoPruneOptions o = options_of(model, v, c);
   PassResult result;
   if (per_channel(v)) {
     const ChannelAutoPruneResult r = prune_autoprune_channels(model, onnxio::infer_shapes(model), *c.train, c.val, o);
@@ -92,7 +93,7 @@ const PassInfo& prune_autoprune_pass() {
                   "channel); the rest fine-tunes under fixed masks")
                .at_least(0, false)
                .at_most(1),
-           option("keep", K::List, "", "node names left dense"),
+           option("keep", K::List, "", "nodes left dense: names, globs (conv*) or op:TYPE"),
            option("prune-first-conv", K::Boolean, "false", "channels: allow pruning the first convolution's channels"),
            sparse_format_option()},
           "5"),

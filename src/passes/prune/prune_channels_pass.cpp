@@ -1,6 +1,7 @@
 // prune.channels: channels removed for real, scored by an importance criterion.
 #include "nncompress/core/format.h"
 #include "nncompress/onnx/validate.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/channel_pruning.h"
 #include "nncompress/passes/prune/importance.h"
@@ -31,7 +32,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.target_params = v.number_or("target-params", 0);
   o.criterion = v.text("criterion");
   o.round_to = v.integer("round-to");
-  o.keep = v.list("keep");
+  o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.keep_first_conv = !v.boolean("prune-first-conv");
   o.data = c.train;
   o.preprocess = c.preprocess;
@@ -55,7 +56,7 @@ const PassInfo& prune_channels_pass() {
                      option("target-params", K::Number, "", "keep this fraction of the params (global)").at_least(0, false).at_most(1),
                      option("criterion", K::Text, "l1", "channel importance").one_of(importance_names()),
                      option("round-to", K::Integer, "1", "keep channel counts multiples of this").at_least(1),
-                     option("keep", K::List, "", "node names left alone"),
+                     option("keep", K::List, "", "nodes left alone: names, globs (conv*) or op:TYPE"),
                      option("prune-first-conv", K::Boolean, "false", "allow pruning the first convolution's channels")},
                     "0"),
       needs,

@@ -1,6 +1,7 @@
 // prune.magnitude: the smallest weights zeroed (global or per-layer threshold), optionally
 // reached gradually while fine-tuning (AGP).
 #include "nncompress/core/format.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
 #include "prune_pass_common.h"
@@ -21,7 +22,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   // Gradual: start from the dense weights; the schedule reaches the sparsity while training.
   o.sparsity = v.boolean("gradual") ? 0.0 : v.number("sparsity");
   o.per_layer = v.boolean("per-layer");
-  o.keep = v.list("keep");
+  o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   MagnitudePruneResult r = prune_magnitude(model, o);
   std::string summary = format("%.1f%% of the prunable weights zeroed", 100 * v.number("sparsity"));
   if (trains(v)) {
@@ -51,7 +52,7 @@ const PassInfo& prune_magnitude_pass() {
       with_training({option("sparsity", K::Number, "0.5", "fraction of weights to zero").range(0, 1, false),
                      option("per-layer", K::Boolean, "false", "one threshold per layer instead of a global one"),
                      option("gradual", K::Boolean, "false", "reach the sparsity gradually while fine-tuning (AGP; needs epochs)"),
-                     option("keep", K::List, "", "node names left dense"),
+                     option("keep", K::List, "", "nodes left dense: names, globs (conv*) or op:TYPE"),
                      sparse_format_option()},
                     "0"),
       training_needs,

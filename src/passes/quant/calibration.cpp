@@ -18,13 +18,11 @@ namespace {
 void for_each_batch(const runtime::Executor& exec, const std::vector<std::string>& tensors, const data::Dataset& data,
                     const CalibrationOptions& o, const std::function<void(const std::string&, const at::Tensor&)>& visit) {
   at::NoGradGuard no_grad;
-  const ir::Value& input = *exec.inputs()[0];
   const int64_t n = data.size();
   for (int64_t start = 0; start < n; start += o.batch) {
     const int64_t len = std::min(o.batch, n - start);
-    const at::Tensor x = data::prepare_batch(data.x.narrow(0, start, len), input.name(), input.type, o.preprocess);
     std::unordered_map<std::string, at::Tensor> captured;
-    exec.run({x}, tensors, &captured);
+    exec.run(data::prepare_inputs(data, start, len, exec.inputs(), o.preprocess), tensors, &captured);
     for (const std::string& name : tensors) {
       auto it = captured.find(name);
       if (it == captured.end()) throw internal_error("calibration did not see '" + name + "'");
@@ -90,7 +88,6 @@ std::map<std::string, Range> calibrate(const ir::Model& model, const std::vector
   if (o.percentile <= 50 || o.percentile > 100) throw bad_input("percentile must be in (50, 100]");
   if (data.size() == 0) throw bad_input("the calibration data '" + data.source + "' is empty");
   const runtime::Executor exec(model);
-  if (exec.inputs().size() != 1) throw bad_input("calibration needs a model with one input");
 
   std::map<std::string, Range> ranges;
   for (const std::string& t : tensors)

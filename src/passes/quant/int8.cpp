@@ -11,6 +11,7 @@
 
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
+#include "nncompress/passes/cleanup/opset_upgrade.h"
 #include "nncompress/passes/cleanup/fold_batchnorm.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
@@ -39,7 +40,10 @@ struct Selection {
   bool quantized(const ir::Node& n) const {
     if (keep.count(n.name) || !onnx_domain(n)) return false;
     const std::string& op = n.op_type();
-    if (weighted(n) || op == "Add" || op == "AveragePool" || op == "GlobalAveragePool") return true;
+    // An Add with a constant operand (hardswish's x + 3) has no integer kernel in ONNX Runtime:
+    // Q/DQ around it would only add work, so it stays float. Residual Adds of two activations do.
+    if (op == "Add") return !n.input(0)->has_initializer() && !n.input(1)->has_initializer();
+    if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool") return true;
     if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
     return symmetric && op == "Relu";
   }
@@ -101,12 +105,11 @@ std::vector<RemovableActivation> removable_activations(const ir::Model& model, c
 std::vector<ir::Value*> float_only(const ir::Model& model, const std::vector<ir::Value*>& values, const data::Dataset& data,
                                    const CalibrationOptions& o) {
   const runtime::Executor exec(model);
-  const ir::Value& input = *exec.inputs().at(0);
   std::vector<std::string> names;
   for (const ir::Value* v : values) names.push_back(v->name());
   std::unordered_map<std::string, at::Tensor> captured;
   at::NoGradGuard no_grad;
-  exec.run({data::prepare_batch(data.x.narrow(0, 0, 1), input.name(), input.type, o.preprocess)}, names, &captured);
+  exec.run(data::prepare_inputs(data, 0, 1, exec.inputs(), o.preprocess), names, &captured);
   std::vector<ir::Value*> out;
   for (ir::Value* v : values)
     if (auto it = captured.find(v->name()); it != captured.end() && it->second.scalar_type() == at::kFloat) out.push_back(v);
@@ -234,10 +237,27 @@ bool bias_quantizable(const ir::Node& n) {
 }  // namespace
 
 Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8Options& o) {
-  const int64_t opset = model.opset_version("");
-  if (opset < 10) throw bad_input("int8 quantization needs ONNX opset 10 or newer (the model has " + std::to_string(opset) + ")");
-  ir::Graph& graph = model.graph;
   Int8Result result;
+  result.nothing_to_quantize = std::none_of(model.graph.nodes().begin(), model.graph.nodes().end(), [&](const auto& n) {
+    return weighted(*n) && std::find(o.keep.begin(), o.keep.end(), n->name) == o.keep.end();
+  });
+  if (result.nothing_to_quantize) return result;  // activations alone in int8 would only add Q/DQ pairs
+  if (model.opset_version("") < 13 && o.per_channel) {
+    // Per-channel scales (DequantizeLinear's axis) exist from opset 13 on.
+    const int64_t from = model.opset_version("");
+    try {
+      upgrade_opset(model, 13);
+      result.opset_raised_from = from;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::BadInput || from < 10) throw;
+      result.per_tensor_reason = e.what();
+    }
+  }
+  const int64_t opset = model.opset_version("");
+  if (opset < 10)
+    throw bad_input("int8 quantization needs ONNX opset 10 or newer (the model has " + std::to_string(opset) +
+                    " and could not be raised)");
+  ir::Graph& graph = model.graph;
   result.folded_batchnorms = fold_batchnorm(graph);
   make_constants_private(graph);
   const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end())};
@@ -264,8 +284,11 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     std::vector<ir::Value*> bounds(r.node->inputs().begin() + 1, r.node->inputs().end());
     graph.replace_all_uses(r.node->output(0), x);
     graph.erase_node(r.node);
-    for (ir::Value* b : bounds)  // a Clip's bounds from Constant nodes nothing else reads
-      if (b && b->uses().empty() && b->producer() && b->producer()->op_type() == "Constant") graph.erase_node(b->producer());
+    for (ir::Value* b : bounds) {  // a Clip's bounds nothing else reads
+      if (!b || !b->uses().empty() || b->is_graph_output()) continue;
+      if (b->producer() && b->producer()->op_type() == "Constant") graph.erase_node(b->producer());
+      else if (b->has_initializer() && !b->is_graph_input()) graph.remove_initializer(b);
+    }
   }
 
   Rewriter rw(model, o.symmetric);

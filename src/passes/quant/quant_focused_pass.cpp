@@ -1,5 +1,6 @@
 // quant.focused: power-of-two weights for sparse models, pruned zeros kept.
 #include "nncompress/core/format.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/quant/focused.h"
 
@@ -12,7 +13,7 @@ using K = OptionKind;
 PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) {
   FocusedOptions o;
   o.bits = static_cast<int>(v.integer("bits"));
-  o.keep = v.list("keep");
+  o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.packed_storage = !v.boolean("float-storage");
   o.train = training(v, c);
   const FocusedResult r = quantize_focused(model, c.train, c.val, o);
@@ -56,7 +57,7 @@ const PassInfo& quant_focused_pass() {
       with_training({option("bits", K::Integer, "5", "bits per non-zero weight").range(3, 8),
                      option("float-storage", K::Boolean, "false",
                             "store the quantized weights as float32 (to train them further) instead of packed codebook indices"),
-                     option("keep", K::List, "", "node names left in float")},
+                     option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE")},
                     "0", "0.005"),
       training_needs,
       nullptr,

@@ -1,5 +1,6 @@
 // quant.int8: post-training int8 Q/DQ with calibrated activations.
 #include "nncompress/core/format.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass.h"
 #include "nncompress/passes/quant/int8.h"
 
@@ -21,7 +22,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.reduce_range = !v.boolean("full-range");
   o.int32_bias = !v.boolean("float-bias");
   o.per_channel = !v.boolean("per-tensor");
-  o.keep = v.list("keep");
+  o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.calibration.method = v.text("calibration");
   o.calibration.percentile = v.number("percentile");
   o.calibration.preprocess = c.preprocess;
@@ -32,6 +33,15 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
 
   const int bits = o.reduce_range ? 7 : 8;
   PassResult result;
+  if (r.nothing_to_quantize) {
+    result.unchanged = "no Conv, Gemm or MatMul with a constant float weight" + std::string(o.keep.empty() ? "" : " outside keep");
+    result.summary = "nothing quantized: " + result.unchanged;
+    return result;
+  }
+  if (r.opset_raised_from)
+    result.notes.push_back(format("opset %lld raised to 13 for per-channel weight scales", static_cast<long long>(r.opset_raised_from)));
+  if (!r.per_tensor_reason.empty())
+    result.notes.push_back("per-tensor weight scales: the opset could not be raised to 13 (" + r.per_tensor_reason + ")");
   nlohmann::json layers = nlohmann::json::array(), activations = nlohmann::json::array();
   result.table.header = {"layer", "op", "weights", "weight scales", "bias"};
   for (const QuantizedLayer& l : r.layers) {
@@ -41,7 +51,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                                  l.int32_bias ? "int32" : "float"});
   }
   for (const auto& [name, range] : r.activations) activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
-  result.details = {{"calibration", o.calibration.method}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
+  result.details = {{"calibration", o.calibration.method}, {"opset_raised_from", r.opset_raised_from}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
                     {"folded_batchnorms", r.folded_batchnorms}, {"removed_relus", r.removed_relus},
                     {"removed_clips", r.removed_clips}, {"quantized_activations", activations}, {"layers", layers}};
   result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
@@ -68,7 +78,7 @@ const PassInfo& quant_int8_pass() {
               "full-range weights)"),
        option("float-bias", K::Boolean, "false", "keep biases in float instead of int32"),
        option("per-tensor", K::Boolean, "false", "one weight scale per tensor instead of per output channel"),
-       option("keep", K::List, "", "node names left in float")},
+       option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE")},
       needs,
       nullptr,
       apply,

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "nncompress/core/format.h"
+#include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/quant/mixed.h"
 
@@ -42,7 +43,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.max_bits = static_cast<int>(v.integer("max-bits"));
   if (v.has("avg-bits")) o.average_bits = v.number("avg-bits");
   if (v.has("max-bytes")) o.max_bytes = v.integer("max-bytes");
-  o.keep = v.list("keep");
+  o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.int4_qdq = v.boolean("int4-qdq");
   o.sensitivity.batch = std::max<int64_t>(c.batch, 256);
   o.sensitivity.preprocess = c.preprocess;
@@ -92,7 +93,7 @@ const PassInfo& quant_mixed_pass() {
                      option("calib-limit", K::Integer, "1000", "samples the sensitivity is measured on").at_least(1),
                      option("int4-qdq", K::Boolean, "false",
                             "INT4/INT8 DequantizeLinear at opset 21 instead of packed bit planes any runtime folds"),
-                     option("keep", K::List, "", "node names left in float")},
+                     option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE")},
                     "0", "0.005"),
       needs,
       check,

@@ -50,6 +50,10 @@ struct Int8Result {
   int removed_relus = 0;
   int removed_clips = 0;  // Clip(0, hi), absorbed like Relu
   std::vector<std::pair<std::string, Range>> activations;  // quantized tensors and their calibrated ranges
+  // No Conv/Gemm/MatMul with a constant float weight outside `keep`: the model was left untouched.
+  bool nothing_to_quantize = false;
+  int64_t opset_raised_from = 0;  // the model's opset when it was raised to 13 for per-channel scales
+  std::string per_tensor_reason;  // why per-channel was asked but per-tensor scales were used
 };
 
 Int8Result quantize_int8(ir::Model& model, const data::Dataset& calibration_data, const Int8Options& options);

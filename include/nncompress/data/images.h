@@ -1,0 +1,21 @@
+#pragma once
+// Images as datasets (PNG, JPEG, BMP, GIF, TGA, PNM through Debian's stb_image): one image file,
+// a folder of images (unlabeled), or a folder of class sub-folders, labeled by the sorted
+// sub-folder names as torchvision's ImageFolder does. Samples are uint8 [N, H, W, C], C = 1 when
+// every image is grayscale, else 3 (RGB); preprocessing later scales them, moves channels first
+// and resizes when asked (Preprocess).
+#include <string>
+
+#include "nncompress/data/dataset.h"
+
+namespace nncompress::data {
+
+// True for file names with an image extension stb_image reads.
+bool is_image_file(const std::string& path);
+// True when `dir` holds images directly or in sub-folders (and is not an ONNX test-data folder).
+bool is_image_folder(const std::string& dir);
+// Reads the images, sorted by path. Images must share one size (else bad_input naming two that
+// differ: resize them first, e.g. with ImageMagick's mogrify -resize).
+Dataset read_images(const std::string& path);
+
+}  // namespace nncompress::data
