@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <set>
 
 #include "nncompress/core/error.h"
@@ -170,6 +171,14 @@ void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report) {
 }
 
 int fold_constants(ir::Model& model) {
+  // Shape inference exports the whole model: skip it when nothing could fold.
+  const bool candidates = std::any_of(model.graph.nodes().begin(), model.graph.nodes().end(), [](const auto& n) {
+    if (!foldable(*n)) return false;
+    if (n->op_type() == "Shape" || n->op_type() == "Size") return true;
+    return !n->inputs().empty() &&
+           std::all_of(n->inputs().begin(), n->inputs().end(), [](const ir::Value* in) { return !in || is_constant(in); });
+  });
+  if (!candidates) return 0;
   int total = 0;
   // Folding can make more shapes static (a Reshape whose shape became constant), which lets a
   // later Shape fold: repeat a few times.
