@@ -7,6 +7,8 @@
 #include <map>
 #include <sstream>
 
+#include "nncompress/core/format.h"
+
 namespace nncompress::pipeline {
 
 namespace {
@@ -116,28 +118,30 @@ std::string report_markdown(const Report& r) {
   md << "## nncompress: " << r.input << " -> " << r.output << "\n\n";
   md << "Recipe: " << r.recipe.name << " (" << r.recipe.source << ")\n\n";
   md << "| | params | non-zeros | MACs | file bytes | top-1 |\n|---|---:|---:|---:|---:|---:|\n";
-  md << "| before | " << r.before.params << " | " << r.before.nonzeros << " | " << r.before.macs << " | " << r.input_file_bytes
-     << " | " << top1(r.before.top1) << " |\n";
-  md << "| after | " << a.params << " | " << a.nonzeros << " | " << a.macs << " | " << r.output_file_bytes << " | "
+  const auto c = [](int64_t v) { return with_commas(v); };
+  md << "| before | " << c(r.before.params) << " | " << c(r.before.nonzeros) << " | " << c(r.before.macs) << " | "
+     << c(r.input_file_bytes) << " | " << top1(r.before.top1) << " |\n";
+  md << "| after | " << c(a.params) << " | " << c(a.nonzeros) << " | " << c(a.macs) << " | " << c(r.output_file_bytes) << " | "
      << top1(a.top1) << " |\n\n";
   md << "| step | pass | seconds | what it did | non-zeros | MACs | top-1 |\n|---:|---|---:|---|---:|---:|---:|\n";
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const StepResult& s = r.steps[i];
-    md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.result.summary << " | " << s.after.nonzeros
-       << " | " << s.after.macs << " | " << top1(s.after.top1) << " |\n";
+    md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.result.summary
+       << (s.result.unchanged.empty() ? "" : " (changed nothing: " + s.result.unchanged + ")") << " | " << c(s.after.nonzeros)
+       << " | " << c(s.after.macs) << " | " << top1(s.after.top1) << " |\n";
   }
   md << "\n| layer | op | channels | non-zeros | bits | MACs | encoded bytes |\n|---|---|---:|---:|---:|---:|---:|\n";
   for (const auto& layer : r.layer_pairs()) {
     const LayerStats& b = *layer.first;
     const LayerStats* l = layer.second;  // nullptr: removed
-    auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " -> " + std::to_string(y) : " -> removed"); };
+    auto pair = [&](int64_t x, int64_t y) { return c(x) + (l ? " -> " + c(y) : " -> removed"); };
     md << "| " << b.node << " | " << b.op << " | " << pair(b.channels, l ? l->channels : 0) << " | "
        << pair(b.nonzeros, l ? l->nonzeros : 0) << " | " << pair(b.bits, l ? l->bits : 0) << " | "
        << pair(b.macs, l ? l->macs : 0) << " | " << pair(b.encoded_bytes, l ? l->encoded_bytes : 0) << " |\n";
   }
   md << "\nWeights encoded (codes at their bits, relative indices when sparse; scales not counted): "
-     << r.before.weights_encoded_bytes << " -> " << a.weights_encoded_bytes << " bytes (dense float32 " << r.before.weights_dense_bytes
-     << ")\n";
+     << c(r.before.weights_encoded_bytes) << " -> " << c(a.weights_encoded_bytes) << " bytes (dense float32 "
+     << c(r.before.weights_dense_bytes) << ")\n";
   md << "\nSize ratio (input file / output file): " << fixed(r.size_ratio(), 2) << "x";
   if (auto d = r.accuracy_drop_pp()) md << "; accuracy drop " << fixed(*d, 2) << " pp";
   md << "\n";

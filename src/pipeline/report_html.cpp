@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "nncompress/core/format.h"
 #include "nncompress/pipeline/report.h"
 
 namespace nncompress::pipeline {
@@ -40,6 +41,8 @@ std::string count(double v) {
 
 std::string percent(const std::optional<double>& v) { return v ? num(100 * *v) + "%" : "—"; }
 
+std::string commas(int64_t v) { return with_commas(v); }
+
 struct Series {
   std::string name, color;
   std::vector<double> values;
@@ -48,7 +51,7 @@ struct Series {
 // Horizontal grouped bars: one row per label, one bar per series, scaled to the largest value.
 std::string bar_chart(const std::string& title, const std::vector<std::string>& labels, const std::vector<Series>& series,
                       const std::string& unit) {
-  const int label_width = 260, plot_width = 380, bar = 7, row = bar * static_cast<int>(series.size()) + 6, top = 34;
+  const int label_width = 320, plot_width = 380, bar = 7, row = bar * static_cast<int>(series.size()) + 6, top = 34;
   double top_value = 0;
   for (const Series& s : series)
     for (double v : s.values) top_value = std::max(top_value, v);
@@ -63,9 +66,11 @@ std::string bar_chart(const std::string& title, const std::vector<std::string>& 
         << "\"/><text x=\"" << label_width + 120 * k + 14 << "\" y=\"28\" class=\"s\">" << escape(series[k].name) << "</text>";
   for (size_t i = 0; i < labels.size(); ++i) {
     const int y = top + row * static_cast<int>(i);
-    std::string label = labels[i].size() > 42 ? "…" + labels[i].substr(labels[i].size() - 41) : labels[i];
-    svg << "<text x=\"" << label_width - 6 << "\" y=\"" << y + row / 2 + 3 << "\" class=\"s\" text-anchor=\"end\">"
-        << escape(label) << "</text>";
+    // Long exported names ("/features/features.1/conv/conv.0/Conv") keep their informative end;
+    // the full name is the label's tooltip.
+    std::string label = labels[i].size() > 52 ? "…" + labels[i].substr(labels[i].size() - 51) : labels[i];
+    svg << "<text x=\"" << label_width - 6 << "\" y=\"" << y + row / 2 + 3 << "\" class=\"s\" text-anchor=\"end\"><title>"
+        << escape(labels[i]) << "</title>" << escape(label) << "</text>";
     for (size_t k = 0; k < series.size(); ++k) {
       const double v = i < series[k].values.size() ? series[k].values[i] : 0;
       const double w = std::max(0.0, v / top_value * plot_width);
@@ -141,21 +146,36 @@ std::string report_html(const Report& r) {
                                                                                         escape(r.failure()) + "</span>")
        << "</p>\n";
   html << "<table><tr><th></th><th>params</th><th>non-zeros</th><th>MACs</th><th>file bytes</th><th>top-1</th></tr>"
-       << "<tr><td>before</td><td>" << r.before.params << "</td><td>" << r.before.nonzeros << "</td><td>" << r.before.macs
-       << "</td><td>" << r.input_file_bytes << "</td><td>" << percent(r.before.top1) << "</td></tr><tr><td>after</td><td>"
-       << a.params << "</td><td>" << a.nonzeros << "</td><td>" << a.macs << "</td><td>" << r.output_file_bytes << "</td><td>"
-       << percent(a.top1) << "</td></tr></table>\n";
+       << "<tr><td>before</td><td>" << commas(r.before.params) << "</td><td>" << commas(r.before.nonzeros) << "</td><td>"
+       << commas(r.before.macs) << "</td><td>" << commas(r.input_file_bytes) << "</td><td>" << percent(r.before.top1)
+       << "</td></tr><tr><td>after</td><td>" << commas(a.params) << "</td><td>" << commas(a.nonzeros) << "</td><td>"
+       << commas(a.macs) << "</td><td>" << commas(r.output_file_bytes) << "</td><td>" << percent(a.top1) << "</td></tr></table>\n";
+  if (r.fidelity) {
+    html << "<h2>Fidelity to the original model</h2><p>" << commas(r.fidelity->samples)
+         << " samples, every output.</p><table><tr><th>output</th><th>shape</th><th>cosine</th><th>SNR dB</th>"
+            "<th>max abs diff</th><th>mean abs diff</th><th>top-1 agreement</th></tr>";
+    for (const eval::OutputFidelity& f : r.fidelity->outputs) {
+      std::string shape;
+      for (int64_t d : f.shape) shape += (shape.empty() ? "" : "×") + std::to_string(d);
+      html << "<tr><td>" << escape(f.name) << "</td><td>" << shape << "</td><td>" << num(f.cosine, 5) << "</td><td>"
+           << (std::isfinite(f.snr_db) ? num(f.snr_db) : "∞") << "</td><td>" << format("%.4g", f.max_abs_diff) << "</td><td>"
+           << format("%.4g", f.mean_abs_diff) << "</td><td>" << percent(f.agreement) << "</td></tr>";
+    }
+    html << "</table>\n";
+  }
   html << "<p>Weights encoded for deployment (codes at their bits, 4-bit relative indices when sparse; scales not "
           "counted): "
-       << r.before.weights_encoded_bytes << " → " << a.weights_encoded_bytes << " bytes.</p>\n";
+       << commas(r.before.weights_encoded_bytes) << " → " << commas(a.weights_encoded_bytes) << " bytes.</p>\n";
 
   html << "<h2>Steps</h2><table><tr><th>step</th><th>pass</th><th>seconds</th><th>what it did</th><th>non-zeros</th>"
           "<th>MACs</th><th>stored bytes</th><th>top-1</th></tr>";
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const StepResult& s = r.steps[i];
     html << "<tr><td>" << i + 1 << "</td><td class=\"l\">" << escape(s.step.pass) << "</td><td>" << num(s.seconds, 1)
-         << "</td><td class=\"l\">" << escape(s.result.summary) << "</td><td>" << s.after.nonzeros << "</td><td>" << s.after.macs << "</td><td>"
-         << s.after.initializer_bytes << "</td><td>" << percent(s.after.top1) << "</td></tr>";
+         << "</td><td class=\"l\">" << escape(s.result.summary)
+         << (s.result.unchanged.empty() ? "" : " <span class=\"fail\">(changed nothing: " + escape(s.result.unchanged) + ")</span>")
+         << "</td><td>" << commas(s.after.nonzeros) << "</td><td>" << commas(s.after.macs) << "</td><td>"
+         << commas(s.after.initializer_bytes) << "</td><td>" << percent(s.after.top1) << "</td></tr>";
   }
   html << "</table>\n";
 
@@ -173,6 +193,7 @@ std::string report_html(const Report& r) {
   std::vector<std::string> names;
   Series density_before{"before", "#9aa5b1", {}}, density_after{"after", "#1f6fb2", {}};
   Series bits_before = density_before, bits_after = density_after, macs_before = density_before, macs_after = density_after;
+  Series channels_before = density_before, channels_after = density_after;
   for (const auto& layer : layers) {
     const LayerStats& b = *layer.first;
     const LayerStats* l = layer.second;  // nullptr: removed
@@ -181,7 +202,10 @@ std::string report_html(const Report& r) {
     density_after.values.push_back(l && l->params ? 100.0 * (1.0 - static_cast<double>(l->nonzeros) / l->params) : 100);
     bits_before.values.push_back(b.bits), bits_after.values.push_back(l ? l->bits : 0);
     macs_before.values.push_back(static_cast<double>(b.macs)), macs_after.values.push_back(l ? static_cast<double>(l->macs) : 0);
+    channels_before.values.push_back(static_cast<double>(b.channels));
+    channels_after.values.push_back(l ? static_cast<double>(l->channels) : 0);
   }
+  html << bar_chart("Output channels per layer", names, {channels_before, channels_after}, "channels");
   html << bar_chart("Sparsity per layer", names, {density_before, density_after}, "% of weights zero");
   html << bar_chart("Weight bits per layer", names, {bits_before, bits_after}, "bits");
   html << bar_chart("MACs per layer", names, {macs_before, macs_after}, "multiply-accumulates at batch 1");
@@ -190,7 +214,7 @@ std::string report_html(const Report& r) {
   for (const auto& layer : layers) {
     const LayerStats& b = *layer.first;
     const LayerStats* l = layer.second;  // nullptr: removed
-    auto pair = [&](int64_t x, int64_t y) { return std::to_string(x) + (l ? " → " + std::to_string(y) : " → removed"); };
+    auto pair = [&](int64_t x, int64_t y) { return commas(x) + (l ? " → " + commas(y) : " → removed"); };
     html << "<tr><td>" << escape(b.node) << "</td><td class=\"l\">" << escape(b.op) << "</td><td>" << pair(b.channels, l ? l->channels : 0)
          << "</td><td>" << pair(b.nonzeros, l ? l->nonzeros : 0) << "</td><td>" << pair(b.bits, l ? l->bits : 0) << "</td><td>"
          << pair(b.macs, l ? l->macs : 0) << "</td><td>" << pair(b.encoded_bytes, l ? l->encoded_bytes : 0) << "</td></tr>";

@@ -55,7 +55,9 @@ def test_html_report_renders_in_chromium_without_console_messages(good):
     code, dom, log = run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
                           "--dump-dom", "file://" + str(html)], timeout=120)
     console = [line for line in log.splitlines() if ":CONSOLE" in line]
-    assert code == 0 and dom.count("<svg") == 4 and not console, console[:2]
+    # Charts: top-1 against bytes, then per layer: channels, sparsity, bits, MACs.
+    assert code == 0 and dom.count("<svg") == 5 and not console, console[:2]
+    assert "Output channels per layer" in dom
 
 
 def test_report_numbers_equal_inspect_and_eval(nncompress, good):
