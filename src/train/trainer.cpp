@@ -98,10 +98,23 @@ std::vector<std::string> trainable_parameters(const ir::Model& model) {
     if (n->op_type() == "BatchNormalization")
       for (size_t i = 3; i < 5; ++i)
         if (n->input(i)) statistics.insert(n->input(i));
+  // A single number read only by formula ops (a LayerNorm's epsilon and exponent, hardswish's 3
+  // and 6, a Clip bound) is part of the formula, not a weight: exporters without constant folding
+  // write them as Constant nodes, which intake normalization makes initializers.
+  static const std::set<std::string> layers = {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization",
+                                               "InstanceNormalization", "LayerNormalization", "GroupNormalization",
+                                               "PRelu"};
+  auto formula_constant = [&](const ir::Value* v) {
+    if (v->initializer()->numel() != 1) return false;
+    for (const ir::Use& u : v->uses())
+      if (layers.count(u.node->op_type())) return false;
+    return true;
+  };
   std::vector<std::string> names;
   for (const ir::Value* v : model.graph.initializers()) {
     const ir::DataType t = v->initializer()->dtype();
-    if ((t == ir::DataType::Float || t == ir::DataType::Double) && !statistics.count(v) && v->initializer()->numel() > 0)
+    if ((t == ir::DataType::Float || t == ir::DataType::Double) && !statistics.count(v) && v->initializer()->numel() > 0 &&
+        !formula_constant(v))
       names.push_back(v->name());
   }
   return names;
@@ -205,8 +218,11 @@ class Run {
     for (auto& [slot, weight] : viewed_) *slot = weight;
   }
 
-  // Cross-entropy on labels and/or distillation from the teacher, plus any extra term.
-  at::Tensor loss_of(const std::vector<at::Tensor>& x, const at::Tensor& logits, const at::Tensor& labels) {
+  // Cross-entropy on labels and/or distillation from the teacher, plus any extra term. Class
+  // scores ([N, C], C >= 2) distill by softened KL; other outputs (detection maps, regressions,
+  // a [N, 1] sigmoid) by mean squared error against the teacher's.
+  at::Tensor loss_of(const std::vector<at::Tensor>& x, const at::Tensor& logits, const at::Tensor& labels,
+                     bool class_scores) {
     at::Tensor loss;
     if (labels.defined()) loss = at::nll_loss(at::log_softmax(logits, 1), labels);
     if (o_.teacher) {
@@ -215,11 +231,16 @@ class Run {
         at::NoGradGuard no_grad;
         teacher_logits = o_.teacher->run(x).at(0).reshape({logits.size(0), -1});
       }
-      last_agreement_ = logits.argmax(1).eq(teacher_logits.argmax(1)).sum().item<int64_t>();
-      const double t = o_.temperature;
-      const at::Tensor target = at::softmax(teacher_logits / t, 1);
-      const at::Tensor kl = (target * (at::log(target + 1e-12) - at::log_softmax(logits / t, 1))).sum() / logits.size(0) * (t * t);
-      loss = labels.defined() ? o_.distill_weight * kl + (1 - o_.distill_weight) * loss : kl;
+      at::Tensor distill;
+      if (class_scores) {
+        last_agreement_ = logits.argmax(1).eq(teacher_logits.argmax(1)).sum().item<int64_t>();
+        const double t = o_.temperature;
+        const at::Tensor target = at::softmax(teacher_logits / t, 1);
+        distill = (target * (at::log(target + 1e-12) - at::log_softmax(logits / t, 1))).sum() / logits.size(0) * (t * t);
+      } else {
+        distill = at::mse_loss(logits, teacher_logits);
+      }
+      loss = labels.defined() ? o_.distill_weight * distill + (1 - o_.distill_weight) * loss : distill;
     }
     if (o_.extra_loss) loss = loss + o_.extra_loss();
     return loss;
@@ -259,9 +280,11 @@ class Run {
       show_views();
       at::Tensor logits = exec_.run(x).at(0);
       hide_views();
+      const bool class_scores = logits.dim() == 2 && logits.size(1) >= 2;
       logits = logits.reshape({logits.size(0), -1});
       const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
-      const at::Tensor loss = loss_of(x, logits, labels);
+      const at::Tensor loss = loss_of(x, logits, labels, class_scores);
+      agreement_known_ = agreement_known_ && class_scores;
       optimize(loss);
       const int64_t bs = idx.size(0);
       loss_sum += loss.item<double>() * bs;
@@ -277,7 +300,7 @@ class Run {
     stats.samples = seen;
     stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
     if (train_.has_labels()) stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
-    if (o_.teacher) stats.teacher_agreement = static_cast<double>(agree) / std::max<int64_t>(seen, 1);
+    if (o_.teacher && agreement_known_) stats.teacher_agreement = static_cast<double>(agree) / std::max<int64_t>(seen, 1);
     return stats;
   }
 
@@ -296,6 +319,7 @@ class Run {
   const data::Dataset& train_;
   const TrainOptions& o_;
   int64_t last_agreement_ = 0;  // samples of the last batch whose top-1 matched the teacher's
+  bool agreement_known_ = true;  // false once an output is not class scores (no top-1 to agree on)
   runtime::Executor exec_;
   at::Generator gen_;
   std::vector<std::string> all_float_;

@@ -293,3 +293,16 @@ def test_compress_fidelity_gate_on_unlabeled_images(nncompress, tmp_path):
     assert report["fidelity"]["outputs"][0]["agreement"] is not None  # [N, 2] class scores
     code, _, err = run(base + ["-o", tmp_path / "b.onnx", "--min-snr-db", "300"])
     assert code == 3 and "min-snr-db" in err
+
+
+def test_distillation_without_labels_on_a_sigmoid_output(nncompress, tmp_path):
+    """openWakeWord's [1,1] sigmoid is no class-score vector: distillation uses the squared error, and
+    the log reports no accuracy or agreement it cannot have (not "train acc 0.00%")."""
+    data = wakeword_data(tmp_path / "ww.npy")
+    code, out, err = run([nncompress, "finetune", WAKEWORD, "-o", tmp_path / "ft.onnx", "--data", data, "--distill-from",
+                          WAKEWORD, "--epochs", "1", "--lr", "0.001", "--json"])
+    assert code == 0, err
+    epoch = json.loads(out)["epochs"][0]
+    assert epoch["train_accuracy"] is None and epoch["teacher_agreement"] is None
+    assert epoch["samples"] == 40 and epoch["train_loss"] < 1e-6  # the student starts as the teacher
+    assert "train acc" not in err

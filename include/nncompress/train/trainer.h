@@ -29,7 +29,7 @@ struct EpochStats {
   int64_t samples = 0;  // trained on in this epoch
   double train_loss = 0;
   std::optional<double> train_accuracy;     // on labels, when the data has them
-  std::optional<double> teacher_agreement;  // top-1 agreement with the teacher, when distilling
+  std::optional<double> teacher_agreement;  // top-1 agreement with the teacher, when distilling class scores
   std::optional<double> val_top1;   // when validation data is given (with labels)
   double seconds = 0;
 };
@@ -51,9 +51,10 @@ struct TrainOptions {
   bool augment_flip = false;         // random horizontal flip
   data::Preprocess preprocess;
 
-  // Distillation: with a teacher, the loss mixes KL(teacher || student) at `temperature`
-  // (weight `distill_weight`) with cross-entropy on labels (the rest); without labels it is
-  // distillation only.
+  // Distillation: with a teacher, the loss mixes KL(teacher || student) at `temperature` for
+  // class scores ([N, C], C >= 2), or the mean squared error for any other output (weight
+  // `distill_weight`), with cross-entropy on labels (the rest); without labels it is distillation
+  // only.
   const runtime::Executor* teacher = nullptr;
   double temperature = 4.0;
   double distill_weight = 0.9;
@@ -105,7 +106,8 @@ struct TrainResult {
 TrainResult fine_tune(ir::Model& model, const data::Dataset& train_data, const data::Dataset* val_data,
                       const TrainOptions& options);
 
-// Names of the initializers fine_tune trains: floating-point, not BatchNorm statistics.
+// Names of the initializers fine_tune trains: floating-point, not BatchNorm statistics, not single
+// numbers that only formula ops read (epsilons, exponents, Clip bounds).
 std::vector<std::string> trainable_parameters(const ir::Model& model);
 
 }  // namespace nncompress::train
