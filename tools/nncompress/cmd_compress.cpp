@@ -91,13 +91,13 @@ void register_passes(CLI::App& app, Action& action) {
 void register_compress(CLI::App& app, Action& action) {
   auto o = std::make_shared<CompressCommand>();
   CLI::App* cmd = app.add_subcommand("compress", "Run a compression recipe, write the model and a report, check quality gates");
-  cmd->add_option("model", o->model, "Input .onnx file (required unless --batch)");
-  cmd->add_option("-o,--output", o->output, "Output .onnx file, never the input (required unless --batch)");
+  cmd->add_option("model", o->model, "Input .onnx file (required unless --manifest)");
+  cmd->add_option("-o,--output", o->output, "Output .onnx file, never the input (required unless --manifest)");
   cmd->add_option("--manifest,--batch", o->batch,
                   "Compress every model of a manifest (YAML `models:` list or CSV with a header: model, output, recipe, "
                   "data, val, report, max-accuracy-drop, min-size-ratio, limit and the options below by name); continues "
                   "past failures, prints one table. --batch N (a number) is the batch size, as in other commands");
-  cmd->add_option("--jobs", o->jobs, "With --batch: models compressed in parallel processes")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--jobs", o->jobs, "With --manifest: models compressed in parallel processes")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
   add_data_options(cmd, o->data, false, "--batch-size");
   add_model_options(cmd, o->model_options);
@@ -131,7 +131,7 @@ void register_compress(CLI::App& app, Action& action) {
         if (!o->model.empty() || !o->output.empty()) throw bad_input("--manifest takes the models from the manifest: give no MODEL or -o");
         return run_compress_batch({o->batch, o->jobs, global_options().threads, o->seed, o->json});
       }
-      if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --batch MANIFEST)");
+      if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --manifest MANIFEST)");
       check_output_path(o->model, o->output);
       if (!o->report.empty()) check_output_path(o->model, o->report);
       // The recipe is validated before any data or model is read.
