@@ -273,26 +273,26 @@ void Graph::erase_node(Node* node) {
     if (out && (!out->uses_.empty() || out->is_graph_output_))
       throw internal_error("cannot erase " + node->describe() + ": its output '" + out->name() + "' is still read");
   }
+  for (Value* out : node->outputs_)
+    if (out) out->producer_ = nullptr;
+  unlink(node);
+  remove_dangling_values();
+}
+
+void Graph::unlink(Node* node) {
   for (size_t i = 0; i < node->inputs_.size(); ++i)
     if (node->inputs_[i]) drop_use(node->inputs_[i], Use{node, i, false});
   for (size_t i = 0; i < node->implicit_inputs_.size(); ++i)
     drop_use(node->implicit_inputs_[i], Use{node, i, true});
-  for (Value* out : node->outputs_)
-    if (out) out->producer_ = nullptr;
   nodes_.erase(std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == node; }));
-  remove_dangling_values();
 }
 
 Value* Graph::replace_by_initializer(Node* node, Tensor tensor) {
   if (node->outputs_.size() != 1 || !node->outputs_[0])
     throw internal_error(node->describe() + " has not exactly one output to keep as an initializer");
   Value* v = node->outputs_[0];
-  for (size_t i = 0; i < node->inputs_.size(); ++i)
-    if (node->inputs_[i]) drop_use(node->inputs_[i], Use{node, i, false});
-  for (size_t i = 0; i < node->implicit_inputs_.size(); ++i)
-    drop_use(node->implicit_inputs_[i], Use{node, i, true});
   v->producer_ = nullptr;
-  nodes_.erase(std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == node; }));
+  unlink(node);
   tensor.name = v->name();
   v->initializer_ = std::make_unique<Tensor>(std::move(tensor));
   initializers_.push_back(v);

@@ -27,7 +27,6 @@ struct ExternalWriter {
 };
 
 onnx::TensorProto export_tensor(const ir::Tensor& tensor);
-void export_type(const ir::ValueType& type, onnx::TypeProto* out);
 
 onnx::ModelProto export_model(const ir::Model& model, const ExternalWriter* external = nullptr);
 

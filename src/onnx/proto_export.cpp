@@ -52,6 +52,23 @@ void export_sparse(const ir::Tensor& t, const std::string& name, onnx::SparseTen
   export_tensor(ir::Tensor(ir::DataType::Int64, {indices.numel()}, indices), "", sp->mutable_indices(), external);
 }
 
+void export_type(const ir::ValueType& t, onnx::TypeProto* tp) {
+  if (!t.opaque.empty()) {
+    parse_opaque(tp, t.opaque, "type");
+    return;
+  }
+  if (!t.denotation.empty()) tp->set_denotation(t.denotation);
+  auto* tensor = tp->mutable_tensor_type();
+  tensor->set_elem_type(static_cast<int32_t>(t.elem_type));
+  if (!t.shape) return;
+  auto* shape = tensor->mutable_shape();
+  for (const ir::Dim& d : *t.shape) {
+    auto* dim = shape->add_dim();
+    if (d.value) dim->set_dim_value(*d.value);
+    else if (!d.param.empty()) dim->set_dim_param(d.param);
+    if (!d.denotation.empty()) dim->set_denotation(d.denotation);
+  }
+}
 
 void export_value_info(const ir::Value& v, onnx::ValueInfoProto* info) {
   info->set_name(v.name());
@@ -115,24 +132,6 @@ void export_graph(const ir::Graph& graph, onnx::GraphProto* g, const ExternalWri
 }
 
 }  // namespace
-
-void export_type(const ir::ValueType& t, onnx::TypeProto* tp) {
-  if (!t.opaque.empty()) {
-    parse_opaque(tp, t.opaque, "type");
-    return;
-  }
-  if (!t.denotation.empty()) tp->set_denotation(t.denotation);
-  auto* tensor = tp->mutable_tensor_type();
-  tensor->set_elem_type(static_cast<int32_t>(t.elem_type));
-  if (!t.shape) return;
-  auto* shape = tensor->mutable_shape();
-  for (const ir::Dim& d : *t.shape) {
-    auto* dim = shape->add_dim();
-    if (d.value) dim->set_dim_value(*d.value);
-    else if (!d.param.empty()) dim->set_dim_param(d.param);
-    if (!d.denotation.empty()) dim->set_denotation(d.denotation);
-  }
-}
 
 onnx::TensorProto export_tensor(const ir::Tensor& tensor) {
   onnx::TensorProto p;

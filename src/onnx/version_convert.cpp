@@ -1,11 +1,10 @@
 #include "nncompress/onnx/version_convert.h"
 
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
 #include <onnx/version_converter/convert.h>
 
-#include <set>
-
 #include "nncompress/core/error.h"
-#include "nncompress/onnx/validate.h"
 #include "proto_convert.h"
 
 namespace nncompress::onnxio {
@@ -85,21 +84,18 @@ ir::Model convert_version(const ir::Model& model, int64_t target) {
   if (target > kNewestConvertibleOpset)
     throw internal_error("ONNX's converter reaches opset " + std::to_string(kNewestConvertibleOpset));
   onnx::ModelProto proto = export_model(model);
-  // Inferred types as value_info, so adapters that need shapes see them.
-  const ir::TypeMap types = infer_shapes(model);
-  std::set<std::string> typed;
-  for (const auto* list : {&proto.graph().input(), &proto.graph().output(), &proto.graph().value_info()})
-    for (const auto& info : *list) typed.insert(info.name());
+  // Inferred types written into the proto's value_info, so adapters that need shapes see them.
+  try {
+    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/true));
+  } catch (const std::exception&) {
+    // What was inferred stays; an adapter missing a shape says so below.
+  }
   onnx::GraphProto* g = proto.mutable_graph();
-  for (const auto& n : g->node())
-    for (const std::string& out : n.output()) {
-      auto it = types.find(out);
-      if (out.empty() || typed.count(out) || it == types.end() || !it->second.is_tensor()) continue;
-      onnx::ValueInfoProto* info = g->add_value_info();
-      info->set_name(out);
-      export_type(it->second, info->mutable_type());
-      typed.insert(out);
-    }
+  ir::TypeMap types;
+  for (const auto* list : {&g->input(), &g->value_info(), &g->output()})
+    for (const auto& info : *list)
+      if (info.has_type()) types[info.name()] = import_type(info.type());
   if (model.opset_version("") < 13 && target >= 13) rewrite_softmax_of_unknown_rank(*g, types);
   onnx::ModelProto converted;
   try {

@@ -169,6 +169,8 @@ class Graph {
   Value* create_value(const std::string& name);
   void add_use(Value* value, Use use);
   void drop_use(Value* value, const Use& use);
+  // Drops the node's reads of its inputs and removes it from the stored nodes.
+  void unlink(Node* node);
 
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::unique_ptr<Value>> value_storage_;

@@ -68,6 +68,17 @@ bool foldable(const ir::Node& n) {
   return true;
 }
 
+bool is_shape_query(const ir::Node& n) { return n.op_type() == "Shape" || n.op_type() == "Size"; }
+
+// A node folding may replace: Shape/Size (when the shape turns out static), or any node whose
+// inputs are all constants.
+bool fold_candidate(const ir::Node& n) {
+  if (!foldable(n)) return false;
+  if (is_shape_query(n)) return true;
+  return !n.inputs().empty() &&
+         std::all_of(n.inputs().begin(), n.inputs().end(), [](const ir::Value* in) { return !in || is_constant(in); });
+}
+
 int64_t input_bytes(const ir::Node& n) {
   int64_t bytes = 0;
   for (const ir::Value* in : n.inputs())
@@ -79,14 +90,11 @@ int64_t input_bytes(const ir::Node& n) {
 int fold_sweep(ir::Model& model, const ir::TypeMap& types) {
   int folded = 0;
   for (ir::Node* n : model.graph.topological_order()) {
-    if (!foldable(*n)) continue;
+    if (!fold_candidate(*n)) continue;
     std::optional<at::Tensor> value;
-    if (n->op_type() == "Shape" || n->op_type() == "Size") {
+    if (is_shape_query(*n)) {
       value = shape_value(*n, types);
     } else {
-      bool all_constant = !n->inputs().empty();
-      for (const ir::Value* in : n->inputs()) all_constant = all_constant && (!in || is_constant(in));
-      if (!all_constant) continue;
       try {
         value = runtime::constant_value(model, *n->output(0));
       } catch (const std::exception&) {
@@ -172,13 +180,8 @@ void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report) {
 
 int fold_constants(ir::Model& model) {
   // Shape inference exports the whole model: skip it when nothing could fold.
-  const bool candidates = std::any_of(model.graph.nodes().begin(), model.graph.nodes().end(), [](const auto& n) {
-    if (!foldable(*n)) return false;
-    if (n->op_type() == "Shape" || n->op_type() == "Size") return true;
-    return !n->inputs().empty() &&
-           std::all_of(n->inputs().begin(), n->inputs().end(), [](const ir::Value* in) { return !in || is_constant(in); });
-  });
-  if (!candidates) return 0;
+  if (std::none_of(model.graph.nodes().begin(), model.graph.nodes().end(), [](const auto& n) { return fold_candidate(*n); }))
+    return 0;
   int total = 0;
   // Folding can make more shapes static (a Reshape whose shape became constant), which lets a
   // later Shape fold: repeat a few times.

@@ -41,15 +41,19 @@ bool takes_axes_input_from_18(const std::string& op) {
   return ops.count(op) > 0;
 }
 
+// Through ONNX's version converter, whose adapters write Clip bounds and shapes as Constant nodes:
+// those become initializers again, as at intake.
+void convert_with_onnx(ir::Model& model, int64_t target) {
+  model = onnxio::convert_version(model, target);
+  lift_constants(model.graph);
+  drop_unused_initializers(model.graph);
+}
+
 }  // namespace
 
 void upgrade_opset(ir::Model& model, int64_t target) {
   if (model.opset_version("") >= target) return;
-  if (model.opset_version("") < 13) {
-    model = onnxio::convert_version(model, std::min<int64_t>(target, 13));
-    lift_constants(model.graph);  // the converter writes Clip bounds and shapes as Constant nodes
-    drop_unused_initializers(model.graph);
-  }
+  if (model.opset_version("") < 13) convert_with_onnx(model, std::min<int64_t>(target, 13));
   const int64_t from = model.opset_version("");
   if (from >= target) return;
   ir::Graph& g = model.graph;
@@ -81,11 +85,8 @@ void upgrade_opset(ir::Model& model, int64_t target) {
 void convert_opset(ir::Model& model, int64_t target) {
   const int64_t from = model.opset_version("");
   if (from == target) return;
-  if (target < from || target <= onnxio::kNewestConvertibleOpset) {
-    model = onnxio::convert_version(model, std::min(target, onnxio::kNewestConvertibleOpset));
-    lift_constants(model.graph);
-    drop_unused_initializers(model.graph);
-  }
+  if (target < from || target <= onnxio::kNewestConvertibleOpset)
+    convert_with_onnx(model, std::min(target, onnxio::kNewestConvertibleOpset));
   upgrade_opset(model, target);
 }
 

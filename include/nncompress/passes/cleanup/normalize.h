@@ -37,7 +37,8 @@ int drop_unused_initializers(ir::Graph& graph);
 void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report);
 // Folds nodes whose inputs are all constant (and Shape/Size of static shapes). Returns how many.
 int fold_constants(ir::Model& model);
-// All three, to a fixed point.
+// Lifting, pass-through removal, folding (repeated while shapes become known), then dropping
+// initializers nothing reads.
 NormalizeReport normalize_model(ir::Model& model);
 
 // One `--input-shape` entry: an input name (empty: the model's only input) and its dims; a dim
