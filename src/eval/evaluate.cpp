@@ -40,6 +40,8 @@ int64_t correct_in_top(const at::Tensor& scores, const at::Tensor& labels, int64
 
 }  // namespace
 
+bool is_class_scores(at::IntArrayRef output_shape) { return output_shape.size() == 2 && output_shape[1] >= 2; }
+
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
   EvalResult r;
   int64_t top1 = 0, top5 = 0;
@@ -95,8 +97,7 @@ Comparison compare(const runtime::Executor& base, const runtime::Executor& candi
       const at::Tensor na = a.norm(2, 1), nb = b.norm(2, 1);
       const at::Tensor cos = (a * b).sum(1) / (na * nb).clamp_min(1e-300);
       s.cosine += at::where((na == 0) & (nb == 0), at::ones_like(cos), cos).sum().item<double>();
-      const bool class_scores = a_all[i].dim() == 2 && a_all[i].size(1) >= 2;
-      if (class_scores) {
+      if (is_class_scores(a_all[i].sizes())) {
         const at::Tensor pa = a.argmax(1), pb = b.argmax(1);
         s.agree += pa.eq(pb).sum().item<int64_t>();
         if (i == 0 && labels.defined()) {
@@ -114,7 +115,7 @@ Comparison compare(const runtime::Executor& base, const runtime::Executor& candi
     f.cosine = s.cosine / c.samples;
     f.snr_db = s.noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(s.signal / s.noise);
     f.mean_abs_diff = s.elements ? s.abs_diff / s.elements : 0;
-    if (f.shape.size() == 2 && f.shape[1] >= 2) f.agreement = static_cast<double>(s.agree) / c.samples;
+    if (is_class_scores(f.shape)) f.agreement = static_cast<double>(s.agree) / c.samples;
   }
   if (data.has_labels() && c.samples && c.outputs.front().agreement) {
     c.base_top1 = static_cast<double>(base_ok) / c.samples;

@@ -77,6 +77,15 @@ std::vector<std::pair<const LayerStats*, const LayerStats*>> Report::layer_pairs
   return pairs;
 }
 
+nlohmann::json fidelity_outputs_json(const eval::Comparison& c) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const eval::OutputFidelity& f : c.outputs)
+    outputs.push_back({{"name", f.name}, {"shape", f.shape}, {"cosine", f.cosine}, {"snr_db", finite_or_null(f.snr_db)},
+                       {"max_abs_diff", f.max_abs_diff}, {"mean_abs_diff", f.mean_abs_diff},
+                       {"agreement", optional_number(f.agreement)}});
+  return outputs;
+}
+
 std::string report_json(const Report& r) {
   nlohmann::json steps = nlohmann::json::array(), recipe_steps = nlohmann::json::array(), gates = nlohmann::json::array();
   for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
@@ -87,13 +96,7 @@ std::string report_json(const Report& r) {
   for (const Gate& g : r.gates)
     gates.push_back({{"name", g.name}, {"threshold", g.threshold}, {"value", finite_or_null(g.value)}, {"passed", g.passed}});
   nlohmann::json fidelity = nullptr;
-  if (r.fidelity) {
-    fidelity = {{"samples", r.fidelity->samples}, {"outputs", nlohmann::json::array()}};
-    for (const eval::OutputFidelity& f : r.fidelity->outputs)
-      fidelity["outputs"].push_back({{"name", f.name}, {"shape", f.shape}, {"cosine", f.cosine},
-                                     {"snr_db", finite_or_null(f.snr_db)}, {"max_abs_diff", f.max_abs_diff},
-                                     {"mean_abs_diff", f.mean_abs_diff}, {"agreement", optional_number(f.agreement)}});
-  }
+  if (r.fidelity) fidelity = {{"samples", r.fidelity->samples}, {"outputs", fidelity_outputs_json(*r.fidelity)}};
   const nlohmann::json j = {
       {"schema_version", kReportSchemaVersion},
       {"input", r.input},

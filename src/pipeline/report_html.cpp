@@ -41,8 +41,6 @@ std::string count(double v) {
 
 std::string percent(const std::optional<double>& v) { return v ? num(100 * *v) + "%" : "—"; }
 
-std::string commas(int64_t v) { return with_commas(v); }
-
 struct Series {
   std::string name, color;
   std::vector<double> values;
@@ -146,12 +144,12 @@ std::string report_html(const Report& r) {
                                                                                         escape(r.failure()) + "</span>")
        << "</p>\n";
   html << "<table><tr><th></th><th>params</th><th>non-zeros</th><th>MACs</th><th>file bytes</th><th>top-1</th></tr>"
-       << "<tr><td>before</td><td>" << commas(r.before.params) << "</td><td>" << commas(r.before.nonzeros) << "</td><td>"
-       << commas(r.before.macs) << "</td><td>" << commas(r.input_file_bytes) << "</td><td>" << percent(r.before.top1)
-       << "</td></tr><tr><td>after</td><td>" << commas(a.params) << "</td><td>" << commas(a.nonzeros) << "</td><td>"
-       << commas(a.macs) << "</td><td>" << commas(r.output_file_bytes) << "</td><td>" << percent(a.top1) << "</td></tr></table>\n";
+       << "<tr><td>before</td><td>" << with_commas(r.before.params) << "</td><td>" << with_commas(r.before.nonzeros) << "</td><td>"
+       << with_commas(r.before.macs) << "</td><td>" << with_commas(r.input_file_bytes) << "</td><td>" << percent(r.before.top1)
+       << "</td></tr><tr><td>after</td><td>" << with_commas(a.params) << "</td><td>" << with_commas(a.nonzeros) << "</td><td>"
+       << with_commas(a.macs) << "</td><td>" << with_commas(r.output_file_bytes) << "</td><td>" << percent(a.top1) << "</td></tr></table>\n";
   if (r.fidelity) {
-    html << "<h2>Fidelity to the original model</h2><p>" << commas(r.fidelity->samples)
+    html << "<h2>Fidelity to the original model</h2><p>" << with_commas(r.fidelity->samples)
          << " samples, every output.</p><table><tr><th>output</th><th>shape</th><th>cosine</th><th>SNR dB</th>"
             "<th>max abs diff</th><th>mean abs diff</th><th>top-1 agreement</th></tr>";
     for (const eval::OutputFidelity& f : r.fidelity->outputs) {
@@ -165,7 +163,7 @@ std::string report_html(const Report& r) {
   }
   html << "<p>Weights encoded for deployment (codes at their bits, 4-bit relative indices when sparse; scales not "
           "counted): "
-       << commas(r.before.weights_encoded_bytes) << " → " << commas(a.weights_encoded_bytes) << " bytes.</p>\n";
+       << with_commas(r.before.weights_encoded_bytes) << " → " << with_commas(a.weights_encoded_bytes) << " bytes.</p>\n";
 
   html << "<h2>Steps</h2><table><tr><th>step</th><th>pass</th><th>seconds</th><th>what it did</th><th>non-zeros</th>"
           "<th>MACs</th><th>stored bytes</th><th>top-1</th></tr>";
@@ -174,8 +172,8 @@ std::string report_html(const Report& r) {
     html << "<tr><td>" << i + 1 << "</td><td class=\"l\">" << escape(s.step.pass) << "</td><td>" << num(s.seconds, 1)
          << "</td><td class=\"l\">" << escape(s.result.summary)
          << (s.result.unchanged.empty() ? "" : " <span class=\"fail\">(changed nothing: " + escape(s.result.unchanged) + ")</span>")
-         << "</td><td>" << commas(s.after.nonzeros) << "</td><td>" << commas(s.after.macs) << "</td><td>"
-         << commas(s.after.initializer_bytes) << "</td><td>" << percent(s.after.top1) << "</td></tr>";
+         << "</td><td>" << with_commas(s.after.nonzeros) << "</td><td>" << with_commas(s.after.macs) << "</td><td>"
+         << with_commas(s.after.initializer_bytes) << "</td><td>" << percent(s.after.top1) << "</td></tr>";
   }
   html << "</table>\n";
 
@@ -214,7 +212,7 @@ std::string report_html(const Report& r) {
   for (const auto& layer : layers) {
     const LayerStats& b = *layer.first;
     const LayerStats* l = layer.second;  // nullptr: removed
-    auto pair = [&](int64_t x, int64_t y) { return commas(x) + (l ? " → " + commas(y) : " → removed"); };
+    auto pair = [&](int64_t x, int64_t y) { return with_commas(x) + (l ? " → " + with_commas(y) : " → removed"); };
     html << "<tr><td>" << escape(b.node) << "</td><td class=\"l\">" << escape(b.op) << "</td><td>" << pair(b.channels, l ? l->channels : 0)
          << "</td><td>" << pair(b.nonzeros, l ? l->nonzeros : 0) << "</td><td>" << pair(b.bits, l ? l->bits : 0) << "</td><td>"
          << pair(b.macs, l ? l->macs : 0) << "</td><td>" << pair(b.encoded_bytes, l ? l->encoded_bytes : 0) << "</td></tr>";

@@ -280,7 +280,7 @@ class Run {
       show_views();
       at::Tensor logits = exec_.run(x).at(0);
       hide_views();
-      const bool class_scores = logits.dim() == 2 && logits.size(1) >= 2;
+      const bool class_scores = eval::is_class_scores(logits.sizes());
       logits = logits.reshape({logits.size(0), -1});
       const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
       const at::Tensor loss = loss_of(x, logits, labels, class_scores);

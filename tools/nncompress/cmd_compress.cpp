@@ -176,8 +176,10 @@ void register_compress(CLI::App& app, Action& action) {
       report.output_file_bytes = onnxio::save_model(model, o->output);
       // Fidelity: the only quality measure without labels, and what the fidelity gates read.
       if (val && (o->min_snr_db || o->min_cosine || !val->has_labels())) {
-        const ir::Model original = load_user_model(o->model, o->model_options);
-        const runtime::Executor base(original), compressed(model);
+        // The original: the distillation teacher when one was loaded (the same file), else read again.
+        const Teacher original(o->model, o->model_options, !teacher.get());
+        const runtime::Executor compressed(model);
+        const runtime::Executor& base = teacher.get() ? *teacher.get() : *original.get();
         eval::EvalOptions eo;
         eo.batch = context.batch;
         eo.preprocess = context.preprocess;

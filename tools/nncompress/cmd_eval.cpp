@@ -10,6 +10,7 @@
 #include "cli_common.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
+#include "nncompress/pipeline/report.h"
 
 namespace nncompress::cli {
 
@@ -40,25 +41,18 @@ std::string percent(const std::optional<double>& v) {
   return buf;
 }
 
-// Identical outputs have an infinite SNR; JSON has no infinity, so it is written as null.
-nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 nlohmann::json comparison_json(const eval::Comparison& c) {
-  nlohmann::json outputs = nlohmann::json::array();
-  for (const eval::OutputFidelity& f : c.outputs)
-    outputs.push_back({{"name", f.name}, {"shape", f.shape}, {"cosine", f.cosine}, {"snr_db", finite_or_null(f.snr_db)},
-                       {"max_abs_diff", f.max_abs_diff}, {"mean_abs_diff", f.mean_abs_diff},
-                       {"agreement", optional_number(f.agreement)}});
-  const eval::OutputFidelity& first = c.outputs.front();
+  const nlohmann::json outputs = pipeline::fidelity_outputs_json(c);
+  const nlohmann::json& first = outputs.at(0);
   // The first output's numbers also at the top level, as before there were several.
   return {{"samples", c.samples},
           {"outputs", outputs},
-          {"agreement", optional_number(first.agreement)},
+          {"agreement", first["agreement"]},
           {"base_top1", optional_number(c.base_top1)},
           {"candidate_top1", optional_number(c.candidate_top1)},
-          {"snr_db", finite_or_null(first.snr_db)},
-          {"cosine", first.cosine},
-          {"max_abs_diff", first.max_abs_diff}};
+          {"snr_db", first["snr_db"]},
+          {"cosine", first["cosine"]},
+          {"max_abs_diff", first["max_abs_diff"]}};
 }
 
 void print_comparison(const eval::Comparison& c) {

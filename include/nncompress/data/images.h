@@ -2,8 +2,8 @@
 // Images as datasets (PNG, JPEG, BMP, GIF, TGA, PNM through Debian's stb_image): one image file,
 // a folder of images (unlabeled), or a folder of class sub-folders, labeled by the sorted
 // sub-folder names as torchvision's ImageFolder does. Samples are uint8 [N, H, W, C], C = 1 when
-// every image is grayscale, else 3 (RGB); preprocessing later scales them, moves channels first
-// and resizes when asked (Preprocess).
+// every image is grayscale, else 3 (RGB); preprocessing later scales them and moves channels
+// first (Preprocess). Images are not resized.
 #include <string>
 
 #include "nncompress/data/dataset.h"
@@ -12,7 +12,7 @@ namespace nncompress::data {
 
 // True for file names with an image extension stb_image reads.
 bool is_image_file(const std::string& path);
-// True when `dir` holds images directly or in sub-folders (and is not an ONNX test-data folder).
+// True when `dir` holds images directly or in sub-folders.
 bool is_image_folder(const std::string& dir);
 // Reads the images, sorted by path. Images must share one size (else bad_input naming two that
 // differ: resize them first, e.g. with ImageMagick's mogrify -resize).

@@ -28,6 +28,10 @@ struct EvalResult {
 // Top-1/top-5 of the model's first output (logits [N, classes]).
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options);
 
+// True for an output shaped as class scores, [N, C] with C >= 2: the outputs where top-1 (and
+// agreement on it) means something.
+bool is_class_scores(at::IntArrayRef output_shape);
+
 // How closely one output of a candidate model follows the base model's, over all samples.
 struct OutputFidelity {
   std::string name;

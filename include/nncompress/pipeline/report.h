@@ -46,6 +46,11 @@ struct Report {
   std::vector<std::pair<const LayerStats*, const LayerStats*>> layer_pairs() const;
 };
 
+// Per output of a comparison: name, shape, cosine, snr_db (null when infinite), max_abs_diff,
+// mean_abs_diff, agreement (null unless class scores) — the report's `fidelity.outputs` and
+// `compare --json`'s `outputs`.
+nlohmann::json fidelity_outputs_json(const eval::Comparison& comparison);
+
 std::string report_json(const Report& report);
 std::string report_markdown(const Report& report);
 // No scripts and no external resources: tables and inline SVG charts (per-layer sparsity, bits and
