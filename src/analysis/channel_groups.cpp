@@ -287,7 +287,7 @@ class Builder {
 
   void visit(ir::Node& n) {
     const std::string& op = n.op_type();
-    const bool standard = n.domain().empty() || n.domain() == "ai.onnx";
+    const bool standard = n.in_default_domain();
     if (standard && op == "Conv") return visit_conv(n);
     if (standard && (op == "Gemm" || op == "MatMul")) return visit_dense(n);
     Channels* in = find(n.input(0));

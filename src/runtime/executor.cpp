@@ -42,17 +42,16 @@ void set_threads(int threads) {
 
 namespace {
 
-bool default_domain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
 // The inference-mode BatchNormalization that alone reads a Conv's output, or nullptr. Folding it
 // into the convolution at run time is what ONNX Runtime does at load time.
 const ir::Node* foldable_batchnorm(const ir::Node& conv) {
-  if (conv.op_type() != "Conv" || !default_domain(conv) || conv.outputs().size() != 1) return nullptr;
+  if (conv.op_type() != "Conv" || !conv.in_default_domain() || conv.outputs().size() != 1) return nullptr;
   const ir::Value* y = conv.output(0);
   if (!y || y->is_graph_output() || y->uses().size() != 1) return nullptr;
   const ir::Use& use = y->uses()[0];
   const ir::Node* bn = use.node;
-  if (use.implicit || use.index != 0 || bn->op_type() != "BatchNormalization" || !default_domain(*bn)) return nullptr;
+  if (use.implicit || use.index != 0 || bn->op_type() != "BatchNormalization" || !bn->in_default_domain()) return nullptr;
   if (bn->attr_int("training_mode", 0) || bn->attr_int("spatial", 1) == 0 || bn->inputs().size() != 5) return nullptr;
   for (size_t i = 1; i < bn->inputs().size(); ++i)
     if (!bn->input(i)) return nullptr;
@@ -88,7 +87,7 @@ const ir::Use* sole_use(const ir::Value* v) {
 
 // Relu, or a Clip whose bounds are attributes or initializers: known before the graph runs.
 bool fusable_activation(const ir::Node& n) {
-  if (!default_domain(n) || n.outputs().size() != 1) return false;
+  if (!n.in_default_domain() || n.outputs().size() != 1) return false;
   if (n.op_type() == "Relu") return true;
   if (n.op_type() != "Clip") return false;
   for (size_t i = 1; i < n.inputs().size(); ++i)
@@ -147,7 +146,7 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
   for (size_t k = 0; k < steps_.size(); ++k) {
     Step& step = steps_[k];
     if (const ir::Node* bn = foldable_batchnorm(*step.node)) step.folded_batchnorm = step_of.at(bn);
-    if (!at::hasMKLDNN() || !default_domain(*step.node)) continue;
+    if (!at::hasMKLDNN() || !step.node->in_default_domain()) continue;
     step.blocked = registry.find_blocked(step.node->op_type());
     if (!step.blocked || step.node->op_type() != "Conv") continue;
     plan_epilogue(k, step_of);
@@ -172,7 +171,7 @@ void Executor::plan_epilogue(size_t conv_step, const std::unordered_map<const ir
   Step& conv = steps_[conv_step];
   const ir::Node* last = conv.folded_batchnorm >= 0 ? steps_[static_cast<size_t>(conv.folded_batchnorm)].node : conv.node;
   const ir::Use* use = sole_use(last->output(0));
-  if (use && use->node->op_type() == "Add" && default_domain(*use->node) && use->node->inputs().size() == 2 &&
+  if (use && use->node->op_type() == "Add" && use->node->in_default_domain() && use->node->inputs().size() == 2 &&
       use->node->outputs().size() == 1 && use->index < 2) {
     const ir::Value* other = use->node->input(1 - use->index);
     // The other operand must exist when the convolution runs (in a residual block, the later of

@@ -71,6 +71,8 @@ class Node {
  public:
   const std::string& op_type() const { return op_type_; }
   const std::string& domain() const { return domain_; }
+  // The default ONNX domain, written "" or "ai.onnx".
+  bool in_default_domain() const { return domain_.empty() || domain_ == "ai.onnx"; }
   const std::vector<Value*>& inputs() const { return inputs_; }
   const std::vector<Value*>& outputs() const { return outputs_; }
   // Values of the enclosing graph that this node's subgraph attributes read.

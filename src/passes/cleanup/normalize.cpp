@@ -15,7 +15,6 @@ namespace nncompress::passes {
 
 namespace {
 
-bool default_domain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
 // The tensor a Constant node holds, or nullopt for forms we leave alone (sparse, strings).
 std::optional<ir::Tensor> constant_attribute(const ir::Node& n) {
@@ -61,7 +60,7 @@ std::optional<at::Tensor> shape_value(const ir::Node& n, const ir::TypeMap& type
 }
 
 bool foldable(const ir::Node& n) {
-  if (!default_domain(n) || never_folded(n.op_type()) || n.outputs().size() != 1 || !n.output(0)) return false;
+  if (!n.in_default_domain() || never_folded(n.op_type()) || n.outputs().size() != 1 || !n.output(0)) return false;
   if (n.output(0)->is_graph_output() || !n.implicit_inputs().empty()) return false;
   for (const ir::Attribute& a : n.attributes())
     if (a.kind == ir::AttributeKind::Graph || a.kind == ir::AttributeKind::Graphs) return false;
@@ -115,7 +114,7 @@ int fold_sweep(ir::Model& model, const ir::TypeMap& types) {
 }
 
 bool passes_input_through(const ir::Node& n) {
-  if (!default_domain(n) || !n.input(0) || n.outputs().empty() || !n.output(0) || n.output(0)->is_graph_output())
+  if (!n.in_default_domain() || !n.input(0) || n.outputs().empty() || !n.output(0) || n.output(0)->is_graph_output())
     return false;
   if (n.op_type() == "Identity") return true;
   if (n.op_type() != "Dropout") return false;
@@ -148,7 +147,7 @@ std::string NormalizeReport::summary() const {
 int lift_constants(ir::Graph& graph) {
   std::vector<std::pair<ir::Node*, ir::Tensor>> lifted;
   for (const auto& n : graph.nodes()) {
-    if (n->op_type() != "Constant" || !default_domain(*n) || n->outputs().size() != 1 || !n->output(0)) continue;
+    if (n->op_type() != "Constant" || !n->in_default_domain() || n->outputs().size() != 1 || !n->output(0)) continue;
     if (n->output(0)->is_graph_output()) continue;  // an output that is an initializer confuses runtimes
     if (std::optional<ir::Tensor> t = constant_attribute(*n)) lifted.emplace_back(n.get(), std::move(*t));
   }

@@ -10,7 +10,7 @@ namespace {
 ir::Value* constant_source(ir::Value* v, bool* through_identity) {
   while (v && !v->has_initializer()) {
     ir::Node* p = v->producer();
-    if (!p || p->op_type() != "Identity" || !(p->domain().empty() || p->domain() == "ai.onnx")) return nullptr;
+    if (!p || p->op_type() != "Identity" || !p->in_default_domain()) return nullptr;
     v = p->input(0);
     *through_identity = true;
   }

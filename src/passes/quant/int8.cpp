@@ -24,11 +24,10 @@ namespace nncompress::passes {
 
 namespace {
 
-bool onnx_domain(const ir::Node& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
 // Conv, Gemm or MatMul with a constant float weight.
 bool weighted(const ir::Node& n) {
-  if (!onnx_domain(n) || (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul")) return false;
+  if (!n.in_default_domain() || (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul")) return false;
   const ir::Value* w = n.input(1);
   return w && w->has_initializer() && w->initializer()->dtype() == ir::DataType::Float && w->initializer()->dims().size() >= 2;
 }
@@ -38,7 +37,7 @@ struct Selection {
   std::set<std::string> keep;
 
   bool quantized(const ir::Node& n) const {
-    if (keep.count(n.name) || !onnx_domain(n)) return false;
+    if (keep.count(n.name) || !n.in_default_domain()) return false;
     const std::string& op = n.op_type();
     // An Add with a constant operand (hardswish's x + 3) has no integer kernel in ONNX Runtime:
     // Q/DQ around it would only add work, so it stays float. Residual Adds of two activations do.
@@ -83,7 +82,7 @@ struct RemovableActivation {
 std::vector<RemovableActivation> removable_activations(const ir::Model& model, const Selection& sel) {
   std::vector<RemovableActivation> out;
   for (const auto& n : model.graph.nodes()) {
-    if ((n->op_type() != "Relu" && n->op_type() != "Clip") || !onnx_domain(*n) || sel.keep.count(n->name)) continue;
+    if ((n->op_type() != "Relu" && n->op_type() != "Clip") || !n->in_default_domain() || sel.keep.count(n->name)) continue;
     const ir::Value* x = n->input(0);
     if (!x || !x->producer() || !sel.quantized(*x->producer()) || x->uses().size() != 1 || x->is_graph_output() ||
         n->output(0)->is_graph_output())
