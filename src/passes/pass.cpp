@@ -1,5 +1,6 @@
 #include "nncompress/passes/pass.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -70,6 +71,11 @@ OptionSpec& OptionSpec::one_of(std::vector<std::string> values) {
   return *this;
 }
 
+OptionSpec& OptionSpec::also(std::string alias) {
+  aliases.push_back(std::move(alias));
+  return *this;
+}
+
 std::string OptionSpec::constraint() const {
   if (!choices.empty()) return "one of " + joined(choices);
   if (min && max)
@@ -111,7 +117,7 @@ std::optional<std::string> check_value(const OptionSpec& spec, const std::string
 
 const OptionSpec* PassInfo::find_option(const std::string& option_name) const {
   for (const OptionSpec& o : options)
-    if (o.name == option_name) return &o;
+    if (o.name == option_name || std::find(o.aliases.begin(), o.aliases.end(), option_name) != o.aliases.end()) return &o;
   return nullptr;
 }
 

@@ -32,6 +32,7 @@ std::string pass_names(const std::string& prefix) {
 
 OptionValues validate_options(const PassInfo& pass, const std::map<std::string, std::string>& given,
                               const OptionPlace& place) {
+  std::map<std::string, std::string> canonical, spelled;  // aliases under the option's own name
   for (const auto& [name, value] : given) {
     const OptionSpec* spec = pass.find_option(name);
     if (!spec) {
@@ -40,8 +41,11 @@ OptionValues validate_options(const PassInfo& pass, const std::map<std::string, 
       throw bad_input(place.value(name) + ": no such option (" + pass.name + " has " + names + ")");
     }
     if (const auto problem = check_value(*spec, value)) throw bad_input(place.value(name) + ": " + *problem);
+    if (!spelled.emplace(spec->name, name).second)
+      throw bad_input(place.value(name) + ": the same option as " + place.value(spelled[spec->name]));
+    canonical[spec->name] = value;
   }
-  OptionValues values(pass, given);
+  OptionValues values(pass, canonical);
   if (pass.check) {
     const std::vector<std::string> problems = pass.check(values, place.name);
     if (!problems.empty()) throw bad_input(place.step + ": " + problems.front());

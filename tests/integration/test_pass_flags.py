@@ -108,3 +108,16 @@ def test_a_command_is_a_one_step_recipe(nncompress, tmp_path, command, method, o
                         "--data", MNIST_TEST, "--limit", "1000"])
     assert code == 0, err
     assert by_flags.read_bytes() == by_recipe.read_bytes()
+
+
+def test_exclude_is_another_name_for_keep(nncompress, tmp_path):
+    """ONNX Runtime and NNCF say exclude: `--exclude` and a recipe's `exclude:` are `keep`."""
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    base = [nncompress, "prune", LENET5, "--method", "magnitude", "--sparsity", "0.5"]
+    assert run(base + ["-o", a, "--keep", "/net/net.0/*"])[0] == 0
+    assert run(base + ["-o", b, "--exclude", "/net/net.0/*"])[0] == 0
+    assert a.read_bytes() == b.read_bytes()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - pass: prune.magnitude\n    exclude: [op:Gemm]\n    keep: [op:Conv]\n")
+    code, _, err = run([nncompress, "compress", LENET5, "-o", tmp_path / "c.onnx", "--recipe", recipe, "--data", MNIST_TEST])
+    assert code == 2 and "the same option as" in err and "exclude" in err, err

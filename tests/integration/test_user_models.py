@@ -115,7 +115,11 @@ def test_int8_quantizes_every_conv_and_stays_close_in_onnx_runtime(nncompress, t
     j = json.loads(stdout)
     convs = [n.name for n in onnx.load(path).graph.node if n.op_type == "Conv"]
     assert sorted(l["name"] for l in j["layers"] if l["op"] == "Conv") == sorted(convs)
-    assert onnx.load(str(out)).opset_import[0].version >= 13  # cls and rec (opset 9) raised
+    model = onnx.load(str(out))
+    assert model.opset_import[0].version >= 13  # cls and rec (opset 9) raised
+    # Hard-swish chains and HardSigmoid gates became integer Add/Mul: no Clip, no HardSigmoid left.
+    assert not [n.name for n in model.graph.node if n.op_type in ("Clip", "HardSigmoid")]
+    assert j["integer_hard_sigmoids"] > 0
     x = images(tmp_path / "x.npy", (1,) + batch[1:], seed=2, det=name == "det")
     base = ort_outputs(path, {"x": x}, str(tmp_path / "ort_float"))
     quant = ort_outputs(str(out), {"x": x}, str(tmp_path / "ort_int8"))

@@ -72,3 +72,37 @@ TEST(FoldBatchNorm, LeavesAConvWhoseOutputIsAlsoReadElsewhere) {
   EXPECT_TRUE(at::allclose(after[0], before[0], 1e-5, 1e-5));
   EXPECT_TRUE(at::allclose(after[1], before[1], 1e-5, 1e-5));
 }
+
+// x -> conv1 (no bias) -> * a[1] -> + b[1,4,1,1] -> relu -> conv2 -> * c[5,1,1] -> + d[6] (along W:
+// not per channel) -> y.
+Model affine_net() {
+  at::manual_seed(1);
+  Model m;
+  m.opset_imports = {{"", 13}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(2), Dim::known(3), Dim::known(6), Dim::known(6)}));
+  auto op = [&](const std::string& type, const std::string& name, Value* in, const at::Tensor& c) {
+    return g.add_node({type, name, "", {in, constant(g, name + ".c", c)}, {name + ".y"}, {}, {}, ""})->output(0);
+  };
+  Node* c1 = g.add_node({"Conv", "conv1", "", {x, constant(g, "w1", at::randn({4, 3, 3, 3}))}, {"c1"},
+                         {Attribute::make_ints("pads", {1, 1, 1, 1})}, {}, ""});
+  Value* a = op("Mul", "scale1", c1->output(0), at::full({1}, -0.7));
+  Value* b = op("Add", "shift1", a, at::randn({1, 4, 1, 1}));
+  Node* r = g.add_node({"Relu", "relu", "", {b}, {"r"}, {}, {}, ""});
+  Node* c2 = g.add_node({"Conv", "conv2", "", {r->output(0), constant(g, "w2", at::randn({5, 4, 1, 1})), constant(g, "b2", at::randn({5}))},
+                         {"c2"}, {}, {}, ""});
+  Value* c = op("Mul", "scale2", c2->output(0), at::rand({5, 1, 1}) + 0.5);
+  g.mark_output(op("Add", "shift2", c, at::randn({6})));
+  return m;
+}
+
+TEST(FoldAffineIntoConv, FoldsPerChannelMulAndAddOnly) {
+  const at::Tensor x = at::randn({2, 3, 6, 6});
+  Model m = affine_net();
+  const at::Tensor before = run(m, x)[0];
+  EXPECT_EQ(passes::fold_affine_into_conv(m.graph), 3);  // scale1, shift1, scale2; not shift2
+  EXPECT_EQ(count(m, "Mul"), 0);
+  EXPECT_EQ(count(m, "Add"), 1);
+  EXPECT_TRUE(at::allclose(run(m, x)[0], before, 1e-5, 1e-5));
+  EXPECT_EQ(m.graph.find_value("scale1.c"), nullptr);  // its constant is gone
+}

@@ -71,13 +71,24 @@ TEST(PassRegistry, EveryDeclarationIsConsistent) {
       SCOPED_TRACE(o.name);
       EXPECT_TRUE(options.insert(o.name).second) << "option declared twice";
       EXPECT_FALSE(o.help.empty());
-      if (!o.default_value.empty()) EXPECT_EQ(passes::check_value(o, o.default_value), std::nullopt) << "default out of range";
-      if (o.kind == OptionKind::Boolean) EXPECT_EQ(o.default_value, "false") << "boolean flags switch something on";
-      if (!o.choices.empty()) EXPECT_EQ(o.kind, OptionKind::Text);
+      if (!o.default_value.empty()) {
+        EXPECT_EQ(passes::check_value(o, o.default_value), std::nullopt) << "default out of range";
+      }
+      if (o.kind == OptionKind::Boolean) {
+        EXPECT_EQ(o.default_value, "false") << "boolean flags switch something on";
+      }
+      if (!o.choices.empty()) {
+        EXPECT_EQ(o.kind, OptionKind::Text);
+      }
+      for (const std::string& alias : o.aliases) {
+        EXPECT_EQ(p->find_option(alias), &o) << alias;
+        EXPECT_TRUE(options.insert(alias).second) << "alias " << alias << " is also an option";
+      }
     }
     // Training passes share one declaration of the training options.
-    if (options.count("epochs"))
+    if (options.count("epochs")) {
       for (const char* t : {"epoch-samples", "lr", "distill"}) EXPECT_TRUE(options.count(t)) << t;
+    }
   }
 }
 

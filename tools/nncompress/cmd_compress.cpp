@@ -55,7 +55,7 @@ bool needs_teacher(const pipeline::Recipe& r) {
 
 nlohmann::json option_json(const passes::OptionSpec& o) {
   nlohmann::json j = {{"name", o.name}, {"kind", passes::kind_name(o.kind)}, {"default", o.default_value}, {"help", o.help},
-                      {"choices", o.choices}, {"constraint", o.constraint()}};
+                      {"choices", o.choices}, {"constraint", o.constraint()}, {"aliases", o.aliases}};
   j["min"] = o.min ? nlohmann::json{{"value", o.min->value}, {"inclusive", o.min->inclusive}} : nlohmann::json(nullptr);
   j["max"] = o.max ? nlohmann::json{{"value", o.max->value}, {"inclusive", o.max->inclusive}} : nlohmann::json(nullptr);
   return j;
@@ -81,6 +81,8 @@ void register_passes(CLI::App& app, Action& action) {
           std::printf("    %-16s %-8s %-9s %s%s\n", o.name.c_str(), passes::kind_name(o.kind),
                       o.default_value.empty() ? "-" : o.default_value.c_str(), o.help.c_str(),
                       o.constraint().empty() ? "" : (" (" + o.constraint() + ")").c_str());
+        for (const passes::OptionSpec& o : p->options)
+          for (const std::string& alias : o.aliases) std::printf("    %-16s also as %s\n", o.name.c_str(), alias.c_str());
       }
       if (*json) std::cout << all.dump(2) << std::endl;
       return int(kOk);

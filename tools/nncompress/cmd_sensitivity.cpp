@@ -54,7 +54,7 @@ void register_sensitivity(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--bits", o->bits, "Bit widths to try (2-8)")->check(CLI::Range(2, 8))->delimiter(',')->capture_default_str();
   cmd->add_option("--sparsities", o->sparsities, "Sparsities to try")->check(CLI::Range(0.0, 0.999))->delimiter(',')->capture_default_str();
-  cmd->add_option("--keep", o->keep, "Nodes left out: names, globs (conv*) or op:TYPE")->delimiter(',');
+  cmd->add_option("--keep,--exclude", o->keep, "Nodes left out: names, globs (conv*) or op:TYPE")->delimiter(',');
   o->data.batch = 256;  // sensitivity runs many evaluations: large batches are faster
   add_data_options(cmd, o->data, true);
   add_model_options(cmd, o->model_options);

@@ -67,7 +67,8 @@ void add_option_flags(CLI::App* cmd, Invocation& inv, const std::string& prefix)
                (spec->default_value.empty() || spec->kind == passes::OptionKind::Boolean ? "" : ": default " + spec->default_value);
     std::string help = first.help + " [" + where + "]";
     if (!first.constraint().empty()) help += " (" + first.constraint() + ")";
-    const std::string flag = "--" + name;
+    std::string flag = "--" + name;
+    for (const std::string& alias : first.aliases) flag += ",--" + alias;
     switch (first.kind) {
       case passes::OptionKind::Boolean:
         inv.flags[name] = cmd->add_flag_function(flag, [&inv, name](int64_t) { inv.values[name] = "true"; }, help);

@@ -36,6 +36,7 @@ struct Bound {
 
 struct OptionSpec {
   std::string name;  // a recipe key and, in `prune`/`quantize`, the flag --name
+  std::vector<std::string> aliases;  // other spellings of the key and flag (keep: exclude)
   OptionKind kind = OptionKind::Number;
   std::string default_value;  // "" = unset (the pass decides, e.g. "lambda decides")
   std::string help;
@@ -47,6 +48,7 @@ struct OptionSpec {
   OptionSpec& at_most(double v, bool inclusive = true);
   OptionSpec& range(double lo, double hi, bool hi_inclusive = true);
   OptionSpec& one_of(std::vector<std::string> values);
+  OptionSpec& also(std::string alias);
   // "[0, 1)", "> 0", "one of l1, l2", "" for options without a constraint.
   std::string constraint() const;
 };

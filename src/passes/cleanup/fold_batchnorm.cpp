@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <set>
+
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -24,6 +26,50 @@ ir::Node* foldable_conv(const ir::Node& bn) {
   return conv;
 }
 
+// conv(x) * scale + shift, per output channel (both of its length, double), folded into the
+// Conv's weight and bias (a bias is added when it has none).
+void fold_into_conv(ir::Graph& graph, ir::Node* conv, const at::Tensor& scale, const at::Tensor& shift) {
+  ir::Tensor* w = conv->input(1)->mutable_initializer();
+  const at::Tensor weight = runtime::to_aten(*w).to(at::kDouble);
+  std::vector<int64_t> shape(weight.dim(), 1);
+  shape[0] = -1;
+  runtime::replace_data(*w, weight * scale.reshape(shape));
+  const at::Tensor bias = conv->input(2) ? runtime::to_aten(*conv->input(2)->initializer()).to(at::kDouble)
+                                         : at::zeros({weight.size(0)}, at::kDouble);
+  const at::Tensor folded = bias * scale + shift;
+  if (conv->input(2)) {
+    runtime::replace_data(*conv->input(2)->mutable_initializer(), folded);
+  } else {
+    const std::string name = graph.unique_name(conv->input(1)->name() + ".bias");
+    graph.set_input(conv, 2, graph.add_initializer(name, runtime::from_aten(folded, w->dtype())));
+  }
+}
+
+// Replaces `node`'s output by the Conv's and erases it with the constants only it read.
+void remove_folded(ir::Graph& graph, ir::Node* node, ir::Node* conv) {
+  std::set<ir::Value*> constants;  // a set: removing one frees it
+  for (ir::Value* in : node->inputs())
+    if (in && in->has_initializer()) constants.insert(in);
+  graph.replace_all_uses(node->output(0), conv->output(0));
+  graph.erase_node(node);
+  for (ir::Value* c : constants)
+    if (c->uses().empty() && !c->is_graph_output()) graph.remove_initializer(c);
+}
+
+// The per-output-channel values of constant `c` when Mul/Add by it keeps conv's output shape (a
+// scalar, or [C, 1, 1] / [1, C, 1, 1] for a 2-D conv), as a length-C double tensor; else undefined.
+at::Tensor per_channel(const ir::Node& conv, const ir::Value* c) {
+  if (!is_constant(c)) return at::Tensor();
+  const int64_t channels = conv.input(1)->initializer()->dims()[0];
+  const int64_t rank = static_cast<int64_t>(conv.input(1)->initializer()->dims().size());  // = output rank
+  const std::vector<int64_t>& dims = c->initializer()->dims();
+  const int64_t offset = rank - static_cast<int64_t>(dims.size());
+  if (offset < 0) return at::Tensor();
+  for (int64_t i = 0; i < static_cast<int64_t>(dims.size()); ++i)
+    if (dims[i] != 1 && !(i + offset == 1 && dims[i] == channels)) return at::Tensor();
+  return runtime::to_aten(*c->initializer()).to(at::kDouble).reshape({-1}).expand({channels}).contiguous();
+}
+
 }  // namespace
 
 int fold_batchnorm(ir::Graph& graph) {
@@ -36,28 +82,41 @@ int fold_batchnorm(ir::Graph& graph) {
   for (auto [conv, bn] : pairs) {
     auto read = [&](size_t i) { return runtime::to_aten(*bn->input(i)->initializer()).to(at::kDouble); };
     const at::Tensor factor = read(1) / (read(4) + bn->attr_float("epsilon", 1e-5f)).sqrt();
-    ir::Tensor* w = conv->input(1)->mutable_initializer();
-    const at::Tensor weight = runtime::to_aten(*w).to(at::kDouble);
-    std::vector<int64_t> shape(weight.dim(), 1);
-    shape[0] = -1;
-    runtime::replace_data(*w, weight * factor.reshape(shape));
-    const at::Tensor bias = conv->input(2) ? runtime::to_aten(*conv->input(2)->initializer()).to(at::kDouble)
-                                           : at::zeros({weight.size(0)}, at::kDouble);
-    const at::Tensor folded = (bias - read(3)) * factor + read(2);
-    if (conv->input(2)) {
-      runtime::replace_data(*conv->input(2)->mutable_initializer(), folded);
-    } else {
-      const std::string name = graph.unique_name(conv->input(1)->name() + ".bias");
-      graph.set_input(conv, 2, graph.add_initializer(name, runtime::from_aten(folded, w->dtype())));
-    }
-    std::vector<ir::Value*> parameters(bn->inputs().begin() + 1, bn->inputs().end());
-    graph.replace_all_uses(bn->output(0), conv->output(0));
-    graph.erase_node(bn);
-    for (ir::Value* p : parameters)
-      if (p->uses().empty()) graph.remove_initializer(p);
+    fold_into_conv(graph, conv, factor, read(2) - read(3) * factor);
+    remove_folded(graph, bn, conv);
   }
   graph.remove_dangling_values();
   return static_cast<int>(pairs.size());
+}
+
+int fold_affine_into_conv(ir::Graph& graph) {
+  make_constants_private(graph);
+  int folded = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& n : graph.nodes()) {
+      ir::Node* conv = n.get();
+      if (conv->op_type() != "Conv" || !conv->domain().empty() || !is_constant(conv->input(1)) ||
+          (conv->input(2) && !is_constant(conv->input(2))))
+        continue;
+      ir::Value* y = conv->output(0);
+      if (y->uses().size() != 1 || y->uses()[0].implicit || y->is_graph_output()) continue;
+      ir::Node* op = y->uses()[0].node;
+      if ((op->op_type() != "Mul" && op->op_type() != "Add") || !op->in_default_domain() || op->inputs().size() != 2 ||
+          op->output(0)->is_graph_output())
+        continue;
+      const at::Tensor c = per_channel(*conv, op->input(op->input(0) == y ? 1 : 0));
+      if (!c.defined()) continue;
+      if (op->op_type() == "Mul") fold_into_conv(graph, conv, c, at::zeros_like(c));
+      else fold_into_conv(graph, conv, at::ones_like(c), c);
+      remove_folded(graph, op, conv);
+      ++folded;
+      changed = true;
+      break;  // the node list changed
+    }
+  }
+  graph.remove_dangling_values();
+  return folded;
 }
 
 }  // namespace nncompress::passes

@@ -93,7 +93,7 @@ const PassInfo& prune_autoprune_pass() {
                   "channel); the rest fine-tunes under fixed masks")
                .at_least(0, false)
                .at_most(1),
-           option("keep", K::List, "", "nodes left dense: names, globs (conv*) or op:TYPE"),
+           option("keep", K::List, "", "nodes left dense: names, globs (conv*) or op:TYPE").also("exclude"),
            option("prune-first-conv", K::Boolean, "false", "channels: allow pruning the first convolution's channels"),
            sparse_format_option()},
           "5"),

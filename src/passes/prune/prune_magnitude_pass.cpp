@@ -52,7 +52,7 @@ const PassInfo& prune_magnitude_pass() {
       with_training({option("sparsity", K::Number, "0.5", "fraction of weights to zero").range(0, 1, false),
                      option("per-layer", K::Boolean, "false", "one threshold per layer instead of a global one"),
                      option("gradual", K::Boolean, "false", "reach the sparsity gradually while fine-tuning (AGP; needs epochs)"),
-                     option("keep", K::List, "", "nodes left dense: names, globs (conv*) or op:TYPE"),
+                     option("keep", K::List, "", "nodes left dense: names, globs (conv*) or op:TYPE").also("exclude"),
                      sparse_format_option()},
                     "0"),
       training_needs,

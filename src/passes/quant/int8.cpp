@@ -13,6 +13,7 @@
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/opset_upgrade.h"
 #include "nncompress/passes/cleanup/fold_batchnorm.h"
+#include "nncompress/passes/cleanup/hard_swish.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
 #include "nncompress/runtime/clip_range.h"
@@ -32,6 +33,13 @@ bool weighted(const ir::Node& n) {
   return w && w->has_initializer() && w->initializer()->dtype() == ir::DataType::Float && w->initializer()->dims().size() >= 2;
 }
 
+bool is_activation(const ir::Value* v) { return v && !v->has_initializer(); }
+
+bool scalar_constant(const ir::Value* v) {
+  return v && v->has_initializer() && !v->is_graph_input() && v->initializer()->dtype() == ir::DataType::Float &&
+         v->initializer()->numel() == 1;
+}
+
 struct Selection {
   bool symmetric;
   std::set<std::string> keep;
@@ -39,29 +47,58 @@ struct Selection {
   bool quantized(const ir::Node& n) const {
     if (keep.count(n.name) || !n.in_default_domain()) return false;
     const std::string& op = n.op_type();
-    // An Add with a constant operand (hardswish's x + 3) has no integer kernel in ONNX Runtime:
-    // Q/DQ around it would only add work, so it stays float. Residual Adds of two activations do.
-    if (op == "Add") return !n.input(0)->has_initializer() && !n.input(1)->has_initializer();
+    // Add/Mul by a constant stays float (a bias vector would lose precision as uint8) unless the
+    // constant is a scalar after a quantized op, which is written exactly. Residual Adds of two
+    // activations are quantized.
+    if ((op == "Add" || op == "Mul") && scalar_after_quantized(n)) return true;
+    if (op == "Add") return is_activation(n.input(0)) && is_activation(n.input(1));
     if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool") return true;
     if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
-    return symmetric && op == "Relu";
+    if (op == "Relu") return symmetric;
+    if (op == "HardSigmoid") return integer_gate(n);
+    // A product gated by a HardSigmoid (hard-swish, squeeze-excitation): ONNX Runtime's QLinearMul.
+    if (op == "Mul")
+      return is_activation(n.input(0)) && is_activation(n.input(1)) && (gated(n.input(0)) || gated(n.input(1)));
+    return false;
+  }
+
+  // Add or Mul of a quantized op's output and a float scalar constant (an affine block, x * a + b):
+  // uint8 only, the constant encoded exactly (Rewriter::exact_scalar), ONNX Runtime's QLinearAdd
+  // and QLinearMul.
+  bool scalar_after_quantized(const ir::Node& n) const {
+    if (symmetric || n.inputs().size() != 2) return false;
+    const int c = scalar_constant(n.input(0)) ? 0 : scalar_constant(n.input(1)) ? 1 : -1;
+    if (c < 0) return false;
+    const ir::Value* x = n.input(1 - c);
+    return is_activation(x) && x->producer() && quantized(*x->producer());
+  }
+
+  // A HardSigmoid that becomes an integer Add (see Rewriter::integer_hard_sigmoid): uint8 only,
+  // since its QuantizeLinear's range [0, 255] is the clip.
+  bool integer_gate(const ir::Node& n) const {
+    return !symmetric && n.attr_float("alpha", 0.2f) > 0 && n.attr_float("beta", 0.5f) != 0 &&
+           is_activation(n.input(0)) && !n.output(0)->is_graph_output();
+  }
+
+  // `v` comes out of an integer HardSigmoid, whose quantization its rewrite fixes (scale 1/255).
+  bool gated(const ir::Value* v) const {
+    const ir::Node* p = v->producer();
+    return p && p->op_type() == "HardSigmoid" && !keep.count(p->name) && p->in_default_domain() && integer_gate(*p);
   }
 
   // The activation inputs of a quantized op that get Q/DQ.
   std::vector<ir::Value*> activation_inputs(const ir::Node& n) const {
-    if (n.op_type() == "Add") return {n.input(0), n.input(1)};
+    if (n.op_type() == "Add" || n.op_type() == "Mul") return {n.input(0), n.input(1)};
     return {n.input(0)};
   }
 };
-
-bool is_activation(const ir::Value* v) { return v && !v->has_initializer(); }
 
 // Every non-constant tensor entering or leaving a quantized op, except graph outputs.
 std::vector<ir::Value*> quantizable_tensors(const ir::Graph& graph, const Selection& sel) {
   std::vector<ir::Value*> out;
   std::set<ir::Value*> seen;
   auto add = [&](ir::Value* v) {
-    if (is_activation(v) && !v->is_graph_output() && seen.insert(v).second) out.push_back(v);
+    if (is_activation(v) && !v->is_graph_output() && !sel.gated(v) && seen.insert(v).second) out.push_back(v);
   };
   for (const ir::Node* n : graph.topological_order()) {
     if (!sel.quantized(*n)) continue;
@@ -201,6 +238,36 @@ class Rewriter {
     return true;
   }
 
+  // HardSigmoid(x) = clip(x + beta/alpha, 0, 1/alpha) * alpha in integer ops ONNX Runtime runs:
+  // x's DequantizeLinear + a uint8 constant -> Add -> QuantizeLinear with scale 1/(255 alpha),
+  // whose uint8 range [0, 255] is the clip -> DequantizeLinear with scale 1/255, the * alpha (the
+  // pair's scales differ on purpose). ORT fuses the Add into QLinearAdd and the readers' Muls into
+  // QLinearMul. False (node left in float) when x was not quantized.
+  bool integer_hard_sigmoid(ir::Node* n) {
+    ir::Value* x = n->input(0);
+    if (!x->producer() || x->producer()->op_type() != "DequantizeLinear") return false;
+    const double alpha = n->attr_float("alpha", 0.2f), offset = n->attr_float("beta", 0.5f) / alpha;
+    const std::string id = "g" + std::to_string(gates_++);
+    ir::Value* k_dq = exact_scalar(id + "_k", offset);
+    ir::Value* zp = constant(id + "_zp", at::scalar_tensor(0, at::kLong), ir::DataType::UInt8);
+    ir::Value* clip_scale = constant(id + "_scale", at::scalar_tensor(1.0 / (255.0 * alpha), at::kFloat), ir::DataType::Float);
+    ir::Value* out_scale = constant(id + "_out_scale", at::scalar_tensor(1.0 / 255.0, at::kFloat), ir::DataType::Float);
+    ir::Value* sum = add(id + "_add", "Add", {x, k_dq});
+    ir::Value* q = add(id + "_q", "QuantizeLinear", {sum, clip_scale, zp});
+    graph_.replace_all_uses(n->output(0), add(id + "_dq", "DequantizeLinear", {q, out_scale, zp}));
+    graph_.erase_node(n);
+    return true;
+  }
+
+  // The float constant input of a quantized scalar Add/Mul read through DequantizeLinear.
+  void dequantize_scalar(ir::Node* n) {
+    const size_t i = scalar_constant(n->input(0)) ? 0 : 1;
+    ir::Value* old = n->input(i);
+    const float value = runtime::to_aten(*old->initializer()).item<float>();
+    graph_.set_input(n, i, exact_scalar("c" + std::to_string(scalars_++), value));
+    if (old->uses().empty()) graph_.remove_initializer(old);
+  }
+
   // The scale of an activation already quantized, or 0.
   float scale_of(const ir::Value* t) const {
     auto it = scales_.find(t);
@@ -208,6 +275,22 @@ class Rewriter {
   }
 
  private:
+  // DequantizeLinear of a uint8 code giving exactly `value`: code 1 with zero point 0 and scale
+  // value, or code 0 with zero point 1 and scale -value (0 as code 0, scale 1).
+  ir::Value* exact_scalar(const std::string& id, double value) {
+    const int64_t code = value > 0 ? 1 : 0, zero_point = value < 0 ? 1 : 0;
+    ir::Value* q = constant(id, at::scalar_tensor(code, at::kLong), ir::DataType::UInt8);
+    ir::Value* s = constant(id + "_scale", at::scalar_tensor(value == 0 ? 1.0 : std::abs(value), at::kFloat), ir::DataType::Float);
+    ir::Value* zp = constant(id + "_zp", at::scalar_tensor(zero_point, at::kLong), ir::DataType::UInt8);
+    return add(id + "_dq", "DequantizeLinear", {q, s, zp});
+  }
+
+  // A new node named `name` with one output of the same name.
+  ir::Value* add(const std::string& base, const std::string& op, std::vector<ir::Value*> inputs) {
+    const std::string name = graph_.unique_name(base);
+    return graph_.add_node({op, name, "", std::move(inputs), {name}, {}, {}, ""})->output(0);
+  }
+
   void dequantize_into(ir::Node* n, size_t index, const std::string& base, const std::vector<ir::Value*>& dq_inputs,
                        int64_t axis) {
     ir::Value* old = n->input(index);
@@ -222,6 +305,8 @@ class Rewriter {
   ir::Graph& graph_;
   bool symmetric_;
   size_t activations_ = 0;  // numbers the activations' Q/DQ names (a<k>)
+  size_t gates_ = 0;        // numbers the integer HardSigmoids' names (g<k>)
+  size_t scalars_ = 0;      // numbers the scalar constants' names (c<k>)
   std::map<const ir::Value*, float> scales_;
 };
 
@@ -258,6 +343,8 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
                     " and could not be raised)");
   ir::Graph& graph = model.graph;
   result.folded_batchnorms = fold_batchnorm(graph);
+  result.folded_affines = fold_affine_into_conv(graph);
+  if (!o.symmetric) result.hard_swishes = expand_hard_swish(model);
   make_constants_private(graph);
   const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end())};
 
@@ -290,6 +377,14 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     }
   }
 
+  // Found before Q/DQ insertion, which makes DequantizeLinear the producer of their inputs.
+  std::vector<ir::Node*> gates, scalar_ops;
+  for (const auto& n : graph.nodes()) {
+    if (!sel.quantized(*n)) continue;
+    if (n->op_type() == "HardSigmoid") gates.push_back(n.get());
+    else if ((n->op_type() == "Add" || n->op_type() == "Mul") && (scalar_constant(n->input(0)) || scalar_constant(n->input(1))))
+      scalar_ops.push_back(n.get());
+  }
   Rewriter rw(model, o.symmetric);
   for (ir::Value* t : quantizable_tensors(graph, sel)) {
     auto it = ranges.find(t->name());
@@ -297,6 +392,9 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     result.activations.push_back({t->name(), it->second});
     rw.quantize_activation(t, activation_params(it->second, o.symmetric));
   }
+  for (ir::Node* n : gates) result.integer_hard_sigmoids += rw.integer_hard_sigmoid(n);
+  for (ir::Node* n : scalar_ops) rw.dequantize_scalar(n);
+  result.integer_scalar_ops = static_cast<int>(scalar_ops.size());
   const bool per_channel = o.per_channel && opset >= 13;
   std::vector<ir::Node*> layers;
   for (const auto& n : graph.nodes())

@@ -57,7 +57,7 @@ const PassInfo& quant_focused_pass() {
       with_training({option("bits", K::Integer, "5", "bits per non-zero weight").range(3, 8),
                      option("float-storage", K::Boolean, "false",
                             "store the quantized weights as float32 (to train them further) instead of packed codebook indices"),
-                     option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE")},
+                     option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE").also("exclude")},
                     "0", "0.005"),
       training_needs,
       nullptr,

@@ -52,13 +52,21 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   }
   for (const auto& [name, range] : r.activations) activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
   result.details = {{"calibration", o.calibration.method}, {"opset_raised_from", r.opset_raised_from}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
-                    {"folded_batchnorms", r.folded_batchnorms}, {"removed_relus", r.removed_relus},
-                    {"removed_clips", r.removed_clips}, {"quantized_activations", activations}, {"layers", layers}};
+                    {"folded_batchnorms", r.folded_batchnorms}, {"folded_affines", r.folded_affines}, {"removed_relus", r.removed_relus},
+                    {"removed_clips", r.removed_clips}, {"hard_swishes", r.hard_swishes},
+                    {"integer_hard_sigmoids", r.integer_hard_sigmoids}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
   result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
   result.notes.push_back(format("%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, "
                                 "%d Relus and %d Clips absorbed",
                                 r.layers.size(), bits, r.activations.size(), o.symmetric ? "int8 symmetric" : "uint8",
                                 r.folded_batchnorms, r.removed_relus, r.removed_clips));
+  if (r.folded_affines > 0)
+    result.notes.push_back(format("%d Mul/Add by per-channel constants folded into the Conv before them", r.folded_affines));
+  if (r.integer_hard_sigmoids > 0)
+    result.notes.push_back(format("%d HardSigmoid gates as integer Add + Mul (%d hard-swishes among them)", r.integer_hard_sigmoids,
+                                  r.hard_swishes));
+  if (r.integer_scalar_ops > 0)
+    result.notes.push_back(format("%d Add/Mul by a scalar after a quantized op in integer form", r.integer_scalar_ops));
   return result;
 }
 
@@ -78,7 +86,7 @@ const PassInfo& quant_int8_pass() {
               "full-range weights)"),
        option("float-bias", K::Boolean, "false", "keep biases in float instead of int32"),
        option("per-tensor", K::Boolean, "false", "one weight scale per tensor instead of per output channel"),
-       option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE")},
+       option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE").also("exclude")},
       needs,
       nullptr,
       apply,

@@ -93,7 +93,7 @@ const PassInfo& quant_mixed_pass() {
                      option("calib-limit", K::Integer, "1000", "samples the sensitivity is measured on").at_least(1),
                      option("int4-qdq", K::Boolean, "false",
                             "INT4/INT8 DequantizeLinear at opset 21 instead of packed bit planes any runtime folds"),
-                     option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE")},
+                     option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE").also("exclude")},
                     "0", "0.005"),
       needs,
       check,

@@ -11,4 +11,9 @@ namespace nncompress::passes {
 // Returns the number of BatchNormalization nodes folded.
 int fold_batchnorm(ir::Graph& graph);
 
+// Folds Mul and Add by a constant per output channel (a scalar or [C, 1, 1]) right after a Conv
+// into its weight and bias, under the same conditions; repeated, so Conv -> Mul -> Add chains
+// (PP-LCNetV3's learnable affine blocks) fold whole. Returns how many nodes were folded.
+int fold_affine_into_conv(ir::Graph& graph);
+
 }  // namespace nncompress::passes

@@ -1,16 +1,22 @@
 #pragma once
 // quant.int8: post-training int8 quantization in the Q/DQ format ONNX Runtime and TensorRT read.
-//  - BatchNormalization is folded into the convolutions first.
+//  - BatchNormalization, and Mul/Add by per-channel constants, are folded into the convolutions
+//    first.
 //  - Weights of Conv, Gemm and MatMul: int8, symmetric, one scale per output channel (per tensor
 //    below opset 13), stored as int8 initializers read through DequantizeLinear.
-//  - Activations: every float tensor entering or leaving a quantized op (Conv, Gemm, MatMul, Add,
-//    MaxPool, AveragePool, GlobalAveragePool; Relu too in symmetric mode) gets a
+//  - Activations: every float tensor entering or leaving a quantized op (Conv, Gemm, MatMul, Add of
+//    two activations, MaxPool, AveragePool, GlobalAveragePool; Relu in symmetric mode; the gates
+//    below, and Add/Mul by a scalar after a quantized op in uint8 mode) gets a
 //    QuantizeLinear -> DequantizeLinear pair with the calibrated range: uint8 with a zero point
 //    (default) or int8 symmetric (`symmetric`, TensorRT's mode). Graph outputs stay float.
 //  - In asymmetric mode a Relu right after a quantized op is removed and the op's output is
 //    quantized with the Relu's range (its zero point sits at 0, so quantizing clamps exactly as
 //    the Relu did), as ONNX Runtime's quantizer does; with symmetric int8 that would be wrong, so
 //    the Relu stays.
+//  - Hard-swish and HardSigmoid gates (MobileNetV3, squeeze-excitation), uint8 only: hard-swish
+//    becomes Mul(x, HardSigmoid(x)); each HardSigmoid becomes an integer Add whose Q/DQ pair does
+//    the clip and the scaling, and the Mul it gates is quantized, so ONNX Runtime runs them as
+//    QLinearAdd and QLinearMul instead of float ops between Q/DQ pairs.
 //  - Bias: int32 with scale input_scale x weight_scale (what ONNX Runtime needs to fuse
 //    QLinearConv), or left in float.
 #include <cstdint>
@@ -47,8 +53,12 @@ struct QuantizedLayer {
 struct Int8Result {
   std::vector<QuantizedLayer> layers;
   int folded_batchnorms = 0;
+  int folded_affines = 0;  // Mul/Add by per-channel constants after a Conv, folded into it
   int removed_relus = 0;
   int removed_clips = 0;  // Clip(0, hi), absorbed like Relu
+  int hard_swishes = 0;   // hard-swish chains and HardSwish nodes rewritten to Mul(x, HardSigmoid(x))
+  int integer_hard_sigmoids = 0;
+  int integer_scalar_ops = 0;  // Add/Mul by a scalar after a quantized op, in integer form
   std::vector<std::pair<std::string, Range>> activations;  // quantized tensors and their calibrated ranges
   // No Conv/Gemm/MatMul with a constant float weight outside `keep`: the model was left untouched.
   bool nothing_to_quantize = false;
