@@ -92,13 +92,15 @@ Dataset from_test_data(const fs::path& dir) {
 
 }  // namespace
 
-Dataset load_dataset(const std::string& path, int64_t limit) {
+Dataset load_dataset(const std::string& path, int64_t limit, const ImageSize& resize) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw bad_input("cannot open '" + path + "': no such file or folder");
+  const bool images = (fs::is_directory(path) && is_image_folder(path)) || (!fs::is_directory(path) && is_image_file(path));
+  if (resize.set() && !images)
+    throw bad_input("'" + path + "': resizing applies to images (PNG, JPEG, ...), not to this dataset");
   Dataset d;
-  if (fs::is_directory(path) && is_image_folder(path)) d = read_images(path);
+  if (images) d = read_images(path, resize);
   else if (fs::is_directory(path)) d = from_test_data(path);
-  else if (is_image_file(path)) d = read_images(path);
   else if (ends_with(path, ".npz")) d = from_npz(path);
   else if (ends_with(path, ".npy")) d.x = read_npy(path);
   else if (path.find("idx3-ubyte") != std::string::npos) d = from_idx(path);

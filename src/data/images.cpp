@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <stb_image.h>
+#include <stb_image_resize.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -49,6 +50,14 @@ Decoded decode(const std::string& path, int channels) {
   return d;
 }
 
+at::Tensor resampled(const Decoded& img, const ImageSize& size, const std::string& path) {
+  at::Tensor out = at::empty({size.height, size.width, img.channels}, at::kByte);
+  if (!stbir_resize_uint8(img.pixels.get(), img.width, img.height, 0, out.data_ptr<uint8_t>(), static_cast<int>(size.width),
+                          static_cast<int>(size.height), 0, img.channels))
+    throw bad_input("cannot resize image '" + path + "'");
+  return out;
+}
+
 }  // namespace
 
 bool is_image_file(const std::string& path) {
@@ -63,7 +72,7 @@ bool is_image_folder(const std::string& dir) {
   return fs::is_directory(dir) && (!images_in(dir).empty() || !class_folders(dir).empty());
 }
 
-Dataset read_images(const std::string& path) {
+Dataset read_images(const std::string& path, const ImageSize& resize) {
   std::vector<ImageFile> files;
   bool labeled = false;
   if (!fs::is_directory(path)) {
@@ -89,11 +98,15 @@ Dataset read_images(const std::string& path) {
   std::vector<int64_t> labels;
   for (const ImageFile& f : files) {
     const Decoded img = decode(f.path, channels);
-    if (!samples.empty() && (img.height != samples[0].size(0) || img.width != samples[0].size(1)))
-      throw bad_input("images differ in size: '" + files[0].path + "' is " + std::to_string(samples[0].size(1)) + "x" +
-                      std::to_string(samples[0].size(0)) + ", '" + f.path + "' is " + std::to_string(img.width) + "x" +
-                      std::to_string(img.height) + " (resize them to one size, e.g. with ImageMagick's mogrify -resize)");
-    samples.push_back(at::from_blob(img.pixels.get(), {img.height, img.width, img.channels}, at::kByte).clone());
+    if (resize.set()) {
+      samples.push_back(resampled(img, resize, f.path));
+    } else {
+      if (!samples.empty() && (img.height != samples[0].size(0) || img.width != samples[0].size(1)))
+        throw bad_input("images differ in size: '" + files[0].path + "' is " + std::to_string(samples[0].size(1)) + "x" +
+                        std::to_string(samples[0].size(0)) + ", '" + f.path + "' is " + std::to_string(img.width) + "x" +
+                        std::to_string(img.height) + " (give --resize H,W to resample them to one size)");
+      samples.push_back(at::from_blob(img.pixels.get(), {img.height, img.width, img.channels}, at::kByte).clone());
+    }
     labels.push_back(f.label);
   }
   d.x = at::stack(samples);

@@ -73,7 +73,11 @@ Comparison compare(const runtime::Executor& base, const runtime::Executor& candi
     int64_t elements = 0, agree = 0;
   };
   std::vector<Sums> sums(base.outputs().size());
-  for (size_t i = 0; i < base.outputs().size(); ++i) c.outputs.push_back({base.outputs()[i]->name()});
+  for (size_t i = 0; i < base.outputs().size(); ++i) {
+    OutputFidelity f;
+    f.name = base.outputs()[i]->name();
+    c.outputs.push_back(f);
+  }
   int64_t base_ok = 0, cand_ok = 0;
   for_each_batch(base, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
     at::NoGradGuard no_grad;

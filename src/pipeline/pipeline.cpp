@@ -14,6 +14,7 @@
 #include "nncompress/onnx/validate.h"
 #include "nncompress/passes/quant/packed_weights.h"
 #include "nncompress/runtime/constant_value.h"
+#include "nncompress/runtime/run_shapes.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::pipeline {
@@ -49,7 +50,7 @@ int64_t output_channels(const ir::Node& n, const at::Tensor& w) {
 
 Measurement measure(const ir::Model& model, const data::Dataset* accuracy_data, const passes::PassContext& c) {
   Measurement m;
-  const analysis::ModelCost cost = analysis::compute_cost(model.graph, onnxio::infer_shapes(model));
+  const analysis::ModelCost cost = analysis::compute_cost(model.graph, runtime::known_shapes(model));
   m.params = cost.params;
   m.macs = cost.macs;
   m.initializer_bytes = cost.initializer_bytes;

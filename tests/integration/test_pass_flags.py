@@ -46,7 +46,7 @@ def test_every_option_is_a_flag_with_the_declared_default(nncompress, registry, 
                 assert o["constraint"] in flags[o["name"]], flags[o["name"]]
     # ... and nothing else: the command's own flags are the data, output and reporting ones.
     own = {"help", "output", "method", "data", "limit", "batch", "scale", "mean", "std", "layout", "val", "calib", "seed",
-           "json", "strict", "input-shape"}
+           "json", "strict", "input-shape", "resize"}
     declared = {o["name"] for p in passes for o in p["options"]}
     assert set(flags) - own == declared
 

@@ -262,6 +262,34 @@ def test_png_folder_gives_the_same_top1_as_the_npz(nncompress, tmp_path):
     assert png["top1"] == npz["top1"] > 0.8
 
 
+def test_images_of_different_sizes_need_resize(nncompress, tmp_path):
+    """Fashion-MNIST test images saved at 28x28 and 56x56: refused with a hint, read with --resize
+    28,28 (the enlarged ones shrunk back), and --resize on an .npz is refused."""
+    from PIL import Image
+    d = np.load(os.path.join(ROOT, "models", "data", "fmnist-test.npz"))
+    x, y = d["x"][:200], d["y"][:200]
+    for i, (img, label) in enumerate(zip(x, y)):
+        folder = tmp_path / "pngs" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        image = Image.fromarray(img)
+        (image if i % 2 else image.resize((56, 56), Image.BILINEAR)).save(folder / f"{i:04d}.png")
+    np.savez(tmp_path / "same.npz", x=x, y=y)
+    model = os.path.join(ROOT, "models", "resnet20-fmnist.onnx")
+    code, _, err = run([nncompress, "eval", model, "--data", tmp_path / "pngs"])
+    assert code == 2 and "differ in size" in err and "--resize" in err
+    code, out_png, err = run([nncompress, "eval", model, "--data", tmp_path / "pngs", "--resize", "28,28", "--json"])
+    assert code == 0, err
+    code, out_npz, err = run([nncompress, "eval", model, "--data", tmp_path / "same.npz", "--json"])
+    assert code == 0, err
+    png, npz = json.loads(out_png), json.loads(out_npz)
+    assert png["samples"] == npz["samples"] == 200
+    assert abs(png["top1"] - npz["top1"]) <= 0.03 and png["top1"] > 0.8
+    code, _, err = run([nncompress, "eval", model, "--data", tmp_path / "same.npz", "--resize", "28,28"])
+    assert code == 2 and "resizing applies to images" in err
+    code, _, err = run([nncompress, "eval", model, "--data", tmp_path / "pngs", "--resize", "28"])
+    assert code == 2
+
+
 def test_fixed_batch_model_in_a_manifest_with_a_fidelity_gate(nncompress, tmp_path):
     """A manifest entry for openWakeWord needs no batch key; unlabeled data is gated on fidelity, and
     an unreachable gate exits 3."""
@@ -310,3 +338,30 @@ def test_distillation_without_labels_on_a_sigmoid_output(nncompress, tmp_path):
     assert epoch["train_accuracy"] is None and epoch["teacher_agreement"] is None
     assert epoch["samples"] == 40 and epoch["train_loss"] < 1e-6  # the student starts as the teacher
     assert "train acc" not in err
+
+
+def test_inspect_takes_shapes_from_a_run_where_inference_stops(nncompress, tmp_path):
+    """Opset 20's Gelu is unknown to libonnx 1.12, so its shape inference stops there; with fixed
+    input shapes the rest comes from one run of the model and every Conv has its MACs."""
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((5, 4, 1, 1)).astype(np.float32), "w2")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1", pads=[1, 1, 1, 1]),
+         helper.make_node("Gelu", ["c"], ["g"], name="gelu"),
+         helper.make_node("Conv", ["g", "w2"], ["y"], name="conv2")],
+        "gelu20", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    path = tmp_path / "gelu20.onnx"
+    onnx.save(model, path)
+    code, out, err = run([nncompress, "inspect", path, "--input-shape", "x=1,3,16,16", "--json"])
+    assert code == 0, err
+    nodes = {n["name"]: n for n in json.loads(out)["layers"]}
+    assert nodes["conv2"]["macs"] == 5 * 4 * 16 * 16
+    # Without fixed input shapes there is nothing to run: the MACs stay unknown, no error.
+    code, out, err = run([nncompress, "inspect", path, "--json"])
+    assert code == 0, err
+    assert {n["name"]: n for n in json.loads(out)["layers"]}["conv2"]["macs"] is None

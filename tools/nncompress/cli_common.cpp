@@ -174,6 +174,17 @@ void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::s
   cmd->add_option("--layout", o.layout, "Sample layout on disk")
       ->check(CLI::IsMember({"auto", "nchw", "nhwc"}))
       ->capture_default_str();
+  cmd->add_option("--resize", o.resize, "Resample images to H,W (image files and folders only)")
+      ->delimiter(',')
+      ->expected(2)
+      ->check(CLI::Range(int64_t{1}, int64_t{16384}))
+      ->type_name("H,W");
+}
+
+data::Dataset load_data(const std::string& path, const DataOptions& o, int64_t limit) {
+  data::ImageSize size;
+  if (o.resize.size() == 2) size = {o.resize[0], o.resize[1]};
+  return data::load_dataset(path, limit, size);
 }
 
 passes::PassContext pass_context(const DataOptions& o, uint64_t seed) {

@@ -83,12 +83,15 @@ struct DataOptions {
   double scale = 0;  // 0: automatic
   std::vector<double> mean, std;
   std::string layout = "auto";
+  std::vector<int64_t> resize;  // --resize H,W for images; empty = as stored
 };
 // `batch_flag` names the batch-size option ("--batch"; compress uses "--batch-size" because its
 // --batch takes a manifest).
 void add_data_options(CLI::App* cmd, DataOptions& options, bool required, const std::string& batch_flag = "--batch");
 // The preprocessing those options describe.
 data::Preprocess preprocess_of(const DataOptions& options);
+// A dataset read with those options' image size (`limit` > 0 keeps the first samples).
+data::Dataset load_data(const std::string& path, const DataOptions& options, int64_t limit = 0);
 
 // A pass context with the data options' preprocessing and batch, the seed, and progress bars.
 passes::PassContext pass_context(const DataOptions& options, uint64_t seed);

@@ -140,8 +140,8 @@ void register_compress(CLI::App& app, Action& action) {
       pipeline::Report report;
       report.recipe = o->recipe.empty() ? pipeline::default_recipe() : pipeline::load_recipe(o->recipe);
       std::optional<data::Dataset> train_data, val_data;
-      if (!o->data.path.empty()) train_data = data::load_dataset(o->data.path, o->data.limit);
-      if (!o->val.empty()) val_data = data::load_dataset(o->val);
+      if (!o->data.path.empty()) train_data = load_data(o->data.path, o->data, o->data.limit);
+      if (!o->val.empty()) val_data = load_data(o->val, o->data);
       const data::Dataset* val = val_data ? &*val_data : train_data ? &*train_data : nullptr;
       pipeline::Available available;
       available.training_data = available.calibration_data = train_data.has_value();

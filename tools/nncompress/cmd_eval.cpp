@@ -83,7 +83,7 @@ void register_eval(CLI::App& app, Action& action) {
       const ir::Model model = load_user_model(opts->model, opts->model_options);
       opts->data.batch = batch_for(model, opts->data.batch);
       const runtime::Executor exec(model);
-      const data::Dataset data = data::load_dataset(opts->data.path, opts->data.limit);
+      const data::Dataset data = load_data(opts->data.path, opts->data, opts->data.limit);
       const eval::EvalResult r = eval::evaluate(exec, data, eval_options(opts->data, "eval"));
       if (opts->json) {
         std::cout << nlohmann::json{{"model", opts->model},
@@ -119,7 +119,7 @@ void register_compare(CLI::App& app, Action& action) {
       const ir::Model cand_model = load_user_model(opts->candidate, opts->model_options);
       opts->data.batch = batch_for(cand_model, batch_for(base_model, opts->data.batch));
       const runtime::Executor base(base_model), cand(cand_model);
-      const data::Dataset data = data::load_dataset(opts->data.path, opts->data.limit);
+      const data::Dataset data = load_data(opts->data.path, opts->data, opts->data.limit);
       const eval::Comparison c = eval::compare(base, cand, data, eval_options(opts->data, "compare"));
       if (opts->json) {
         nlohmann::json j = comparison_json(c);

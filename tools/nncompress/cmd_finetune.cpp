@@ -64,9 +64,9 @@ void register_finetune(CLI::App& app, Action& action) {
       check_output_path(o->model, o->output);
       ir::Model model = load_user_model(o->model, o->model_options);
       o->data.batch = batch_for(model, o->data.batch);
-      const data::Dataset train_data = data::load_dataset(o->data.path, o->data.limit);
+      const data::Dataset train_data = load_data(o->data.path, o->data, o->data.limit);
       std::optional<data::Dataset> val;
-      if (!o->val.empty()) val = data::load_dataset(o->val);
+      if (!o->val.empty()) val = load_data(o->val, o->data);
       const Teacher teacher(o->teacher, o->model_options, !o->teacher.empty());
       o->train.teacher = teacher.get();
       o->train.batch = o->data.batch;

@@ -10,6 +10,7 @@
 #include "nncompress/analysis/cost.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
+#include "nncompress/runtime/run_shapes.h"
 
 namespace nncompress::cli {
 
@@ -134,7 +135,7 @@ void register_inspect(CLI::App& app, Action& action) {
         check = onnxio::check_model(model);
         warnings.insert(warnings.end(), check->warnings.begin(), check->warnings.end());
       }
-      const ir::TypeMap types = onnxio::infer_shapes(model, &warnings);
+      const ir::TypeMap types = runtime::known_shapes(model, &warnings);
       const analysis::ModelCost cost = analysis::compute_cost(model.graph, types);
       if (opts->json) {
         std::cout << to_json(opts->model, file_bytes, model, cost, types, check ? &*check : nullptr, warnings).dump(2)

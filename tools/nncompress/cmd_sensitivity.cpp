@@ -64,7 +64,7 @@ void register_sensitivity(CLI::App& app, Action& action) {
       for (double b : o->bits)
         if (b != static_cast<int>(b)) throw bad_input("--bits takes whole bit widths, got " + std::to_string(b));
       ir::Model model = load_user_model(o->model, o->model_options);
-      const data::Dataset data = data::load_dataset(o->data.path, o->data.limit);
+      const data::Dataset data = load_data(o->data.path, o->data, o->data.limit);
       const bool quant = o->method == "quant";
       const std::vector<passes::PrunableWeight> layers =
           passes::prunable_weights(model.graph, passes::resolve_node_patterns(model.graph, o->keep, "--keep"));

@@ -192,9 +192,9 @@ int run(const Invocation& inv, const PassCommand& command) {
   // Everything the user gave is checked before the model is touched.
   check_output_path(inv.model, inv.output);
   std::optional<data::Dataset> train_data, val_data, calib_data;
-  if (!inv.data.path.empty()) train_data = data::load_dataset(inv.data.path, inv.data.limit);
-  if (!inv.val.empty()) val_data = data::load_dataset(inv.val);
-  if (!inv.calib.empty()) calib_data = data::load_dataset(inv.calib);
+  if (!inv.data.path.empty()) train_data = load_data(inv.data.path, inv.data, inv.data.limit);
+  if (!inv.val.empty()) val_data = load_data(inv.val, inv.data);
+  if (!inv.calib.empty()) calib_data = load_data(inv.calib, inv.data);
   pipeline::Available available;
   available.training_data = train_data.has_value();
   available.training_labels = train_data && train_data->has_labels();

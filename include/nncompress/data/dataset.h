@@ -37,7 +37,12 @@ struct Dataset {
 //  - an ONNX test-data folder (`input_0.pb`, or `test_data_set_*/input_0.pb` stacked);
 //  - images: one file, a folder of them, or a folder of class folders (data/images.h).
 // `limit` > 0 keeps the first `limit` samples. Throws bad_input with what was expected and found.
-Dataset load_dataset(const std::string& path, int64_t limit = 0);
+// Images are resampled to `resize` when it is set (other sources with it set are refused).
+struct ImageSize {
+  int64_t height = 0, width = 0;
+  bool set() const { return height > 0 && width > 0; }
+};
+Dataset load_dataset(const std::string& path, int64_t limit = 0, const ImageSize& resize = {});
 
 // The first `limit` samples (all when there are fewer), sharing storage with `data`.
 Dataset first_samples(const Dataset& data, int64_t limit);

@@ -3,7 +3,8 @@
 // a folder of images (unlabeled), or a folder of class sub-folders, labeled by the sorted
 // sub-folder names as torchvision's ImageFolder does. Samples are uint8 [N, H, W, C], C = 1 when
 // every image is grayscale, else 3 (RGB); preprocessing later scales them and moves channels
-// first (Preprocess). Images are not resized.
+// first (Preprocess). Images keep their size unless a size is given (stb_image_resize's default
+// filters: Mitchell when shrinking, cubic when enlarging).
 #include <string>
 
 #include "nncompress/data/dataset.h"
@@ -14,8 +15,8 @@ namespace nncompress::data {
 bool is_image_file(const std::string& path);
 // True when `dir` holds images directly or in sub-folders.
 bool is_image_folder(const std::string& dir);
-// Reads the images, sorted by path. Images must share one size (else bad_input naming two that
-// differ: resize them first, e.g. with ImageMagick's mogrify -resize).
-Dataset read_images(const std::string& path);
+// Reads the images, sorted by path, resampled to `resize` when set. Without it images must share
+// one size (else bad_input naming two that differ and suggesting --resize).
+Dataset read_images(const std::string& path, const ImageSize& resize = {});
 
 }  // namespace nncompress::data

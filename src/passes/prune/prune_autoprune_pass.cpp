@@ -1,10 +1,10 @@
 // prune.autoprune: pruning by trained auxiliary parameters, per weight (unstructured) or per
 // channel (structured, channels removed for real).
 #include "nncompress/core/format.h"
-#include "nncompress/onnx/validate.h"
 #include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/autoprune.h"
+#include "nncompress/runtime/run_shapes.h"
 #include "prune_pass_common.h"
 
 namespace nncompress::passes {
@@ -49,7 +49,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   const AutoPruneOptions o = options_of(model, v, c);
   PassResult result;
   if (per_channel(v)) {
-    const ChannelAutoPruneResult r = prune_autoprune_channels(model, onnxio::infer_shapes(model), *c.train, c.val, o);
+    const ChannelAutoPruneResult r = prune_autoprune_channels(model, runtime::known_shapes(model), *c.train, c.val, o);
     describe_channels(r.report, result);
     nlohmann::json trace = nlohmann::json::array();
     for (const auto& p : r.trace) trace.push_back({{"step", p.step}, {"kept", p.kept}, {"goal", p.goal}});

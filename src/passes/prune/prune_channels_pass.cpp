@@ -1,10 +1,10 @@
 // prune.channels: channels removed for real, scored by an importance criterion.
 #include "nncompress/core/format.h"
-#include "nncompress/onnx/validate.h"
 #include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass_training.h"
 #include "nncompress/passes/prune/channel_pruning.h"
 #include "nncompress/passes/prune/importance.h"
+#include "nncompress/runtime/run_shapes.h"
 #include "prune_pass_common.h"
 
 namespace nncompress::passes {
@@ -37,7 +37,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.data = c.train;
   o.preprocess = c.preprocess;
   o.batch = c.batch;
-  const ChannelPruneReport r = prune_channels(model, onnxio::infer_shapes(model), o);
+  const ChannelPruneReport r = prune_channels(model, runtime::known_shapes(model), o);
   PassResult result;
   describe_channels(r, result);
   result.summary = format("%d channel groups pruned", r.groups_pruned) + fine_tune_keeping_zeros(model, v, c);
