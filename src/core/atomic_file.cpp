@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 
 namespace nncompress {
 
@@ -19,6 +20,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   if (path_.empty()) throw bad_input("output path is empty");
   std::error_code ec;
   if (fs::is_directory(path_, ec)) throw bad_input("cannot write '" + path_ + "': it is a directory");
+  claim_output(path_);
   std::vector<char> templ(path_.begin(), path_.end());
   const std::string suffix = ".tmp.XXXXXX";
   templ.insert(templ.end(), suffix.begin(), suffix.end());

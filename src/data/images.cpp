@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 
 namespace nncompress::data {
 
@@ -43,6 +44,7 @@ std::vector<fs::path> class_folders(const fs::path& dir) {
 }
 
 Decoded decode(const std::string& path, int channels) {
+  note_input(path);
   Decoded d;
   d.pixels.reset(stbi_load(path.c_str(), &d.width, &d.height, &d.channels, channels));
   if (!d.pixels) throw bad_input("cannot read image '" + path + "': " + stbi_failure_reason());

@@ -6,6 +6,7 @@
 
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/data/array_io.h"
 
 namespace nncompress::data {
@@ -125,6 +126,7 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
 }
 
 at::Tensor read_npy(const std::string& path) {
+  note_input(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw bad_input("cannot open '" + path + "'");
   std::ostringstream buf;

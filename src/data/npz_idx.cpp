@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/data/array_io.h"
 
 namespace nncompress::data {
@@ -15,6 +16,7 @@ namespace nncompress::data {
 namespace {
 
 std::string read_all(const std::string& path) {
+  note_input(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw bad_input("cannot open '" + path + "'");
   std::ostringstream buf;
@@ -90,6 +92,7 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
 }
 
 at::Tensor read_idx(const std::string& path) {
+  note_input(path);
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files too
   if (!f) throw bad_input("cannot open '" + path + "'");
   std::string b;

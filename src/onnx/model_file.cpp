@@ -11,6 +11,7 @@
 
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "proto_convert.h"
 
 namespace nncompress::onnxio {
@@ -24,6 +25,7 @@ std::string read_file(const std::string& path) {
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) throw bad_input("cannot open '" + path + "': no such file");
   if (fs::is_directory(st)) throw bad_input("'" + path + "' is a directory, not an ONNX file");
+  note_input(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw bad_input("cannot open '" + path + "': permission denied or unreadable");
   std::ostringstream buf;
@@ -41,6 +43,7 @@ ExternalReader external_reader(const std::string& base_dir, const std::string& l
       if (part == "..") escapes = true;
     if (escapes) throw bad_input(label + ": external data location '" + location + "' leaves the model's folder");
     const fs::path file = fs::path(base_dir.empty() ? "." : base_dir) / rel;
+    note_input(file.string());
     std::ifstream in(file, std::ios::binary);
     if (!in) throw bad_input(label + ": cannot open external data file '" + file.string() + "'");
     in.seekg(0, std::ios::end);

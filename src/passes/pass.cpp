@@ -1,6 +1,7 @@
 #include "nncompress/passes/pass.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -97,8 +98,10 @@ std::optional<std::string> check_value(const OptionSpec& spec, const std::string
       break;
     }
     case OptionKind::Integer: {
+      errno = 0;
       const long long v = std::strtoll(value.c_str(), &end, 10);
       if (value.empty() || *end) return quoted + " is not an integer";
+      if (errno == ERANGE) return quoted + " is out of the integer range";
       if (!within(spec, static_cast<double>(v))) return value + " is not " + (spec.min && spec.max ? "in " : "") + spec.constraint();
       break;
     }

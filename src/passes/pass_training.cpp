@@ -10,7 +10,7 @@ namespace nncompress::passes {
 std::vector<OptionSpec> with_training(std::vector<OptionSpec> options, const std::string& default_epochs,
                                       const std::string& default_lr) {
   using K = OptionKind;
-  options.push_back(option("epochs", K::Integer, default_epochs, "fine-tuning epochs on the training data").at_least(0));
+  options.push_back(option("epochs", K::Integer, default_epochs, "fine-tuning epochs on the training data").at_least(0).at_most(100000));
   options.push_back(option("epoch-samples", K::Integer, "0", "samples per epoch, a fresh random subset each epoch (0: all)")
                         .at_least(0));
   options.push_back(option("lr", K::Number, default_lr, "fine-tuning learning rate").at_least(0, false));

@@ -5,11 +5,13 @@
 #include <string>
 
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 
 namespace nncompress::pipeline {
 
 // The parsed file; bad_input "cannot read <what> 'path'" or "path:line: not valid YAML: ...".
 inline YAML::Node load_yaml_file(const std::string& path, const std::string& what) {
+  note_input(path);
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <unordered_map>
 
@@ -122,6 +123,12 @@ std::vector<std::string> trainable_parameters(const ir::Model& model) {
 
 namespace {
 
+std::string number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
 void check_options(const data::Dataset& train, const TrainOptions& o) {
   if (!train.has_labels() && !o.teacher)
     throw bad_input("'" + train.source + "' has no labels: give labeled data or a teacher model to distill from");
@@ -130,6 +137,20 @@ void check_options(const data::Dataset& train, const TrainOptions& o) {
     throw bad_input("unknown schedule '" + o.schedule + "' (cosine, onecycle, constant)");
   if (o.epochs < 1) throw bad_input("epochs must be at least 1");
   if (o.epoch_samples < 0) throw bad_input("epoch-samples must not be negative");
+  // NaN fails every comparison, so each check is written to fail on it.
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw bad_input("lr must be a finite number > 0 (got " + number(o.lr) + ")");
+  if (!(o.momentum >= 0 && o.momentum <= 1)) throw bad_input("momentum must be in [0, 1] (got " + number(o.momentum) + ")");
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay))
+    throw bad_input("weight-decay must be a finite number >= 0 (got " + number(o.weight_decay) + ")");
+  if (!(o.temperature > 0) || !std::isfinite(o.temperature))
+    throw bad_input("temperature must be a finite number > 0 (got " + number(o.temperature) + ")");
+  if (!(o.distill_weight >= 0 && o.distill_weight <= 1))
+    throw bad_input("distill-weight must be in [0, 1] (got " + number(o.distill_weight) + ")");
+  int64_t largest = 0;  // the samples' largest dimension
+  for (int64_t d = 1; d < train.x.dim(); ++d) largest = std::max(largest, train.x.size(d));
+  if (o.augment_crop_padding < 0 || o.augment_crop_padding > largest)
+    throw bad_input("augment-crop must be in [0, " + std::to_string(largest) + "] for samples of size " +
+                    std::to_string(largest) + " (got " + std::to_string(o.augment_crop_padding) + ")");
 }
 
 // One fine-tuning run: the executor over copies of the parameters, the optimizer's slots, the

@@ -121,7 +121,7 @@ TEST(OptionValidation, RangesKindsAndChoicesNameTheValue) {
   EXPECT_EQ(message_of([&] { passes::validate_options(channels, {{"ratio", "nan"}}, cli_place()); }),
             "--ratio: 'nan' is not a number");
   EXPECT_EQ(message_of([&] { passes::validate_options(channels, {{"round-to", "0"}}, cli_place()); }),
-            "--round-to: 0 is not >= 1");
+            "--round-to: 0 is not in [1, 4096]");
   EXPECT_EQ(message_of([&] { passes::validate_options(channels, {{"round-to", "2.5"}}, cli_place()); }),
             "--round-to: '2.5' is not an integer");
   EXPECT_EQ(message_of([&] { passes::validate_options(channels, {{"target-macs", "0"}}, cli_place()); }),

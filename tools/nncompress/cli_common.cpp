@@ -7,9 +7,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <new>
+#include <optional>
+#include <thread>
 
 #include "nncompress/core/error.h"
 #include "nncompress/onnx/model_file.h"
@@ -46,6 +50,45 @@ int run_action(const Action& action) {
 GlobalOptions& global_options() {
   static GlobalOptions options;
   return options;
+}
+
+std::optional<std::string> non_finite_number(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0 || opt->get_type_name().rfind("FLOAT", 0) != 0) continue;  // "FLOAT:POSITIVE" with a check
+    for (const std::string& text : opt->results()) {
+      const double v = std::strtod(text.c_str(), nullptr);
+      if (!std::isfinite(v)) return opt->get_name() + ": '" + text + "' is not a finite number";
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands())
+    if (auto problem = non_finite_number(*sub)) return problem;
+  return std::nullopt;
+}
+
+namespace {
+
+CLI::Validator number_check(const std::string& name, bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end || !std::isfinite(v)) return "'" + text + "' is not a finite number";
+        if (zero_allowed ? !(v >= 0) : !(v > 0)) return text + (zero_allowed ? " is negative" : " is not > 0");
+        return "";
+      },
+      name);
+}
+
+}  // namespace
+
+CLI::Validator positive() { return number_check("> 0", false); }
+CLI::Validator non_negative() { return number_check(">= 0", true); }
+
+int sane_threads(int requested) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (requested <= 4 * cores) return requested;
+  spdlog::warn("--threads {} on {} cores: using {} (more threads only contend)", requested, cores, 4 * cores);
+  return 4 * cores;
 }
 
 namespace {
@@ -165,10 +208,10 @@ void warn_if_unchanged(const pipeline::StepResult& step) {
 void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::string& batch_flag) {
   auto* data = cmd->add_option("--data", o.path, "Dataset: .npz (x, y), .npy, IDX images or an ONNX test-data folder");
   if (required) data->required();
-  cmd->add_option("--limit", o.limit, "Use only the first N samples")->check(CLI::NonNegativeNumber);
-  cmd->add_option(batch_flag, o.batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--limit", o.limit, "Use only the first N samples")->check(non_negative());
+  cmd->add_option(batch_flag, o.batch, "Batch size")->check(positive())->capture_default_str();
   cmd->add_option("--scale", o.scale, "Multiply samples by this (default: 1/255 for uint8 data, else 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--mean", o.mean, "Per-channel mean subtracted after scaling")->delimiter(',');
   cmd->add_option("--std", o.std, "Per-channel standard deviation divided by after the mean")->delimiter(',');
   cmd->add_option("--layout", o.layout, "Sample layout on disk")

@@ -48,6 +48,17 @@ struct GlobalOptions {
 };
 GlobalOptions& global_options();
 
+// After parsing: a number option given NaN or infinity ("nan", "inf", "1e999"), which CLI11's range
+// checks let through (NaN compares false), as "--lr: 'nan' is not a finite number"; nullopt when
+// every number is finite. Looks at the app and its chosen subcommands.
+std::optional<std::string> non_finite_number(const CLI::App& app);
+// Checks for number options with short messages (CLI11's own print the type's limits, e.g. a
+// 300-digit DBL_MAX, and let NaN through).
+CLI::Validator positive();      // a finite number > 0
+CLI::Validator non_negative();  // a finite number >= 0
+// --threads above 4x the cores is lowered to that with a warning (more only adds contention).
+int sane_threads(int requested);
+
 // Sets up spdlog on stderr: warnings only with --quiet, debug with --verbose.
 void configure_logging(bool quiet, bool verbose);
 // Runs the action, turning exceptions into a one-line message and an exit code.

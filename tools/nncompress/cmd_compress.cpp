@@ -14,6 +14,7 @@
 #include "compress_batch.h"
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/registry.h"
@@ -99,7 +100,7 @@ void register_compress(CLI::App& app, Action& action) {
                   "Compress every model of a manifest (YAML `models:` list or CSV with a header: model, output, recipe, "
                   "data, val, report, max-accuracy-drop, min-size-ratio, limit and the options below by name); continues "
                   "past failures, prints one table. --batch N (a number) is the batch size, as in other commands");
-  cmd->add_option("--jobs", o->jobs, "With --manifest: models compressed in parallel processes")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--jobs", o->jobs, "With --manifest: models compressed in parallel processes")->check(positive())->capture_default_str();
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
   add_data_options(cmd, o->data, false, "--batch-size");
   add_model_options(cmd, o->model_options);
@@ -107,9 +108,9 @@ void register_compress(CLI::App& app, Action& action) {
   cmd->add_option("--val", o->val, "Labeled data for accuracy before/after (default: --data)");
   cmd->add_option("--report", o->report, "Write the JSON report here, and beside it the Markdown summary (.md) and an HTML page with charts (.html)");
   cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 may fall by at most this many percentage points")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--min-size-ratio", o->min_size_ratio, "Gate: input file bytes / output file bytes at least this")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--min-snr-db", o->min_snr_db,
                   "Gate: every output's SNR against the original model's, in dB, at least this (no labels needed)");
   cmd->add_option("--min-cosine", o->min_cosine,
@@ -117,7 +118,7 @@ void register_compress(CLI::App& app, Action& action) {
       ->check(CLI::Range(-1.0, 1.0));
   cmd->add_option("--fidelity-samples", o->fidelity_samples,
                   "Samples of --val (else --data) on which outputs are compared with the original model's")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for every training step")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the JSON report on stdout instead of the Markdown summary");
@@ -136,6 +137,15 @@ void register_compress(CLI::App& app, Action& action) {
       if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --manifest MANIFEST)");
       check_output_path(o->model, o->output);
       if (!o->report.empty()) check_output_path(o->model, o->report);
+      const std::string report_ext = std::filesystem::path(o->report).extension().string();
+      if (report_ext == ".md" || report_ext == ".html")
+        throw bad_input("--report " + o->report + ": the JSON report cannot end in .md or .html (the Markdown and HTML "
+                        "summaries are written beside it)");
+      std::vector<std::string> outputs{o->output};
+      if (!o->report.empty())
+        for (const char* ext : {"", ".md", ".html"})
+          outputs.push_back(*ext ? std::filesystem::path(o->report).replace_extension(ext).string() : o->report);
+      plan_outputs({o->model, o->data.path, o->val, o->recipe}, outputs);
       // The recipe is validated before any data or model is read.
       pipeline::Report report;
       report.recipe = o->recipe.empty() ? pipeline::default_recipe() : pipeline::load_recipe(o->recipe);

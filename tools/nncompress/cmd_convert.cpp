@@ -4,6 +4,7 @@
 #include "cli_common.h"
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/onnx/validate.h"
 #include "nncompress/passes/cleanup/opset_upgrade.h"
@@ -37,6 +38,7 @@ void register_convert(CLI::App& app, Action& action) {
   cmd->callback([&action, opts] {
     action = [opts] {
       check_output_path(opts->input, opts->output);
+      plan_outputs({opts->input}, {opts->output, opts->external_data ? opts->output + ".data" : ""});
       ir::Model model = load_user_model(opts->input, opts->model_options);
       if (opts->opset) {
         const int64_t from = model.opset_version("");

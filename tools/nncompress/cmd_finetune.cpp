@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "nncompress/core/atomic_file.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/train/trainer.h"
 
@@ -36,25 +37,27 @@ void register_finetune(CLI::App& app, Action& action) {
   add_data_options(cmd, o->data, true);
   add_model_options(cmd, o->model_options);
   cmd->add_option("--val", o->val, "Validation data (with labels); the best epoch on it is kept");
-  cmd->add_option("--epochs", o->train.epochs, "Epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", o->train.epochs, "Epochs")->check(positive())->capture_default_str();
   cmd->add_option("--epoch-samples", o->train.epoch_samples,
                   "Samples per epoch, a fresh random subset each epoch (0: all of --data)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
-  cmd->add_option("--lr", o->train.lr, "Peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", o->train.lr, "Peak learning rate")->check(positive())->capture_default_str();
   cmd->add_option("--optimizer", o->train.optimizer, "Optimizer")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
-  cmd->add_option("--momentum", o->train.momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--momentum", o->train.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_flag("--nesterov", o->train.nesterov, "Nesterov momentum");
-  cmd->add_option("--weight-decay", o->train.weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_option("--weight-decay", o->train.weight_decay, "L2 weight decay")->check(non_negative())->capture_default_str();
   cmd->add_option("--schedule", o->train.schedule, "Learning-rate schedule")
       ->check(CLI::IsMember({"cosine", "onecycle", "constant"}))
       ->capture_default_str();
   cmd->add_option("--seed", o->train.seed, "Seed for shuffling, augmentation and dropout")->capture_default_str();
   cmd->add_option("--augment-crop", o->train.augment_crop_padding, "Random crop after zero padding by N pixels")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--augment-flip", o->train.augment_flip, "Random horizontal flips");
   cmd->add_option("--distill-from", o->teacher, "Teacher model for knowledge distillation");
-  cmd->add_option("--temperature", o->train.temperature, "Distillation temperature")->capture_default_str();
+  cmd->add_option("--temperature", o->train.temperature, "Distillation temperature")
+      ->check(positive())
+      ->capture_default_str();
   cmd->add_option("--distill-weight", o->train.distill_weight, "Weight of the distillation loss when labels exist")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -62,6 +65,7 @@ void register_finetune(CLI::App& app, Action& action) {
   cmd->callback([&action, o] {
     action = [o] {
       check_output_path(o->model, o->output);
+      plan_outputs({o->model, o->data.path, o->val, o->teacher}, {o->output});
       ir::Model model = load_user_model(o->model, o->model_options);
       o->data.batch = batch_for(model, o->data.batch);
       const data::Dataset train_data = load_data(o->data.path, o->data, o->data.limit);

@@ -19,6 +19,7 @@
 
 #include "cli_common.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/pipeline/manifest.h"
 
 extern char** environ;
@@ -112,6 +113,18 @@ std::string percent(const nlohmann::json& v) {
 
 int run_compress_batch(const BatchOptions& o) {
   const std::vector<pipeline::BatchEntry> entries = pipeline::load_manifest(o.manifest);
+  // No entry may write what any entry reads, or what another entry writes.
+  for (const pipeline::BatchEntry& e : entries) plan_outputs({e.model, e.data, e.val, e.recipe}, {});
+  for (const pipeline::BatchEntry& e : entries) {
+    std::vector<std::string> outputs{e.output, e.report};
+    for (const char* ext : {".md", ".html", ".log"})
+      outputs.push_back(fs::path(e.report).replace_extension(ext).string());
+    try {
+      plan_outputs({}, outputs);
+    } catch (const Error& err) {
+      throw bad_input(o.manifest + ":" + std::to_string(e.line) + ": " + err.what());
+    }
+  }
   for (const pipeline::BatchEntry& e : entries) {
     const fs::path dir = fs::path(e.output).parent_path();
     if (!dir.empty()) fs::create_directories(dir);

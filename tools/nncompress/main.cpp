@@ -1,5 +1,6 @@
 // nncompress: compress neural networks stored as ONNX files.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cli_common.h"
 #include "nncompress/runtime/executor.h"
@@ -12,7 +13,7 @@ int main(int argc, char** argv) {
   GlobalOptions& global = global_options();
   app.add_flag("-q,--quiet", global.quiet, "Only print warnings and errors; no progress bars");
   app.add_flag("-v,--verbose", global.verbose, "Print debug messages");
-  app.add_option("--threads", global.threads, "Threads for LibTorch (default: one per core)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", global.threads, "Threads for LibTorch (default: one per core)")->check(non_negative());
   app.fallthrough();
 
   Action action;
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? kOk : kBadInput;
   }
   configure_logging(global.quiet, global.verbose);
-  nncompress::runtime::set_threads(global.threads);
+  if (const auto problem = non_finite_number(app)) {
+    spdlog::error("{}", *problem);
+    return kBadInput;
+  }
+  nncompress::runtime::set_threads(sane_threads(global.threads));
   return run_action(action);
 }

@@ -11,6 +11,7 @@
 
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/registry.h"
 #include "nncompress/pipeline/pipeline.h"
@@ -191,6 +192,7 @@ int run(const Invocation& inv, const PassCommand& command) {
 
   // Everything the user gave is checked before the model is touched.
   check_output_path(inv.model, inv.output);
+  plan_outputs({inv.model, inv.data.path, inv.val, inv.calib}, {inv.output});
   std::optional<data::Dataset> train_data, val_data, calib_data;
   if (!inv.data.path.empty()) train_data = load_data(inv.data.path, inv.data, inv.data.limit);
   if (!inv.val.empty()) val_data = load_data(inv.val, inv.data);

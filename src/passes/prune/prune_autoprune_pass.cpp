@@ -84,7 +84,7 @@ const PassInfo& prune_autoprune_pass() {
                .at_least(0, false)
                .at_most(1),
            option("target-params", K::Number, "", "channels: keep this fraction of the params").at_least(0, false).at_most(1),
-           option("round-to", K::Integer, "1", "channels: keep channel counts multiples of this").at_least(1),
+           option("round-to", K::Integer, "1", "channels: keep channel counts multiples of this").at_least(1).at_most(4096),
            option("lambda", K::Number, "0.5", "regularization pull on the auxiliary parameters").at_least(0),
            option("aux-lr", K::Number, "0.01", "step size of the auxiliary parameters").at_least(0, false),
            option("aux-init", K::Text, "magnitude", "initial auxiliary parameters").one_of({"magnitude", "constant"}),

@@ -55,7 +55,7 @@ const PassInfo& prune_channels_pass() {
                      option("target-macs", K::Number, "", "keep this fraction of the MACs (global)").at_least(0, false).at_most(1),
                      option("target-params", K::Number, "", "keep this fraction of the params (global)").at_least(0, false).at_most(1),
                      option("criterion", K::Text, "l1", "channel importance").one_of(importance_names()),
-                     option("round-to", K::Integer, "1", "keep channel counts multiples of this").at_least(1),
+                     option("round-to", K::Integer, "1", "keep channel counts multiples of this").at_least(1).at_most(4096),
                      option("keep", K::List, "", "nodes left alone: names, globs (conv*) or op:TYPE").also("exclude"),
                      option("prune-first-conv", K::Boolean, "false", "allow pruning the first convolution's channels")},
                     "0"),

@@ -1,0 +1,142 @@
+"""Nothing lost, nothing silently wrong (issue 23, first part): no command writes over what it
+reads or writes one file twice, and no number option takes NaN or infinity. Each case checks the
+exit code and that no file changed besides the declared outputs (hashes of the folder)."""
+import hashlib
+import os
+import re
+import shutil
+
+import pytest
+
+from harness import LENET5, MNIST_TEST, run
+
+
+def snapshot(folder):
+    """Every file under `folder` (symlinks as their target's name) with a hash of its bytes."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(root, n)
+            files[os.path.relpath(p, folder)] = os.readlink(p) if os.path.islink(p) else \
+                hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return files
+
+
+@pytest.fixture
+def nnc(nncompress):
+    return os.path.abspath(nncompress)  # the tests run in their own folder
+
+
+@pytest.fixture
+def work(tmp_path):
+    shutil.copy(LENET5, tmp_path / "m.onnx")
+    return tmp_path
+
+
+def refused(nnc, work, args, message):
+    before = snapshot(work)
+    code, _, err = run([nnc] + args, cwd=work)
+    assert code == 2, err
+    assert message in err, err
+    assert snapshot(work) == before, "a refused command changed files"
+
+
+def test_external_data_of_the_input_is_not_an_output(nnc, work):
+    code, _, err = run([nnc, "convert", "m.onnx", "-o", "c.onnx", "--external-data"], cwd=work)
+    assert code == 0 and (work / "c.onnx.data").exists(), err
+    refused(nnc, work, ["convert", "c.onnx", "-o", "c.onnx.data"], "is an input of this command")
+    # p's data in q.onnx.data, then q.onnx written with external data: would replace p's data.
+    shutil.copy(work / "c.onnx.data", work / "q.onnx.data")
+    (work / "p.onnx").write_bytes((work / "c.onnx").read_bytes().replace(b"c.onnx.data", b"q.onnx.data"))
+    refused(nnc, work, ["convert", "p.onnx", "-o", "q.onnx", "--external-data"], "is an input of this command")
+    code, _, err = run([nnc, "inspect", "p.onnx"], cwd=work)
+    assert code == 0, err
+
+
+def test_links_and_devices(nnc, work):
+    os.link(work / "m.onnx", work / "hard.onnx")
+    os.symlink("m.onnx", work / "soft.onnx")
+    refused(nnc, work, ["convert", "m.onnx", "-o", "hard.onnx"], "the input")
+    refused(nnc, work, ["convert", "soft.onnx", "-o", "m.onnx"], "the input")
+    refused(nnc, work, ["convert", "m.onnx", "-o", "/dev/null"], "not a regular file")
+
+
+def test_compress_report_over_its_model_or_an_input(nnc, work):
+    data = ["--data", MNIST_TEST, "--limit", "200", "--recipe", "r.yaml"]
+    (work / "r.yaml").write_text("steps:\n  - pass: prune.magnitude\n    sparsity: 0.5\n")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "out.onnx", "--report", "out.onnx"] + data, "the same file")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "out.onnx", "--report", "r.yaml"] + data, "is an input")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "out.onnx", "--report", "r.md"] + data, "cannot end in .md")
+
+
+def test_manifest_entries_do_not_write_each_others_files(nnc, work):
+    (work / "r.yaml").write_text("steps:\n  - pass: prune.magnitude\n    sparsity: 0.5\n")
+    manifest = work / "batch.yaml"
+    manifest.write_text("models:\n"
+                        f"  - {{model: m.onnx, output: a.onnx, recipe: r.yaml, data: {MNIST_TEST}, limit: 200}}\n"
+                        f"  - {{model: a.onnx, output: b.onnx, recipe: r.yaml, data: {MNIST_TEST}, limit: 200}}\n")
+    refused(nnc, work, ["compress", "--manifest", "batch.yaml"], "batch.yaml:")
+    manifest.write_text("models:\n"
+                        f"  - {{model: m.onnx, output: a.onnx, recipe: r.yaml, data: {MNIST_TEST}, limit: 200}}\n"
+                        f"  - {{model: m.onnx, output: b.onnx, report: a.onnx, recipe: r.yaml, data: {MNIST_TEST}}}\n")
+    refused(nnc, work, ["compress", "--manifest", "batch.yaml"], "the same file")
+
+
+def float_options(nnc, command):
+    """The floating-point options of a command, from its --help (integer options cannot parse
+    "nan" at all)."""
+    code, out, _ = run([nnc, command, "--help"])
+    assert code == 0
+    return sorted(set(re.findall(r"^\s+(--[a-z0-9-]+)(?:,--[a-z0-9-]+)* FLOAT", out, re.M)))
+
+
+COMMANDS = {
+    "prune": ["m.onnx", "-o", "out.onnx", "--data", MNIST_TEST],
+    "quantize": ["m.onnx", "-o", "out.onnx", "--calib", MNIST_TEST],
+    "finetune": ["m.onnx", "-o", "out.onnx", "--data", MNIST_TEST],
+    "compress": ["m.onnx", "-o", "out.onnx", "--data", MNIST_TEST],
+    "eval": ["m.onnx", "--data", MNIST_TEST],
+    "sensitivity": ["m.onnx", "--data", MNIST_TEST],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_no_number_option_takes_nan(nnc, work, command):
+    """One run per floating-point option of each command, all refused before any work (CLI11's
+    range checks let NaN through: NaN compares false)."""
+    options = float_options(nnc, command)
+    assert len(options) >= 2, options
+    before = snapshot(work)
+    for i, option in enumerate(options):
+        value = ("nan", "inf", "-inf")[i % 3]
+        code, _, err = run([nnc, command] + COMMANDS[command] + [option, value], cwd=work)
+        assert code == 2 and option in err, f"{command} {option} {value}: exit {code}: {err}"
+    assert snapshot(work) == before
+
+
+def test_values_out_of_range_are_refused_not_crashed(nnc, work):
+    data = ["--data", MNIST_TEST, "--limit", "100"]
+    for args, message in [
+            (["finetune", "m.onnx", "-o", "f.onnx", "--augment-crop", "1000000"] + data, "augment-crop"),
+            (["finetune", "m.onnx", "-o", "f.onnx", "--temperature", "0"] + data, "--temperature: 0 is not > 0"),
+            (["finetune", "m.onnx", "-o", "f.onnx", "--lr", "0"] + data, "--lr: 0 is not > 0")]:
+        refused(nnc, work, args, message)
+    (work / "r.yaml").write_text("steps:\n  - pass: prune.channels\n    round-to: 9223372036854775807\n")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "c.onnx", "--recipe", "r.yaml"] + data, "round-to")
+    (work / "r.yaml").write_text("steps:\n  - pass: finetune\n    epochs: 3000000000\n")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "c.onnx", "--recipe", "r.yaml"] + data, "epochs")
+    (work / "r.yaml").write_text("steps:\n  - pass: finetune\n    epochs: 99999999999999999999\n")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "c.onnx", "--recipe", "r.yaml"] + data, "integer range")
+
+
+def test_too_many_threads_are_lowered_with_a_warning(nnc, work):
+    code, _, err = run([nnc, "--threads", "100000", "inspect", "m.onnx"], cwd=work)
+    assert code == 0 and "more threads only contend" in err, err
+
+
+def test_run_does_not_write_over_its_input(nnc, work):
+    """`run m.onnx -i chain/logits.npy -o chain` would replace its input with its output."""
+    import numpy as np
+    (work / "chain").mkdir()
+    np.save(work / "chain" / "logits.npy", np.zeros((1, 1, 28, 28), np.float32))
+    refused(nnc, work, ["run", "m.onnx", "-i", "chain/logits.npy", "-o", "chain"], "is an input of this command")
