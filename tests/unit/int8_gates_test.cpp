@@ -76,6 +76,27 @@ TEST(ExpandHardSwish, RewritesThePaddleChainWithTheSameOutputs) {
   EXPECT_TRUE(at::allclose(runtime::Executor(m).run({x})[0], before, 1e-5, 1e-5));
 }
 
+TEST(ExpandHardSwish, TwoInARow) {
+  // x -> hard-swish chain -> HardSwish node -> hard-swish chain -> y: each rewrite replaces the
+  // value the next one reads.
+  Model m;
+  m.opset_imports = {{"", 14}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(2), Dim::known(5)}));
+  auto chain = [&](const std::string& p, Value* in) {
+    Value* plus3 = node(g, "Add", p + "plus3", {in, constant(g, p + "three", at::scalar_tensor(3.0))});
+    Value* clip = node(g, "Clip", p + "clip", {plus3, constant(g, p + "lo", at::scalar_tensor(0.0)), constant(g, p + "hi", at::scalar_tensor(6.0))});
+    Value* sixth = node(g, "Mul", p + "sixth", {clip, constant(g, p + "k", at::scalar_tensor(1.0 / 6.0))});
+    return node(g, "Mul", p + "times_x", {sixth, in});  // the other order: / 6 first, then * x
+  };
+  g.mark_output(node(g, "Relu", "relu", {chain("b", node(g, "HardSwish", "hs", {chain("a", x)}))}));
+  const at::Tensor input = at::linspace(-5, 5, 10).reshape({2, 5});
+  const at::Tensor before = runtime::Executor(m).run({input})[0];
+  EXPECT_EQ(passes::expand_hard_swish(m), 3);
+  EXPECT_EQ(op_counts(m).at("HardSigmoid"), 3);
+  EXPECT_TRUE(at::allclose(runtime::Executor(m).run({input})[0], before, 1e-5, 1e-5));
+}
+
 TEST(ExpandHardSwish, LeavesAChainWhoseClipIsNotZeroToSix) {
   Model m = net();
   runtime::replace_data(*m.graph.value("six").mutable_initializer(), at::scalar_tensor(5.0, at::kDouble));

@@ -102,16 +102,22 @@ void rewrite(ir::Graph& graph, const HardSwish& m) {
 
 int expand_hard_swish(ir::Model& model) {
   ir::Graph& graph = model.graph;
-  std::vector<HardSwish> found;
-  for (const auto& n : graph.nodes()) {
-    if (is_op(n.get(), "HardSwish") && n->input(0) && n->output(0) && !n->output(0)->is_graph_output())
-      found.push_back({n->input(0), n->output(0), {n.get()}});
-    else if (is_op(n.get(), "Clip"))
-      if (std::optional<HardSwish> m = match_chain(model, *n); m && !m->y->is_graph_output()) found.push_back(*m);
+  // Matched one at a time on the current graph: a rewrite replaces its output value, which may be
+  // the next chain's input (two hard-swishes in a row). Nodes of different chains are disjoint.
+  std::vector<ir::Node*> candidates;
+  for (const auto& n : graph.nodes())
+    if (is_op(n.get(), "HardSwish") || is_op(n.get(), "Clip")) candidates.push_back(n.get());
+  int rewritten = 0;
+  for (ir::Node* n : candidates) {
+    std::optional<HardSwish> m;
+    if (n->op_type() == "Clip") m = match_chain(model, *n);
+    else if (n->input(0) && n->output(0)) m = HardSwish{n->input(0), n->output(0), {n}};
+    if (!m || m->y->is_graph_output()) continue;
+    rewrite(graph, *m);
+    ++rewritten;
   }
-  for (const HardSwish& m : found) rewrite(graph, m);
-  if (!found.empty()) graph.sort_topologically();
-  return static_cast<int>(found.size());
+  if (rewritten) graph.sort_topologically();
+  return rewritten;
 }
 
 }  // namespace nncompress::passes

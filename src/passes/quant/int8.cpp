@@ -44,13 +44,13 @@ struct Selection {
   bool symmetric;
   std::set<std::string> keep;
 
-  bool quantized(const ir::Node& n) const {
+  bool quantized(const ir::Node& n, int depth = 0) const {
     if (keep.count(n.name) || !n.in_default_domain()) return false;
     const std::string& op = n.op_type();
     // Add/Mul by a constant stays float (a bias vector would lose precision as uint8) unless the
     // constant is a scalar after a quantized op, which is written exactly. Residual Adds of two
     // activations are quantized.
-    if ((op == "Add" || op == "Mul") && scalar_after_quantized(n)) return true;
+    if ((op == "Add" || op == "Mul") && scalar_after_quantized(n, depth)) return true;
     if (op == "Add") return is_activation(n.input(0)) && is_activation(n.input(1));
     if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool") return true;
     if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
@@ -65,12 +65,13 @@ struct Selection {
   // Add or Mul of a quantized op's output and a float scalar constant (an affine block, x * a + b):
   // uint8 only, the constant encoded exactly (Rewriter::exact_scalar), ONNX Runtime's QLinearAdd
   // and QLinearMul.
-  bool scalar_after_quantized(const ir::Node& n) const {
-    if (symmetric || n.inputs().size() != 2) return false;
+  // Chains of them are followed back at most 16 steps (no deep recursion on hostile graphs).
+  bool scalar_after_quantized(const ir::Node& n, int depth) const {
+    if (symmetric || n.inputs().size() != 2 || depth > 16) return false;
     const int c = scalar_constant(n.input(0)) ? 0 : scalar_constant(n.input(1)) ? 1 : -1;
     if (c < 0) return false;
     const ir::Value* x = n.input(1 - c);
-    return is_activation(x) && x->producer() && quantized(*x->producer());
+    return is_activation(x) && x->producer() && quantized(*x->producer(), depth + 1);
   }
 
   // A HardSigmoid that becomes an integer Add (see Rewriter::integer_hard_sigmoid): uint8 only,
