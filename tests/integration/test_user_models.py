@@ -365,3 +365,11 @@ def test_inspect_takes_shapes_from_a_run_where_inference_stops(nncompress, tmp_p
     code, out, err = run([nncompress, "inspect", path, "--json"])
     assert code == 0, err
     assert {n["name"]: n for n in json.loads(out)["layers"]}["conv2"]["macs"] is None
+
+
+def test_target_macs_needs_every_layers_shapes(nncompress, tmp_path):
+    """cls has symbolic H and W: without --input-shape only the head's MACs are known, and a MAC
+    target would aim at that part alone. It is refused, pointing at --input-shape."""
+    code, _, err = run([nncompress, "prune", paddle("cls"), "-o", tmp_path / "p.onnx", "--target-macs", "0.5"])
+    assert code == 2 and "unknown shapes" in err and "--input-shape" in err, err
+    assert not (tmp_path / "p.onnx").exists()

@@ -153,6 +153,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   const bool macs = o.target_params <= 0;
   const double target = macs ? o.target_macs : o.target_params;
   const analysis::ModelCost cost = analysis::compute_cost(graph, types);
+  if (macs && target > 0) require_known_macs(cost);
   const std::map<int, double> costs = target > 0 ? std::map<int, double>() : channel_costs(graph, cost, plan, macs);
   std::map<int, at::Tensor> aux = initial_auxiliaries(plan, o.aux_init);
   // The gates: 1 keeps a channel open. Without a target a gate is open while its auxiliary is

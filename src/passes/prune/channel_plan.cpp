@@ -171,9 +171,19 @@ double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, co
   return before > 0 ? after / before : 1.0;
 }
 
+void require_known_macs(const analysis::ModelCost& cost) {
+  if (cost.nodes_with_unknown_macs == 0) return;
+  for (const analysis::NodeCost& c : cost.nodes)
+    if (!c.macs)
+      throw bad_input("target-macs needs the MACs of every layer, but " + std::to_string(cost.nodes_with_unknown_macs) +
+                      " have unknown shapes (first: " + c.node->describe() +
+                      "); fix the input shapes with --input-shape NAME=1,3,H,W");
+}
+
 KeptChannels meet_target(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelPlan& plan,
                          const std::map<int, at::Tensor>& scores, double target, bool macs, int64_t round_to,
                          bool normalize, double& predicted) {
+  if (macs) require_known_macs(cost);
   double lo = 0, hi = 0;
   for (const auto& [group, score] : scores) {
     const at::Tensor s = normalize ? score / std::max(score.mean().item<double>(), 1e-30) : score;

@@ -51,6 +51,10 @@ KeptChannels decide(const ChannelPlan& plan, const std::map<int, at::Tensor>& sc
 double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelPlan& plan,
                      const KeptChannels& kept, bool macs);
 
+// A MAC target needs every weighted layer's MACs: bad_input naming the first layer whose shapes
+// are unknown (fix the input shapes with --input-shape), instead of aiming at part of the model.
+void require_known_macs(const analysis::ModelCost& cost);
+
 // The kept channels of the lowest global threshold whose model meets `target` (a fraction of the
 // MACs, or of the params), found by bisection; bad_input when even the highest cannot.
 // `predicted` receives the fraction that remains.
