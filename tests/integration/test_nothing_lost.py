@@ -140,3 +140,17 @@ def test_run_does_not_write_over_its_input(nnc, work):
     (work / "chain").mkdir()
     np.save(work / "chain" / "logits.npy", np.zeros((1, 1, 28, 28), np.float32))
     refused(nnc, work, ["run", "m.onnx", "-i", "chain/logits.npy", "-o", "chain"], "is an input of this command")
+
+
+def test_run_outputs_that_map_to_one_file_are_refused_before_writing(nnc, work):
+    """Outputs named "a/b" and "a_b" both become a_b.npy: refused before the first write."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["a/b"]), helper.make_node("Neg", ["x"], ["a_b"])], "two",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("a/b", TensorProto.FLOAT, [2]), helper.make_tensor_value_info("a_b", TensorProto.FLOAT, [2])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), work / "two.onnx")
+    np.save(work / "x.npy", np.array([1, -1], np.float32))
+    refused(nnc, work, ["run", "two.onnx", "-i", "x.npy", "-o", "out"], "are the same file")

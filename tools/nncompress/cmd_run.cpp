@@ -7,6 +7,7 @@
 
 #include "cli_common.h"
 #include "nncompress/core/error.h"
+#include "nncompress/core/file_guard.h"
 #include "nncompress/data/array_io.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/runtime/executor.h"
@@ -66,11 +67,17 @@ void register_run(CLI::App& app, Action& action) {
         files.erase(it);
       }
       if (!files.empty()) throw bad_input("the model has no input named '" + files.begin()->first + "'");
+      // Every output's file, reserved before the run: two output names that map to one file name
+      // ("a/b", "a_b") or an output over an input are refused before anything is written.
+      std::vector<std::string> paths;
+      for (const ir::Value* v : exec.outputs())
+        paths.push_back((std::filesystem::path(opts->output_dir) / (file_name_for(v->name()) + ".npy")).string());
+      plan_outputs({}, paths);
       at::NoGradGuard no_grad;  // inference: the executor may use the blocked layout
       const std::vector<at::Tensor> outputs = exec.run(inputs);
       std::filesystem::create_directories(opts->output_dir);
       for (size_t i = 0; i < outputs.size(); ++i) {
-        const std::string path = (std::filesystem::path(opts->output_dir) / (file_name_for(exec.outputs()[i]->name()) + ".npy")).string();
+        const std::string& path = paths[i];
         data::write_npy(outputs[i], path);
         spdlog::info("wrote {} {}", path, c10::str(outputs[i].sizes()));
       }
