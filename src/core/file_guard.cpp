@@ -37,18 +37,6 @@ std::string canonical(const std::string& path) {
   return ec ? fs::absolute(path, ec).lexically_normal().string() : p.string();
 }
 
-}  // namespace
-
-void note_input(const std::string& path) {
-  Registry& r = registry();
-  const std::lock_guard<std::mutex> lock(r.mutex);
-  r.inputs.emplace(canonical(path), path);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) r.input_files.emplace(std::make_pair(st.st_dev, st.st_ino), path);
-}
-
-namespace {
-
 // Checks `path` against the inputs and the outputs so far and records it; `planned` reserves it
 // for one later write.
 void claim(Registry& r, const std::string& path, bool planned) {
@@ -71,6 +59,14 @@ void claim(Registry& r, const std::string& path, bool planned) {
 }
 
 }  // namespace
+
+void note_input(const std::string& path) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  r.inputs.emplace(canonical(path), path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) r.input_files.emplace(std::make_pair(st.st_dev, st.st_ino), path);
+}
 
 void plan_outputs(const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
   for (const std::string& in : inputs)
