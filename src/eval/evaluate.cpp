@@ -42,6 +42,14 @@ int64_t correct_in_top(const at::Tensor& scores, const at::Tensor& labels, int64
 
 bool is_class_scores(at::IntArrayRef output_shape) { return output_shape.size() == 2 && output_shape[1] >= 2; }
 
+void check_label_range(const at::Tensor& labels, int64_t classes) {
+  if (!labels.defined() || labels.numel() == 0) return;
+  const int64_t lo = labels.min().item<int64_t>(), hi = labels.max().item<int64_t>();
+  if (lo < 0 || hi >= classes)
+    throw bad_input("label " + std::to_string(lo < 0 ? lo : hi) + " is not a class of the model (its output has " +
+                    std::to_string(classes) + " classes: labels 0.." + std::to_string(classes - 1) + ")");
+}
+
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
   EvalResult r;
   int64_t top1 = 0, top5 = 0;
@@ -50,6 +58,7 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
     const at::Tensor scores = logits(model, batch);
     r.samples += scores.size(0);
     if (labels.defined()) {
+      check_label_range(labels, scores.size(1));
       top1 += correct_in_top(scores, labels, 1);
       top5 += correct_in_top(scores, labels, 5);
     }
@@ -105,6 +114,7 @@ Comparison compare(const runtime::Executor& base, const runtime::Executor& candi
         const at::Tensor pa = a.argmax(1), pb = b.argmax(1);
         s.agree += pa.eq(pb).sum().item<int64_t>();
         if (i == 0 && labels.defined()) {
+          check_label_range(labels, a.size(1));
           base_ok += pa.eq(labels).sum().item<int64_t>();
           cand_ok += pb.eq(labels).sum().item<int64_t>();
         }

@@ -245,7 +245,10 @@ class Run {
   at::Tensor loss_of(const std::vector<at::Tensor>& x, const at::Tensor& logits, const at::Tensor& labels,
                      bool class_scores) {
     at::Tensor loss;
-    if (labels.defined()) loss = at::nll_loss(at::log_softmax(logits, 1), labels);
+    if (labels.defined()) {
+      eval::check_label_range(labels, logits.size(1));
+      loss = at::nll_loss(at::log_softmax(logits, 1), labels);
+    }
     if (o_.teacher) {
       at::Tensor teacher_logits;
       {

@@ -154,3 +154,17 @@ def test_run_outputs_that_map_to_one_file_are_refused_before_writing(nnc, work):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), work / "two.onnx")
     np.save(work / "x.npy", np.array([1, -1], np.float32))
     refused(nnc, work, ["run", "two.onnx", "-i", "x.npy", "-o", "out"], "are the same file")
+
+
+def test_labels_outside_the_models_classes(nnc, work):
+    """A label 11 for a 10-class model: exit 2 naming it, not torch's "Target 11 is out of bounds"
+    (exit 1) nor a silent 0% top-1."""
+    import numpy as np
+    d = np.load(MNIST_TEST)
+    y = d["y"][:100].copy()
+    y[5] = 11
+    np.savez(work / "bad.npz", x=d["x"][:100], y=y)
+    for args in (["eval", "m.onnx", "--data", "bad.npz"], ["compare", "m.onnx", "m.onnx", "--data", "bad.npz"],
+                 ["finetune", "m.onnx", "-o", "f.onnx", "--data", "bad.npz"],
+                 ["prune", "m.onnx", "-o", "p.onnx", "--criterion", "taylor", "--data", "bad.npz"]):
+        refused(nnc, work, args, "label 11 is not a class of the model")

@@ -32,6 +32,10 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
 // agreement on it) means something.
 bool is_class_scores(at::IntArrayRef output_shape);
 
+// Labels must index the model's `classes` output scores: bad_input naming the first one outside
+// [0, classes) (a torch "Target 11 is out of bounds" or a silent 0% top-1 otherwise).
+void check_label_range(const at::Tensor& labels, int64_t classes);
+
 // How closely one output of a candidate model follows the base model's, over all samples.
 struct OutputFidelity {
   std::string name;

@@ -8,6 +8,7 @@
 #include "nncompress/passes/prune/importance.h"
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
+#include "nncompress/eval/evaluate.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -38,7 +39,9 @@ std::map<const ir::Node*, at::Tensor> taylor_importance(const ir::Model& model, 
     logits = logits.reshape({logits.size(0), -1});
     for (auto& [node, w] : weights)
       if (w.grad().defined()) w.mutable_grad().zero_();
-    at::nll_loss(at::log_softmax(logits, 1), o.data->y.narrow(0, b * o.batch, len)).backward();
+    const at::Tensor labels = o.data->y.narrow(0, b * o.batch, len);
+    eval::check_label_range(labels, logits.size(1));
+    at::nll_loss(at::log_softmax(logits, 1), labels).backward();
     for (const auto& [node, w] : weights) {
       if (!w.grad().defined()) continue;
       const int64_t axis = analysis::output_channel_axis(*node);
