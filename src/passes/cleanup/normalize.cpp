@@ -15,7 +15,6 @@ namespace nncompress::passes {
 
 namespace {
 
-
 // The tensor a Constant node holds, or nullopt for forms we leave alone (sparse, strings).
 std::optional<ir::Tensor> constant_attribute(const ir::Node& n) {
   if (n.attributes().size() != 1) return std::nullopt;
