@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libonnx-testdata dataset-fashion-mnist
   python3-torch python3-torchvision python3-onnx python3-numpy python3-pytest python3-pil
   chromium  # renders the HTML report in a test (headless, no console errors)
+  clang-14 libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh)
 )
 # Node.js: the machine image ships nodejs with npm (NodeSource); Debian's npm conflicts with it.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

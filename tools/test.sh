@@ -11,6 +11,8 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   # LibTorch and protobuf keep process-lifetime singletons that LeakSanitizer would report.
   export ASAN_OPTIONS="detect_leaks=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  # pytest leaves out the cases marked heavy (tests/integration/conftest.py): the main suite runs them.
+  export NNCOMPRESS_SANITIZE=1
 fi
 cd "$build_dir"
 ctest --output-on-failure -j "$(nproc)"

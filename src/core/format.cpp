@@ -55,4 +55,16 @@ std::string format(const char* fmt, ...) {
   return std::string(buf.data(), static_cast<size_t>(n > 0 ? n : 0));
 }
 
+std::string printable(const std::string& name) {
+  constexpr size_t kMax = 200;
+  std::string out;
+  for (size_t i = 0; i < name.size() && out.size() < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+    else out += format("\\x%02x", c);
+  }
+  if (out.size() >= kMax) out += "...";
+  return out;
+}
+
 }  // namespace nncompress

@@ -7,6 +7,7 @@
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
+#include "nncompress/core/format.h"
 #include "nncompress/data/array_io.h"
 
 namespace nncompress::data {
@@ -91,6 +92,8 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
   const bool fortran = header_field(header, "fortran_order", label) == "True";
   std::vector<int64_t> shape;
   const std::string dims = header_field(header, "shape", label);
+  if (dims.size() < 2 || dims.front() != '(' || dims.back() != ')')
+    throw bad_input(label + ": malformed .npy shape '" + printable(dims) + "'");
   std::stringstream ss(dims.substr(1, dims.size() - 2));
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -98,9 +101,9 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
     try {
       shape.push_back(std::stoll(item));
     } catch (const std::exception&) {
-      throw bad_input(label + ": malformed .npy shape " + dims);
+      throw bad_input(label + ": malformed .npy shape " + printable(dims));
     }
-    if (shape.back() < 0) throw bad_input(label + ": negative dimension in .npy shape " + dims);
+    if (shape.back() < 0) throw bad_input(label + ": negative dimension in .npy shape " + printable(dims));
   }
   int64_t numel = 1;
   for (int64_t d : shape) {

@@ -1,4 +1,5 @@
 // .npz (a zip archive of .npy files) and IDX readers.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
+#include "nncompress/core/format.h"
 #include "nncompress/data/array_io.h"
 
 namespace nncompress::data {
@@ -47,6 +49,18 @@ std::string inflate_raw(const char* data, size_t size, size_t expected, const st
   return out;
 }
 
+// Half of the machine's memory: no single array unpacked from an archive may be larger (a
+// small .npz or .gz can declare or inflate to gigabytes).
+uint64_t unpack_limit() {
+  static const uint64_t limit = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 2;
+  return limit;
+}
+
+std::string unpack_refusal(const std::string& what, uint64_t bytes) {
+  return what + " unpacks to at least " + human_bytes(bytes) + ", more than half of this machine's memory (" +
+         human_bytes(unpack_limit()) + ")";
+}
+
 }  // namespace
 
 std::map<std::string, at::Tensor> read_npz(const std::string& path) {
@@ -78,15 +92,22 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
     if (cd + 46 + name_len > b.size()) throw bad_input(label + ": corrupt zip directory");
     std::string name = b.substr(cd + 46, name_len);
     cd += 46 + name_len + extra_len + comment_len;
-    if (local + 30 > b.size() || u32(b, local) != 0x04034b50) throw bad_input(label + ": corrupt zip entry " + name);
-    const size_t data = local + 30 + u16(b, local + 26) + u16(b, local + 28);
-    if (data + csize > b.size()) throw bad_input(label + ": truncated zip entry " + name);
+    // In size_t: local + 30 would wrap around in 32 bits.
+    if (size_t{local} + 30 > b.size() || u32(b, local) != 0x04034b50)
+      throw bad_input(label + ": corrupt zip entry " + printable(name));
+    const size_t data = size_t{local} + 30 + u16(b, size_t{local} + 26) + u16(b, size_t{local} + 28);
+    if (data + csize > b.size()) throw bad_input(label + ": truncated zip entry " + printable(name));
+    if (usize > unpack_limit()) throw bad_input(unpack_refusal(label + " array '" + printable(name) + "'", usize));
+    // Deflate expands at most 1032:1: a larger declared size is a lie that would cost memory.
+    if ((method == 0 && usize != csize) || (method == 8 && usize > uint64_t(csize) * 1032 + 1024))
+      throw bad_input(label + ": zip entry " + printable(name) + " declares " + std::to_string(usize) + " bytes from " +
+                      std::to_string(csize) + " stored ones");
     std::string content;
     if (method == 0) content = b.substr(data, csize);
     else if (method == 8) content = inflate_raw(b.data() + data, csize, usize, label);
     else throw bad_input(label + ": zip compression method " + std::to_string(method) + " is not supported");
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
-    arrays[name] = parse_npy(content, label + " array '" + name + "'");
+    arrays[name] = parse_npy(content, label + " array '" + printable(name) + "'");
   }
   return arrays;
 }
@@ -98,7 +119,13 @@ at::Tensor read_idx(const std::string& path) {
   std::string b;
   char buf[1 << 16];
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) b.append(buf, static_cast<size_t>(n));
+  while ((n = gzread(f, buf, sizeof buf)) > 0) {
+    b.append(buf, static_cast<size_t>(n));
+    if (b.size() > unpack_limit()) {
+      gzclose(f);
+      throw bad_input(unpack_refusal("'" + path + "'", b.size()));
+    }
+  }
   const bool ok = n == 0;
   gzclose(f);
   const std::string label = "'" + path + "'";
@@ -122,7 +149,7 @@ at::Tensor read_idx(const std::string& path) {
   if (b.size() - start != static_cast<size_t>(numel))
     throw bad_input(label + ": IDX data has " + std::to_string(b.size() - start) + " bytes, header says " + std::to_string(numel));
   at::Tensor t = at::empty(shape, at::kByte);
-  std::memcpy(t.data_ptr(), b.data() + start, static_cast<size_t>(numel));
+  if (numel > 0) std::memcpy(t.data_ptr(), b.data() + start, static_cast<size_t>(numel));  // empty: null data
   return t;
 }
 

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "nncompress/core/error.h"
+#include "nncompress/core/format.h"
 
 namespace nncompress::ir {
 
@@ -61,11 +62,29 @@ bool Node::remove_attribute(const std::string& attr_name) {
 }
 
 std::string Node::describe() const {
-  if (!name.empty()) return "'" + name + "' (" + op_type_ + ")";
+  if (!name.empty()) return "'" + printable(name) + "' (" + printable(op_type_) + ")";
   const auto& nodes = graph_->nodes();
   for (size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].get() == this) return "#" + std::to_string(i) + " (" + op_type_ + ")";
-  return "(" + op_type_ + ")";
+    if (nodes[i].get() == this) return "#" + std::to_string(i) + " (" + printable(op_type_) + ")";
+  return "(" + printable(op_type_) + ")";
+}
+
+// ---- Graph: moves ----------------------------------------------------------------------------
+
+Graph::Graph(Graph&& other) noexcept { *this = std::move(other); }
+
+Graph& Graph::operator=(Graph&& other) noexcept {
+  name = std::move(other.name);
+  doc_string = std::move(other.doc_string);
+  opaque_quantization_annotations = std::move(other.opaque_quantization_annotations);
+  nodes_ = std::move(other.nodes_);
+  value_storage_ = std::move(other.value_storage_);
+  values_by_name_ = std::move(other.values_by_name_);
+  inputs_ = std::move(other.inputs_);
+  outputs_ = std::move(other.outputs_);
+  initializers_ = std::move(other.initializers_);
+  for (auto& n : nodes_) n->graph_ = this;
+  return *this;
 }
 
 // ---- Graph: lookup ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
+#include "nncompress/onnx/model_sanity.h"
 #include "proto_convert.h"
 
 namespace nncompress::onnxio {
@@ -25,6 +27,8 @@ std::string read_file(const std::string& path) {
   const fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) throw bad_input("cannot open '" + path + "': no such file");
   if (fs::is_directory(st)) throw bad_input("'" + path + "' is a directory, not an ONNX file");
+  // A FIFO or a device would block or never end.
+  if (!fs::is_regular_file(st)) throw bad_input("'" + path + "' is not a regular file");
   note_input(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw bad_input("cannot open '" + path + "': permission denied or unreadable");
@@ -34,28 +38,42 @@ std::string read_file(const std::string& path) {
   return buf.str();
 }
 
-// External data lives in files relative to the model; refuse paths that leave its folder.
-ExternalReader external_reader(const std::string& base_dir, const std::string& label) {
-  return [base_dir, label](const std::string& location, int64_t offset, int64_t length) {
+// External data lives in regular files inside the model's folder: refuse absolute paths, "..",
+// symlinks that lead out, FIFOs and devices before opening anything, and ranges past the end.
+// Messages omit the model's name: parse_model and load_tensor prefix it.
+ExternalReader external_reader(const std::string& base_dir) {
+  return [base_dir](const std::string& location, int64_t offset, int64_t length) {
     const fs::path rel(location);
     bool escapes = rel.is_absolute();
     for (const auto& part : rel)
       if (part == "..") escapes = true;
-    if (escapes) throw bad_input(label + ": external data location '" + location + "' leaves the model's folder");
-    const fs::path file = fs::path(base_dir.empty() ? "." : base_dir) / rel;
+    if (escapes) throw bad_input("external data location '" + location + "' leaves the model's folder");
+    const fs::path folder = base_dir.empty() ? fs::path(".") : fs::path(base_dir);
+    const fs::path file = folder / rel;
+    std::error_code ec;
+    const fs::path real_folder = fs::canonical(folder, ec);
+    const fs::path real_file = ec ? fs::path() : fs::canonical(file, ec);
+    if (ec) throw bad_input("cannot open external data file '" + file.string() + "': no such file");
+    const auto [end, at] = std::mismatch(real_folder.begin(), real_folder.end(), real_file.begin(), real_file.end());
+    if (end != real_folder.end())
+      throw bad_input("external data location '" + location + "' leads out of the model's folder (to '" +
+                      real_file.string() + "')");
+    if (!fs::is_regular_file(real_file, ec))
+      throw bad_input("external data location '" + location + "' is not a regular file");
     note_input(file.string());
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw bad_input(label + ": cannot open external data file '" + file.string() + "'");
+    std::ifstream in(real_file, std::ios::binary);
+    if (!in) throw bad_input("cannot open external data file '" + file.string() + "'");
     in.seekg(0, std::ios::end);
     const int64_t size = in.tellg();
-    if (offset < 0 || offset > size || (length >= 0 && offset + length > size))
-      throw bad_input(label + ": external data range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+    // Compared without adding: offset + length may overflow.
+    if (offset < 0 || offset > size || (length >= 0 && length > size - offset))
+      throw bad_input("external data range [" + std::to_string(offset) + ", +" + std::to_string(length) +
                       ") is outside '" + file.string() + "' (" + std::to_string(size) + " bytes)");
     const int64_t n = length >= 0 ? length : size - offset;
     std::string bytes(static_cast<size_t>(n), '\0');
     in.seekg(offset);
     in.read(bytes.data(), n);
-    if (!in) throw bad_input(label + ": cannot read external data file '" + file.string() + "'");
+    if (!in) throw bad_input("cannot read external data file '" + file.string() + "'");
     return bytes;
   };
 }
@@ -68,13 +86,24 @@ ir::Model parse_model(const std::string& bytes, const std::string& label, const 
   google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX)));
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT_MAX);
-  if (!proto.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+  if (!proto.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
+    // Tell nesting beyond protobuf's limit of 100 (deep If/Loop bodies) from a broken file.
+    google::protobuf::io::ArrayInputStream again(bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX)));
+    google::protobuf::io::CodedInputStream deep(&again);
+    deep.SetTotalBytesLimit(INT_MAX);
+    deep.SetRecursionLimit(1000);
+    onnx::ModelProto probe;
+    if (probe.ParseFromCodedStream(&deep) && deep.ConsumedEntireMessage())
+      throw bad_input("'" + label + "' nests subgraphs (If/Loop/Scan bodies) deeper than the 100 levels protobuf reads");
     throw bad_input("'" + label + "' is not a valid ONNX model: the protobuf is truncated or corrupt");
+  }
   if (proto.ir_version() <= 0 || !proto.has_graph())
     throw bad_input("'" + label + "' is not an ONNX model: it has no " +
                     std::string(proto.ir_version() <= 0 ? "ir_version" : "graph"));
   try {
-    return import_model(proto, external_reader(base_dir, "'" + label + "'"));
+    ir::Model model = import_model(proto, external_reader(base_dir));
+    check_model_sanity(model);
+    return model;
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::BadInput) throw bad_input("'" + label + "': " + e.what());
     throw;
@@ -91,7 +120,7 @@ ir::Tensor load_tensor(const std::string& path) {
   if (bytes.empty() || !proto.ParseFromString(bytes))
     throw bad_input("'" + path + "' is not a serialized ONNX tensor");
   try {
-    return import_tensor(proto, external_reader(fs::path(path).parent_path().string(), "'" + path + "'"));
+    return import_tensor(proto, external_reader(fs::path(path).parent_path().string()));
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::BadInput) throw bad_input("'" + path + "': " + e.what());
     throw;

@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include "nncompress/core/error.h"
+#include "nncompress/core/format.h"
 #include "proto_convert.h"
 
 namespace nncompress::onnxio {
@@ -268,6 +269,21 @@ ir::Attribute import_attribute(const onnx::AttributeProto& a, const ExternalRead
   out.ints.assign(a.ints().begin(), a.ints().end());
   out.strings.assign(a.strings().begin(), a.strings().end());
   for (const auto& t : a.tensors()) out.tensors.push_back(import_tensor(t, read_external));
+  // Subgraphs, sparse tensors and types are carried as bytes whose meaning comes from the kind:
+  // one that the kind does not name could not be written back.
+  using K = ir::AttributeKind;
+  struct OpaqueField {
+    bool present;
+    K one, many;
+  };
+  const OpaqueField opaque_fields[] = {
+      {a.has_g() || a.graphs_size() > 0, K::Graph, K::Graphs},
+      {a.has_sparse_tensor() || a.sparse_tensors_size() > 0, K::SparseTensor, K::SparseTensors},
+      {a.has_tp() || a.type_protos_size() > 0, K::TypeProto, K::TypeProtos}};
+  for (const OpaqueField& f : opaque_fields)
+    if (f.present && out.kind != f.one && out.kind != f.many)
+      throw bad_input("attribute '" + printable(a.name()) + "' is declared " + ir::to_string(out.kind) +
+                      " but holds a " + ir::to_string(f.one));
   if (a.has_g()) out.opaque.push_back(a.g().SerializeAsString());
   for (const auto& g : a.graphs()) out.opaque.push_back(g.SerializeAsString());
   if (a.has_sparse_tensor()) out.opaque.push_back(a.sparse_tensor().SerializeAsString());

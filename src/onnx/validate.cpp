@@ -7,6 +7,7 @@
 #include <set>
 
 #include "nncompress/core/error.h"
+#include "isolated.h"
 #include "proto_convert.h"
 
 namespace nncompress::onnxio {
@@ -39,6 +40,9 @@ void downgrade_for_inference(onnx::GraphProto& g, std::vector<std::string>* warn
     }
     if (axes) {
       const ir::Tensor t = import_tensor(*axes, nullptr);
+      if (t.dtype() != ir::DataType::Int64)
+        throw bad_input("node '" + n.name() + "' (" + n.op_type() + "): its axes are " + ir::to_string(t.dtype()) +
+                        ", ONNX requires INT64");
       auto* attr = n.add_attribute();
       attr->set_name("axes");
       attr->set_type(onnx::AttributeProto::INTS);
@@ -48,6 +52,9 @@ void downgrade_for_inference(onnx::GraphProto& g, std::vector<std::string>* warn
     n.mutable_input()->DeleteSubrange(1, n.input_size() - 1);
   }
 }
+
+const char* const kLibonnxCrashed =
+    "ONNX's checker or shape inference crashed on this model (run in a separate process): the model is malformed";
 
 }  // namespace
 
@@ -75,14 +82,14 @@ CheckResult check_model(const ir::Model& model) {
   }
   result.checked = true;
   onnx::ModelProto proto = export_model(model);
-  try {
+  const IsolatedResult checked = run_isolated([&] {
     onnx::checker::check_model(proto);
     onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1, false));
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    result.error = msg.substr(0, msg.find('\n'));
-  }
+    return std::string();
+  });
+  if (checked.crashed) throw bad_input(kLibonnxCrashed);
+  result.error = checked.error.substr(0, checked.error.find('\n'));
   return result;
 }
 
@@ -98,15 +105,42 @@ ir::TypeMap infer_shapes(const ir::Model& model, std::vector<std::string>* warni
       if (is_default_domain(o.domain()) && o.version() > newest) o.set_version(newest);
     downgrade_for_inference(*proto.mutable_graph(), warnings);
   }
-  try {
-    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
-                                       onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/true));
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (warnings) warnings->push_back("shape inference stopped: " + msg.substr(0, msg.find('\n')));
-  }
+  // The child answers with the graph's typed values and the initializers' dims (not their data).
+  const IsolatedResult inferred = run_isolated([&] {
+    std::string error;
+    try {
+      onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
+                                         onnx::ShapeInferenceOptions(false, 0, /*data_propagation=*/true));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    onnx::GraphProto types;
+    *types.mutable_input() = proto.graph().input();
+    *types.mutable_value_info() = proto.graph().value_info();
+    *types.mutable_output() = proto.graph().output();
+    for (const auto& t : proto.graph().initializer()) {
+      auto* dims = types.add_initializer();
+      dims->set_name(t.name());
+      dims->set_data_type(t.data_type());
+      *dims->mutable_dims() = t.dims();
+    }
+    for (const auto& sp : proto.graph().sparse_initializer()) {
+      auto* dims = types.add_sparse_initializer();
+      *dims->mutable_dims() = sp.dims();
+      dims->mutable_values()->set_name(sp.values().name());
+      dims->mutable_values()->set_data_type(sp.values().data_type());
+    }
+    types.set_doc_string(error);
+    return types.SerializeAsString();
+  });
+  if (inferred.crashed) throw bad_input(kLibonnxCrashed);
+  if (!inferred.error.empty() && warnings)
+    warnings->push_back("shape inference stopped: " + inferred.error.substr(0, inferred.error.find('\n')));
+  onnx::GraphProto g;
+  if (!g.ParseFromString(inferred.bytes)) throw internal_error("shape inference: cannot read the child's answer");
+  if (!g.doc_string().empty() && warnings)
+    warnings->push_back("shape inference stopped: " + g.doc_string().substr(0, g.doc_string().find('\n')));
   ir::TypeMap shapes;
-  const auto& g = proto.graph();
   for (const auto& t : g.initializer()) {
     std::vector<ir::Dim> dims;
     for (int64_t d : t.dims()) dims.push_back(ir::Dim::known(d));

@@ -159,7 +159,8 @@ std::vector<BatchEntry> load_yaml(const std::string& path) {
 
 std::vector<BatchEntry> load_manifest(const std::string& path) {
   const std::string ext = std::filesystem::path(path).extension().string();
-  std::vector<BatchEntry> entries = ext == ".csv" ? load_csv(path) : load_yaml(path);
+  std::vector<BatchEntry> entries =
+      ext == ".csv" ? load_csv(path) : with_yaml_errors(path, [&] { return load_yaml(path); });
   if (entries.empty()) throw bad_input(path + ": the manifest lists no models");
   std::set<std::string> outputs;
   for (const BatchEntry& e : entries)

@@ -17,15 +17,8 @@ const passes::PassInfo& pass_of(const Step& s) {
   return *p;
 }
 
-}  // namespace
 
-passes::OptionValues Step::values() const { return passes::OptionValues(pass_of(*this), options); }
-
-std::string step_place(const Recipe& r, size_t i) {
-  return where(r.source, r.steps[i].line) + ": step " + std::to_string(i + 1) + " (" + r.steps[i].pass + ")";
-}
-
-Recipe load_recipe(const std::string& path) {
+Recipe read_recipe(const std::string& path) {
   const YAML::Node root = load_yaml_file(path, "recipe");
   if (!root.IsMap()) throw bad_input(path + ": a recipe is a map with 'name' and 'steps'");
   Recipe r;
@@ -70,6 +63,18 @@ Recipe load_recipe(const std::string& path) {
     passes::validate_options(*pass, step.options, place);
   }
   return r;
+}
+
+}  // namespace
+
+passes::OptionValues Step::values() const { return passes::OptionValues(pass_of(*this), options); }
+
+std::string step_place(const Recipe& r, size_t i) {
+  return where(r.source, r.steps[i].line) + ": step " + std::to_string(i + 1) + " (" + r.steps[i].pass + ")";
+}
+
+Recipe load_recipe(const std::string& path) {
+  return with_yaml_errors(path, [&] { return read_recipe(path); });
 }
 
 Recipe default_recipe() {

@@ -21,4 +21,16 @@ inline YAML::Node load_yaml_file(const std::string& path, const std::string& wha
   }
 }
 
+// Runs `read` over a parsed file, turning yaml-cpp's type errors (a list or a map where a single
+// value belongs) into "path:line: ..." bad_input errors instead of internal ones.
+template <typename Read>
+auto with_yaml_errors(const std::string& path, Read&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const YAML::Exception& e) {
+    const std::string why = e.msg == YAML::ErrorMsg::BAD_CONVERSION ? "a list or map where a single value belongs" : e.msg;
+    throw bad_input(path + ":" + std::to_string(e.mark.line + 1) + ": " + why);
+  }
+}
+
 }  // namespace nncompress::pipeline

@@ -298,48 +298,59 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
       for (int s : step.release) slots[s] = at::Tensor();
       continue;
     }
-    std::vector<at::Tensor> args = arguments(step.inputs, slots);
-    const Step* last = nullptr;  // the last step this convolution computed too: its outputs are ours
-    if (inference && step.folded_batchnorm >= 0 && !wanted.count(step.outputs[0])) {
-      const Step& b = steps_[static_cast<size_t>(step.folded_batchnorm)];
-      if (fold_batchnorm(args, arguments(b.inputs, slots), b.node->attr_float("epsilon", 1e-5f))) {
-        last = &b;
-        done[static_cast<size_t>(step.folded_batchnorm)] = 1;
-      }
-    }
-    std::vector<at::Tensor> outs;
-    if (blocked && step.blocked) {
-      Epilogue e;
-      if ((step.folded_batchnorm < 0 || last) && epilogue_for(step, slots, wanted, &e)) {
-        outs = step.blocked(KernelContext{*step.node, args, opset_, training_, &e});
-        for (int f : {step.fused_add, step.fused_activation}) {
-          if (f < 0 || outs.empty()) continue;
-          done[static_cast<size_t>(f)] = 1;
-          last = &steps_[static_cast<size_t>(f)];
+    try {
+      std::vector<at::Tensor> args = arguments(step.inputs, slots);
+      const Step* last = nullptr;  // the last step this convolution computed too: its outputs are ours
+      if (inference && step.folded_batchnorm >= 0 && !wanted.count(step.outputs[0])) {
+        const Step& b = steps_[static_cast<size_t>(step.folded_batchnorm)];
+        if (fold_batchnorm(args, arguments(b.inputs, slots), b.node->attr_float("epsilon", 1e-5f))) {
+          last = &b;
+          done[static_cast<size_t>(step.folded_batchnorm)] = 1;
         }
       }
-      if (outs.empty()) outs = step.blocked(KernelContext{*step.node, args, opset_, training_});
-    }
-    if (outs.empty()) {
-      // Plain kernels see plain tensors; the converted value replaces the blocked one so that
-      // later readers do not convert it again.
-      for (size_t i = 0; i < args.size(); ++i) {
-        if (!args[i].defined() || !args[i].is_mkldnn()) continue;
-        args[i] = args[i].to_dense();
-        if (i < step.inputs.size()) slots[step.inputs[i]] = args[i];
+      std::vector<at::Tensor> outs;
+      if (blocked && step.blocked) {
+        Epilogue e;
+        if ((step.folded_batchnorm < 0 || last) && epilogue_for(step, slots, wanted, &e)) {
+          outs = step.blocked(KernelContext{*step.node, args, opset_, training_, &e});
+          for (int f : {step.fused_add, step.fused_activation}) {
+            if (f < 0 || outs.empty()) continue;
+            done[static_cast<size_t>(f)] = 1;
+            last = &steps_[static_cast<size_t>(f)];
+          }
+        }
+        if (outs.empty()) outs = step.blocked(KernelContext{*step.node, args, opset_, training_});
       }
-      outs = step.kernel(KernelContext{*step.node, args, opset_, training_});
+      if (outs.empty()) {
+        // Plain kernels see plain tensors; the converted value replaces the blocked one so that
+        // later readers do not convert it again.
+        for (size_t i = 0; i < args.size(); ++i) {
+          if (!args[i].defined() || !args[i].is_mkldnn()) continue;
+          args[i] = args[i].to_dense();
+          if (i < step.inputs.size()) slots[step.inputs[i]] = args[i];
+        }
+        outs = step.kernel(KernelContext{*step.node, args, opset_, training_});
+      }
+      const std::vector<int>& out_slots = last ? last->outputs : step.outputs;
+      for (size_t i = 0; i < out_slots.size(); ++i) {
+        const int s = out_slots[i];
+        if (s < 0) continue;
+        if (i >= outs.size() || !outs[i].defined())
+          throw internal_error("node " + step.node->describe() + " did not compute output " + std::to_string(i));
+        slots[s] = std::move(outs[i]);
+        if (captured && wanted.count(s)) (*captured)[wanted[s]] = plain(slots[s]);
+      }
+      for (int s : step.release) slots[s] = at::Tensor();
+    } catch (const Error&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      throw bad_input("node " + step.node->describe() + " needs more memory than this machine has");
+    } catch (const std::exception& e) {
+      // LibTorch or oneDNN refuses what the model asks of it (shapes, attributes, sizes).
+      const c10::Error* torch_error = dynamic_cast<const c10::Error*>(&e);
+      const std::string msg = torch_error ? torch_error->msg() : e.what();
+      throw bad_input("node " + step.node->describe() + " cannot run: " + msg.substr(0, msg.find('\n')));
     }
-    const std::vector<int>& out_slots = last ? last->outputs : step.outputs;
-    for (size_t i = 0; i < out_slots.size(); ++i) {
-      const int s = out_slots[i];
-      if (s < 0) continue;
-      if (i >= outs.size() || !outs[i].defined())
-        throw internal_error("node " + step.node->describe() + " did not compute output " + std::to_string(i));
-      slots[s] = std::move(outs[i]);
-      if (captured && wanted.count(s)) (*captured)[wanted[s]] = plain(slots[s]);
-    }
-    for (int s : step.release) slots[s] = at::Tensor();
   }
   std::vector<at::Tensor> results;
   // Graph outputs in the standard layout, whatever layout the kernels computed them in.

@@ -3,6 +3,7 @@ random bytes, wrong field types, broken tensors, undefined values) and checks th
 `convert` exit with code 2 and a one-line error, never crash, and leave no output file behind."""
 import os
 import random
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -118,3 +119,100 @@ def test_usage(nncompress, valid_path):
     assert code == 0 and "--output" in out
     code, out, _ = run([nncompress, "--version"])
     assert code == 0 and out.startswith("nncompress ")
+
+
+def crash_reproducers(folder):
+    """name -> (model path, exit codes of inspect and run) for the inputs that once crashed, hung
+    or gave exit 1 (issue 21): windows of zero, a missing subgraph, string axes, tensors declared
+    far larger than the file, a 100,000-node chain (which must load and run), external data
+    through a symlink out of the folder, from a FIFO or with an overflowing range, subgraphs
+    nested deeper than protobuf reads."""
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    cases = {}
+
+    def save(name, nodes, inits=(), opset=13, inputs=None, outputs=None, codes=(2, 2)):
+        g = helper.make_graph(nodes, "g", inputs or [x], outputs or [out], list(inits))
+        path = folder / name
+        path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString())
+        cases[name] = (path, codes)
+
+    conv = lambda **a: helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **a)
+    save("conv-stride-0.onnx", [conv(strides=[0, 0])], [w])
+    save("conv-dilation-0.onnx", [conv(dilations=[0, 0])], [w])
+    save("conv-group-0.onnx", [conv(group=0)], [w])
+    save("conv-negative-pads.onnx", [conv(pads=[-5, -5, -5, -5])], [w])
+    save("conv-stride-2^31.onnx", [conv(strides=[1, 2**31 - 1])], [w])
+    pool = lambda **a: helper.make_node("MaxPool", ["x"], ["y"], name="pool", **a)
+    save("pool-stride-0.onnx", [pool(kernel_shape=[2, 2], strides=[0, 0])])
+    save("pool-kernel-0.onnx", [pool(kernel_shape=[0, 0])])
+    save("pool-kernel-too-big.onnx", [pool(kernel_shape=[100, 100])], codes=(0, 2))  # fails when run
+    save("scan-without-body.onnx", [helper.make_node("Scan", ["x"], ["y"], name="scan", num_scan_inputs=1)], opset=16)
+    axes = helper.make_tensor("axes", TensorProto.STRING, [1], [b"1"])
+    save("string-axes.onnx", [helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="rm")], [axes], opset=18)
+    big = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 20])
+    save("2^40-elements-declared.onnx", [helper.make_node("Add", ["x", "w"], ["y"], name="add")], [big])
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")
+    save("2^40-elements-computed.onnx", [helper.make_node("ConstantOfShape", ["s"], ["y"], name="cos")], [shape],
+         codes=(0, 2))
+    save("2^80-element-input.onnx", [helper.make_node("Relu", ["x"], ["y"], name="r")],
+         inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1 << 40, 1 << 40])])
+    n = 100000
+    chain = [helper.make_node("Relu", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"]) for i in range(n)]
+    save("chain-of-100k.onnx", chain, outputs=[helper.make_tensor_value_info(f"t{n - 1}", TensorProto.FLOAT, None)],
+         codes=(0, 0))
+    leaf = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "b", [], [out])
+    body = leaf
+    for _ in range(120):
+        body = helper.make_graph([helper.make_node("If", ["c"], ["y"], then_branch=body, else_branch=leaf)], "b", [], [out])
+    save("if-nested-120-deep.onnx", [helper.make_node("If", ["c"], ["y"], name="if", then_branch=body, else_branch=leaf)],
+         [numpy_helper.from_array(np.array(True), "c")])
+
+    ext = folder / "ext"
+    ext.mkdir()
+    (ext / "w.bin").write_bytes(b"\0" * 432)
+    os.symlink("/etc", ext / "etc")
+    os.mkfifo(ext / "fifo")
+
+    def external(name, location, offset=None, length=None):
+        t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 3, 3, 3], data_location=TensorProto.EXTERNAL)
+        for key, value in (("location", location), ("offset", offset), ("length", length)):
+            if value is not None:
+                t.external_data.add(key=key, value=str(value))
+        save(f"ext/{name}", [conv()], [t])
+
+    external("symlink-out.onnx", "etc/passwd")
+    external("fifo.onnx", "fifo")
+    external("overflowing-offset.onnx", "w.bin", offset=2**63 - 10, length=432)
+    external("overflowing-length.onnx", "w.bin", offset=0, length=2**63 - 1)
+    return cases
+
+
+def test_crash_reproducers_exit_2_with_one_line(nncompress, tmp_path):
+    cases = crash_reproducers(tmp_path)
+    np.save(tmp_path / "x.npy", np.ones((1, 3, 8, 8), np.float32))
+
+    def try_case(item):
+        name, (path, expected) = item
+        results = []
+        commands = (["inspect", path], ["run", path, "-i", tmp_path / "x.npy", "-o", tmp_path / ("out-" + path.stem)])
+        for cmd, want in zip(commands, expected):
+            try:
+                code, _, err = run([nncompress, *cmd], timeout=60)
+            except subprocess.TimeoutExpired:
+                code, err = "hang", ""
+            results.append((name, cmd[0], want, code, [l for l in err.splitlines() if l.startswith("error")]))
+        return results
+
+    failures = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for results in pool.map(try_case, cases.items()):
+            for name, cmd, want, code, errors in results:
+                if code != want or (want == 2 and len(errors) != 1):
+                    failures.append(f"{cmd} {name}: exit {code} (expected {want}), {errors}")
+                if errors and errors[0].count(name.split("/")[-1]) > 1:
+                    failures.append(f"{cmd} {name}: the file is named twice: {errors[0]}")
+    assert not failures, failures
+    written = [p for p in os.listdir(tmp_path) if p.startswith("out-") and os.listdir(tmp_path / p)]
+    assert written == ["out-chain-of-100k"], "only the run that succeeded wrote outputs"

@@ -17,7 +17,8 @@ def test_the_readme_lists_the_models():
     assert len(ROWS) >= 2
 
 
-@pytest.mark.parametrize("name,table_top1", ROWS)
+@pytest.mark.parametrize("name,table_top1", [pytest.param(*row, marks=pytest.mark.heavy) if row[0].startswith("mobilenetv2")
+                                              else row for row in ROWS])
 def test_eval_and_onnxruntime_give_the_readme_accuracy(nncompress, tmp_path, name, table_top1):
     model = os.path.join(MODELS, name)
     dataset = os.path.join(MODELS, "data", ("fmnist" if "fmnist" in name else "mnist") + "-test.npz")

@@ -168,3 +168,67 @@ def test_labels_outside_the_models_classes(nnc, work):
                  ["finetune", "m.onnx", "-o", "f.onnx", "--data", "bad.npz"],
                  ["prune", "m.onnx", "-o", "p.onnx", "--criterion", "taylor", "--data", "bad.npz"]):
         refused(nnc, work, args, "label 11 is not a class of the model")
+
+
+KILL_RECIPE = """name: killed
+steps:
+  - pass: prune.magnitude
+    sparsity: 0.8
+  - pass: finetune
+    epochs: 1
+  - pass: quant.int8
+    calibration: minmax
+"""
+
+
+def test_kill_9_during_compress_leaves_the_input_and_no_partial_file(nnc, work):
+    """Ten `compress` runs killed with SIGKILL at random moments (seeded) of a whole run's span:
+    every file that was there is unchanged, no temporary file is left, and any output that
+    appeared is complete (the model loads, the JSON report parses)."""
+    import json
+    import random
+    import subprocess
+    import time
+
+    import onnx
+    (work / "r.yaml").write_text(KILL_RECIPE)
+    data = ["--data", MNIST_TEST, "--limit", "2000", "--val", MNIST_TEST]
+    args = lambda out: [nnc, "--quiet", "--threads", "1", "compress", "m.onnx", "-o", out, "--recipe", "r.yaml", *data,
+                        "--report", out.replace(".onnx", ".json")]
+    start = time.monotonic()
+    code, _, err = run(args("whole.onnx"), cwd=work)
+    span = time.monotonic() - start
+    assert code == 0, err
+    rng = random.Random(9)
+    for i in range(10):
+        before = snapshot(work)
+        p = subprocess.Popen(args(f"k{i}.onnx"), cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.1, span))
+        p.kill()
+        p.wait()
+        after = snapshot(work)
+        assert {k: after.get(k) for k in before} == before, f"kill {i}: a file that was there changed"
+        new = sorted(set(after) - set(before))
+        assert all(re.fullmatch(rf"k{i}\.(onnx|json|md|html)", n) for n in new), f"kill {i} left {new}"
+        if f"k{i}.onnx" in new:
+            onnx.checker.check_model(onnx.load(str(work / f"k{i}.onnx")))
+        if f"k{i}.json" in new:
+            json.loads((work / f"k{i}.json").read_text())
+
+
+def test_a_write_that_fails_midway_leaves_no_file(nnc, work):
+    """A full disk, simulated by a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored, so writes past
+    100 kB fail with EFBIG): exit 2 naming the output, nothing written, the folder unchanged."""
+    import resource
+    import signal
+    import subprocess
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    before = snapshot(work)
+    p = subprocess.run([nnc, "convert", "m.onnx", "-o", "big.onnx"], cwd=work, capture_output=True, text=True,
+                       preexec_fn=limit_file_size)
+    assert p.returncode == 2 and "cannot write 'big.onnx'" in p.stderr, p.stderr
+    assert snapshot(work) == before

@@ -77,6 +77,7 @@ def test_resnet20_folds_every_batchnorm(nncompress, tmp_path):
     assert os.path.getsize(RESNET20) / j["file_bytes"] >= 3.7, "the int8 weights alone would be 4x"
 
 
+@pytest.mark.heavy
 def test_mobilenetv2_absorbs_every_clip(nncompress, tmp_path):
     """Relu6 is Clip(0, 6) with bounds from Constant nodes: uint8 absorbs every one (the
     QuantizeLinear after the convolution clamps the same), so ORT runs each conv as one integer op."""

@@ -25,7 +25,9 @@
 namespace nncompress::cli {
 
 void configure_logging(bool quiet, bool verbose) {
-  auto logger = spdlog::stderr_logger_st("nncompress");
+  // Made once: run_cli may run several times in one process (the mutation test).
+  auto logger = spdlog::get("nncompress");
+  if (!logger) logger = spdlog::stderr_logger_st("nncompress");
   logger->set_pattern("%l: %v");
   logger->set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
   spdlog::set_default_logger(logger);

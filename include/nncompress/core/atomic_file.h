@@ -1,7 +1,7 @@
 #pragma once
-// Writes a file atomically: data goes to a temporary file beside the target, which replaces the
-// target only on commit(). An uncommitted AtomicFile removes its temporary file, so a failure
-// never leaves a partial output behind.
+// Writes a file atomically: data goes to an unnamed temporary file beside the target (O_TMPFILE;
+// a named one where the filesystem lacks it), which replaces the target only on commit(). An
+// uncommitted AtomicFile leaves nothing behind, even when the process is killed.
 #include <cstdio>
 #include <string>
 
@@ -23,7 +23,7 @@ class AtomicFile {
 
  private:
   std::string path_;
-  std::string temp_path_;
+  std::string temp_path_;  // named temporary (empty while the file is unnamed)
   std::FILE* file_ = nullptr;
   size_t written_ = 0;
   bool committed_ = false;

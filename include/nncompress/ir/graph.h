@@ -117,8 +117,9 @@ class Graph {
   Graph() = default;
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
-  Graph(Graph&&) = default;
-  Graph& operator=(Graph&&) = default;
+  // Moves re-point every node at its new graph (Node::graph_).
+  Graph(Graph&& other) noexcept;
+  Graph& operator=(Graph&& other) noexcept;
 
   // ---- lookup -------------------------------------------------------------------------------
   Value* find_value(const std::string& name) const;
@@ -174,6 +175,7 @@ class Graph {
   // Drops the node's reads of its inputs and removes it from the stored nodes.
   void unlink(Node* node);
 
+  // A new member must be moved in the move operations too (graph.cpp).
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::unique_ptr<Value>> value_storage_;
   std::unordered_map<std::string, Value*> values_by_name_;

@@ -1,5 +1,7 @@
 #include "kernel_util.h"
 
+#include <unistd.h>
+
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::runtime::kernels {
@@ -8,6 +10,17 @@ std::vector<int64_t> int_values(const at::Tensor& t) {
   at::Tensor v = t.to(at::kLong).reshape({-1}).contiguous();
   const int64_t* p = v.data_ptr<int64_t>();
   return std::vector<int64_t>(p, p + v.numel());
+}
+
+void check_result_size(const KernelContext& ctx, const std::vector<int64_t>& shape, int64_t element_bytes) {
+  static const int64_t memory = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  int64_t bytes = element_bytes;
+  for (int64_t d : shape) {
+    if (d < 0) ctx.fail("negative dimension " + std::to_string(d) + " in the result shape");
+    if (d > 0 && bytes > memory / d)
+      ctx.fail("the result would need more than this machine's " + std::to_string(memory >> 20) + " MiB of memory");
+    bytes *= d;
+  }
 }
 
 int64_t normalize_axis(const KernelContext& ctx, int64_t axis, int64_t rank) {

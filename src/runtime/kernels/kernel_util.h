@@ -15,6 +15,10 @@ inline std::vector<at::Tensor> one(at::Tensor t) { return {std::move(t)}; }
 
 // The values of a 0-D or 1-D integer tensor (shapes, axes, pads given as inputs).
 std::vector<int64_t> int_values(const at::Tensor& t);
+// Refuses (naming the node) a result shape with negative dimensions or more bytes than this
+// machine's physical memory: computed shapes come from the model and may be hostile, and an
+// over-committed allocation would only fail when the pages are touched.
+void check_result_size(const KernelContext& ctx, const std::vector<int64_t>& shape, int64_t element_bytes);
 // An axis in [-rank, rank) made non-negative; a bad_input error naming the node otherwise.
 int64_t normalize_axis(const KernelContext& ctx, int64_t axis, int64_t rank);
 // The LibTorch type the executor uses for an ONNX `to`/`dtype` attribute value.

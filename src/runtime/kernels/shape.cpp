@@ -184,8 +184,9 @@ Out constant(const Ctx& c) {
 Out constant_of_shape(const Ctx& c) {
   const std::vector<int64_t> shape = int_values(c.input(0));
   const ir::Attribute* value = c.node.find_attribute("value");
+  const at::Tensor v = value ? to_aten(value->t) : at::zeros({1}, at::kFloat);
+  check_result_size(c, shape, v.element_size());
   if (!value) return one(at::zeros(shape, at::kFloat));
-  const at::Tensor v = to_aten(value->t);
   return one(at::full(shape, v.reshape({-1})[0].item(), v.options()));
 }
 
@@ -201,10 +202,24 @@ Out expand(const Ctx& c) {
     if (a != b && a != 1 && b != 1) c.fail("cannot expand dimension " + std::to_string(a) + " to " + std::to_string(b));
     out[i] = a == 1 ? b : a;
   }
+  check_result_size(c, out, x.element_size());
   return one(x.expand(out));
 }
 
-Out tile(const Ctx& c) { return one(c.input(0).repeat(int_values(c.input(1)))); }
+Out tile(const Ctx& c) {
+  const at::Tensor& x = c.input(0);
+  const std::vector<int64_t> repeats = int_values(c.input(1));
+  if (static_cast<int64_t>(repeats.size()) != x.dim())
+    c.fail("repeats has " + std::to_string(repeats.size()) + " values for rank " + std::to_string(x.dim()));
+  std::vector<int64_t> out(repeats);
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (repeats[i] < 0) c.fail("negative repeat " + std::to_string(repeats[i]));
+    check_result_size(c, {x.size(static_cast<int64_t>(i)), repeats[i]}, 1);
+    out[i] *= x.size(static_cast<int64_t>(i));
+  }
+  check_result_size(c, out, x.element_size());
+  return one(x.repeat(repeats));
+}
 
 // Indices along one axis that realize reflect / edge / wrap padding.
 at::Tensor pad_indices(const Ctx& c, const std::string& mode, int64_t dim, int64_t begin, int64_t end) {
@@ -268,7 +283,10 @@ Out arg_extreme(const Ctx& c) {
 Out range(const Ctx& c) {
   const at::Tensor& start = c.input(0);
   const double s = start.item<double>(), l = c.input(1).item<double>(), d = c.input(2).item<double>();
-  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l - s) / d)));
+  const double count = std::ceil((l - s) / d);
+  if (!std::isfinite(count)) c.fail("start, limit and delta give no finite number of elements");
+  if (count > 0) check_result_size(c, {static_cast<int64_t>(std::min(count, 9.0e18))}, 8);
+  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(count));
   return one((at::arange(n, at::kDouble) * d + s).to(start.scalar_type()));
 }
 
