@@ -69,26 +69,71 @@ void AtomicFile::write(const void* data, size_t size) {
   written_ += size;
 }
 
+namespace {
+
+CommitGroup* current_group = nullptr;
+
+// Gives an unnamed file a name beside the target, then renames it over the target (linkat alone
+// cannot replace an existing file): only this instant can leave a temporary behind. Closes `file`.
+void put_in_place(std::FILE* file, std::string temp_path, const std::string& path) {
+  if (temp_path.empty()) {
+    static int counter = 0;
+    temp_path = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    const std::string self = "/proc/self/fd/" + std::to_string(::fileno(file));
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, temp_path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      const int saved_errno = errno;
+      std::fclose(file);
+      throw bad_input("cannot write '" + path + "': " + std::strerror(saved_errno));
+    }
+  }
+  std::fclose(file);
+  if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
+    const int saved_errno = errno;
+    ::unlink(temp_path.c_str());
+    throw bad_input("cannot write '" + path + "': " + std::strerror(saved_errno));
+  }
+}
+
+}  // namespace
+
 void AtomicFile::commit() {
   if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0)
     throw bad_input("cannot write '" + path_ + "': " + std::strerror(errno));
-  if (temp_path_.empty()) {
-    // Give the unnamed file a name beside the target, then rename it over the target (linkat
-    // alone cannot replace an existing file). Only this instant can leave a temporary behind.
-    static int counter = 0;
-    temp_path_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-    const std::string self = "/proc/self/fd/" + std::to_string(::fileno(file_));
-    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, temp_path_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-      const int saved_errno = errno;
-      temp_path_.clear();
-      throw bad_input("cannot write '" + path_ + "': " + std::strerror(saved_errno));
+  std::FILE* file = file_;
+  file_ = nullptr;
+  committed_ = true;  // from here the group or put_in_place owns the file
+  if (current_group) current_group->ready_.push_back({file, temp_path_, path_});
+  else put_in_place(file, temp_path_, path_);
+}
+
+CommitGroup::CommitGroup() { current_group = this; }
+
+CommitGroup::~CommitGroup() {
+  if (current_group == this) current_group = nullptr;
+  for (const Ready& r : ready_) {
+    std::fclose(r.file);
+    if (!r.temp_path.empty()) ::unlink(r.temp_path.c_str());
+  }
+}
+
+void CommitGroup::commit() {
+  if (current_group == this) current_group = nullptr;
+  std::vector<Ready> ready;
+  ready.swap(ready_);
+  for (size_t i = 0; i < ready.size(); ++i) {
+    try {
+      put_in_place(ready[i].file, ready[i].temp_path, ready[i].path);
+    } catch (...) {
+      ready_.assign(ready.begin() + static_cast<std::ptrdiff_t>(i) + 1, ready.end());  // the destructor drops the rest
+      throw;
     }
   }
-  std::fclose(file_);
-  file_ = nullptr;
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0)
-    throw bad_input("cannot write '" + path_ + "': " + std::strerror(errno));
-  committed_ = true;
+}
+
+void create_output_folder(const std::string& folder) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) throw bad_input("cannot create the output folder '" + folder + "': " + ec.message());
 }
 
 void check_output_path(const std::string& input, const std::string& output) {

@@ -17,7 +17,6 @@ const passes::PassInfo& pass_of(const Step& s) {
   return *p;
 }
 
-
 Recipe read_recipe(const std::string& path) {
   const YAML::Node root = load_yaml_file(path, "recipe");
   if (!root.IsMap()) throw bad_input(path + ": a recipe is a map with 'name' and 'steps'");

@@ -232,3 +232,22 @@ def test_a_write_that_fails_midway_leaves_no_file(nnc, work):
                        preexec_fn=limit_file_size)
     assert p.returncode == 2 and "cannot write 'big.onnx'" in p.stderr, p.stderr
     assert snapshot(work) == before
+
+
+def test_wrong_yaml_types_and_unknown_commands_are_bad_input(nnc, work):
+    """A list or map where a single value belongs in a recipe or a manifest: exit 2 with the file
+    and line (was: "internal error: yaml-cpp: bad conversion"); an unknown command is named."""
+    (work / "r.yaml").write_text("name: [1, 2]\nsteps:\n  - pass: finetune\n")
+    refused(nnc, work, ["compress", "m.onnx", "-o", "c.onnx", "--recipe", "r.yaml", "--data", MNIST_TEST],
+            "r.yaml:1: a list or map where a single value belongs")
+    (work / "batch.yaml").write_text("models:\n  - model: m.onnx\n    output: c.onnx\n    recipe: {a: 1}\n")
+    refused(nnc, work, ["compress", "--batch", "batch.yaml"], "batch.yaml:4:")
+    code, _, err = run([nnc, "--threads", "1", "frobnicate", "m.onnx"], cwd=work)
+    assert code == 2 and "unknown command 'frobnicate'" in err, err
+
+
+def test_an_output_folder_that_is_a_file(nnc, work):
+    (work / "afile").write_text("x")
+    import numpy as np
+    np.save(work / "x.npy", np.zeros((1, 1, 28, 28), np.float32))
+    refused(nnc, work, ["run", "m.onnx", "-i", "x.npy", "-o", "afile/out"], "cannot create the output folder 'afile/out'")

@@ -135,6 +135,35 @@ TEST(AtomicFile, NothingVisibleBeforeCommitAndUsualPermissionsAfter) {
   reset_file_guard();
 }
 
+TEST(AtomicFile, ACommitGroupWritesAllOutputsOrNone) {
+  reset_file_guard();
+  const fs::path dir = fs::temp_directory_path() / ("group_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto write_both = [&] {
+    for (const char* name : {"model.onnx", "report.json"}) {
+      AtomicFile out((dir / name).string());
+      out.write(std::string(name));
+      out.commit();
+    }
+  };
+  {
+    CommitGroup failed;
+    write_both();
+    EXPECT_TRUE(fs::is_empty(dir)) << "committed files wait for the group";
+  }  // the command failed after writing both: neither appears
+  EXPECT_TRUE(fs::is_empty(dir));
+  reset_file_guard();
+  {
+    CommitGroup succeeded;
+    write_both();
+    succeeded.commit();
+  }
+  EXPECT_TRUE(fs::exists(dir / "model.onnx") && fs::exists(dir / "report.json"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
+  fs::remove_all(dir);
+  reset_file_guard();
+}
+
 TEST(Format, PrintableEscapesControlAndBinaryBytes) {
   EXPECT_EQ(printable("conv_1"), "conv_1");
   EXPECT_EQ(printable(std::string("a\nb\x1b[31m\xff", 9)), "a\\x0ab\\x1b[31m\\xff");

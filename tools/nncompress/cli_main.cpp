@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli_common.h"
+#include "nncompress/core/atomic_file.h"
 #include "nncompress/core/file_guard.h"
 #include "nncompress/core/format.h"
 #include "nncompress/runtime/executor.h"
@@ -74,7 +75,15 @@ int run_cli(int argc, char** argv) {
     return kBadInput;
   }
   nncompress::runtime::set_threads(sane_threads(global.threads));
-  return run_action(action);
+  // All outputs or none: a command that fails after writing its model leaves no model behind.
+  // A failed quality gate (exit 3) keeps them: the model and the report are the evidence.
+  CommitGroup outputs;
+  const int rc = run_action(action);
+  if (rc != kOk && rc != kGateFailed) return rc;
+  return run_action([&] {
+    outputs.commit();
+    return rc;
+  });
 }
 
 }  // namespace nncompress::cli

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cli_common.h"
+#include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
 #include "nncompress/data/array_io.h"
@@ -75,7 +76,7 @@ void register_run(CLI::App& app, Action& action) {
       plan_outputs({}, paths);
       at::NoGradGuard no_grad;  // inference: the executor may use the blocked layout
       const std::vector<at::Tensor> outputs = exec.run(inputs);
-      std::filesystem::create_directories(opts->output_dir);
+      create_output_folder(opts->output_dir);
       for (size_t i = 0; i < outputs.size(); ++i) {
         const std::string& path = paths[i];
         data::write_npy(outputs[i], path);

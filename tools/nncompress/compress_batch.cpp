@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cli_common.h"
+#include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
 #include "nncompress/pipeline/manifest.h"
@@ -127,7 +128,7 @@ int run_compress_batch(const BatchOptions& o) {
   }
   for (const pipeline::BatchEntry& e : entries) {
     const fs::path dir = fs::path(e.output).parent_path();
-    if (!dir.empty()) fs::create_directories(dir);
+    if (!dir.empty()) create_output_folder(dir.string());
   }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int jobs = std::max(1, std::min<int>(o.jobs, static_cast<int>(entries.size())));

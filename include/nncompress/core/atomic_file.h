@@ -4,6 +4,7 @@
 // uncommitted AtomicFile leaves nothing behind, even when the process is killed.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace nncompress {
 
@@ -18,7 +19,8 @@ class AtomicFile {
   void write(const void* data, size_t size);
   void write(const std::string& data) { write(data.data(), data.size()); }
   size_t bytes_written() const { return written_; }
-  // Flushes, syncs and renames onto the target path.
+  // Flushes, syncs and renames onto the target path; inside a CommitGroup the rename waits for
+  // the group's commit.
   void commit();
 
  private:
@@ -28,6 +30,31 @@ class AtomicFile {
   size_t written_ = 0;
   bool committed_ = false;
 };
+
+// A command's outputs, all or none: while a CommitGroup lives, AtomicFile::commit() only syncs
+// the data and hands the file to the group; the group renames every file into place in commit().
+// A group destroyed without commit (the command failed) leaves none of its files behind.
+class CommitGroup {
+ public:
+  CommitGroup();  // becomes the current group (groups do not nest)
+  ~CommitGroup();
+  CommitGroup(const CommitGroup&) = delete;
+  CommitGroup& operator=(const CommitGroup&) = delete;
+  void commit();
+
+ private:
+  friend class AtomicFile;
+  struct Ready {
+    std::FILE* file;
+    std::string temp_path;  // named temporary, or empty for an unnamed (O_TMPFILE) file
+    std::string path;
+  };
+  std::vector<Ready> ready_;
+};
+
+// Creates `folder` and its parents for outputs; bad_input naming it when a part is a file or the
+// folder cannot be made.
+void create_output_folder(const std::string& folder);
 
 // Checked before any work: throws bad_input when `output` names the same file as `input` (we never
 // overwrite the input) or when its directory does not exist.
