@@ -136,8 +136,13 @@ ir::Tensor import_tensor(const onnx::TensorProto& p, const ExternalReader& read_
   if (!ir::is_known(dtype) || dtype == DataType::Undefined)
     throw bad_input(tensor_label(p) + " has unknown data type " + std::to_string(p.data_type()));
   std::vector<int64_t> dims(p.dims().begin(), p.dims().end());
-  for (int64_t d : dims)
+  int64_t count = 1;  // checked before element_count, whose product would overflow
+  for (int64_t d : dims) {
     if (d < 0) throw bad_input(tensor_label(p) + " has a negative dimension");
+    if (d > 0 && count > (int64_t(1) << 48) / d)
+      throw bad_input(tensor_label(p) + " declares more than 2^48 elements, which no model can hold");
+    count *= d;
+  }
   if (p.has_segment()) throw bad_input(tensor_label(p) + " is segmented, which nncompress does not support");
   const int64_t numel = ir::element_count(dims);
 
