@@ -1,5 +1,4 @@
 // .npz (a zip archive of .npy files) and IDX readers.
-#include <unistd.h>
 #include <zlib.h>
 
 #include <ATen/ATen.h>
@@ -11,6 +10,7 @@
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
 #include "nncompress/core/format.h"
+#include "nncompress/core/limits.h"
 #include "nncompress/data/array_io.h"
 
 namespace nncompress::data {
@@ -52,8 +52,7 @@ std::string inflate_raw(const char* data, size_t size, size_t expected, const st
 // Half of the machine's memory: no single array unpacked from an archive may be larger (a
 // small .npz or .gz can declare or inflate to gigabytes).
 uint64_t unpack_limit() {
-  static const uint64_t limit = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 2;
-  return limit;
+  return physical_memory_bytes() / 2;
 }
 
 std::string unpack_refusal(const std::string& what, uint64_t bytes) {

@@ -8,15 +8,13 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/core/format.h"
+#include "nncompress/core/limits.h"
 #include "nncompress/onnx/validate.h"
 
 namespace nncompress::onnxio {
 
 namespace {
 
-// No declared tensor may hold more elements than this (2^48: a petabyte of floats). Larger
-// counts come only from corrupt or hostile files, and their products overflow int64 arithmetic.
-constexpr int64_t kMaxElements = int64_t(1) << 48;
 // Kernel sizes, strides, dilations and pads above this are refused: no model uses such windows,
 // and oneDNN divides by zero on strides near 2^31 (found by the mutation test).
 constexpr int64_t kMaxWindowValue = int64_t(1) << 16;
@@ -58,7 +56,7 @@ void check_declared_shape(const ir::Value& v) {
     if (!d.is_known()) continue;
     if (*d.value < 0)
       throw bad_input("value '" + printable(v.name()) + "' declares a negative dimension (" + std::to_string(*d.value) + ")");
-    if (*d.value > 0 && count > kMaxElements / *d.value)
+    if (*d.value > 0 && count > kMaxTensorElements / *d.value)
       throw bad_input("value '" + printable(v.name()) + "' declares " + ir::to_string(v.type) +
                       ": more than 2^48 elements, which no model can hold");
     count *= *d.value;

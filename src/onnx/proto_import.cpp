@@ -10,6 +10,7 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/core/format.h"
+#include "nncompress/core/limits.h"
 #include "proto_convert.h"
 
 namespace nncompress::onnxio {
@@ -139,7 +140,7 @@ ir::Tensor import_tensor(const onnx::TensorProto& p, const ExternalReader& read_
   int64_t count = 1;  // checked before element_count, whose product would overflow
   for (int64_t d : dims) {
     if (d < 0) throw bad_input(tensor_label(p) + " has a negative dimension");
-    if (d > 0 && count > (int64_t(1) << 48) / d)
+    if (d > 0 && count > kMaxTensorElements / d)
       throw bad_input(tensor_label(p) + " declares more than 2^48 elements, which no model can hold");
     count *= d;
   }

@@ -1,7 +1,6 @@
 #include "kernel_util.h"
 
-#include <unistd.h>
-
+#include "nncompress/core/limits.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::runtime::kernels {
@@ -13,7 +12,7 @@ std::vector<int64_t> int_values(const at::Tensor& t) {
 }
 
 void check_result_size(const KernelContext& ctx, const std::vector<int64_t>& shape, int64_t element_bytes) {
-  static const int64_t memory = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  const auto memory = static_cast<int64_t>(physical_memory_bytes());
   int64_t bytes = element_bytes;
   for (int64_t d : shape) {
     if (d < 0) ctx.fail("negative dimension " + std::to_string(d) + " in the result shape");
