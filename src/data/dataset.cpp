@@ -34,8 +34,8 @@ at::Tensor labels_from(const at::Tensor& y, const std::string& label) {
   return y.to(at::kLong);
 }
 
-Dataset from_npz(const std::string& path) {
-  auto arrays = read_npz(path);
+Dataset from_npz(const std::string& path, int64_t limit) {
+  auto arrays = read_npz(path, limit);
   Dataset d;
   if (arrays.count("x")) {
     d.x = arrays.at("x");
@@ -101,7 +101,7 @@ Dataset load_dataset(const std::string& path, int64_t limit, const ImageSize& re
   Dataset d;
   if (images) d = read_images(path, resize);
   else if (fs::is_directory(path)) d = from_test_data(path);
-  else if (ends_with(path, ".npz")) d = from_npz(path);
+  else if (ends_with(path, ".npz")) d = from_npz(path, limit);
   else if (ends_with(path, ".npy")) d.x = read_npy(path);
   else if (path.find("idx3-ubyte") != std::string::npos) d = from_idx(path);
   else throw bad_input("'" + path + "': unknown dataset format (use .npz, .npy, IDX images, an ONNX test-data folder, "
@@ -199,6 +199,10 @@ at::Tensor prepare_batch(const at::Tensor& raw, const std::string& input_name, c
     };
     x = (x - per_channel(options.mean, 0.0, "--mean")) / per_channel(options.std, 1.0, "--std");
   }
+  // NaN in the data, or a --scale/--mean/--std that overflows float, would train NaN weights.
+  if (!x.isfinite().all().item<bool>())
+    throw bad_input("data for model input '" + input_name + "' holds NaN or infinite values after preprocessing"
+                    " (--scale, --mean and --std are applied in float32)");
   bool ok = x.dim() == want_rank;
   for (int64_t i = 1; ok && expected && i < want_rank; ++i) ok = dim_of(i) < 0 || dim_of(i) == x.size(i);
   if (!ok)

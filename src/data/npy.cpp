@@ -1,5 +1,6 @@
 #include <ATen/ATen.h>
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -70,9 +71,15 @@ std::string header_field(const std::string& header, const std::string& key, cons
   return header.substr(v, end - v);
 }
 
-}  // namespace
+// What a .npy header says, and where its data starts.
+struct NpyHeader {
+  at::ScalarType type;
+  bool fortran;
+  std::vector<int64_t> shape;
+  size_t data_offset;
+};
 
-at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
+NpyHeader parse_header(const std::string& bytes, const std::string& label) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw bad_input(label + " is not a .npy array");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, offset = 0;
@@ -88,9 +95,9 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
   }
   if (offset + header_len > bytes.size()) throw bad_input(label + ": truncated .npy header");
   const std::string header = bytes.substr(offset, header_len);
-  const at::ScalarType type = type_from_descr(header_field(header, "descr", label), label);
-  const bool fortran = header_field(header, "fortran_order", label) == "True";
-  std::vector<int64_t> shape;
+  NpyHeader h{type_from_descr(header_field(header, "descr", label), label),
+              header_field(header, "fortran_order", label) == "True", {}, offset + header_len};
+  std::vector<int64_t>& shape = h.shape;
   const std::string dims = header_field(header, "shape", label);
   if (dims.size() < 2 || dims.front() != '(' || dims.back() != ')')
     throw bad_input(label + ": malformed .npy shape '" + printable(dims) + "'");
@@ -105,6 +112,28 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
     }
     if (shape.back() < 0) throw bad_input(label + ": negative dimension in .npy shape " + printable(dims));
   }
+  return h;
+}
+
+}  // namespace
+
+std::optional<size_t> npy_prefix_size(const std::string& head, const std::string& label, int64_t row_limit) {
+  if (row_limit <= 0) return std::nullopt;
+  const NpyHeader h = parse_header(head, label);
+  if (h.fortran || h.shape.empty() || h.shape[0] <= row_limit) return std::nullopt;
+  uint64_t bytes = static_cast<uint64_t>(row_limit) * at::elementSize(h.type);
+  for (size_t i = 1; i < h.shape.size(); ++i)
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(h.shape[i]), &bytes)) return std::nullopt;
+  if (bytes > SIZE_MAX - h.data_offset) return std::nullopt;
+  return h.data_offset + bytes;
+}
+
+at::Tensor parse_npy(const std::string& bytes, const std::string& label, int64_t row_limit) {
+  NpyHeader h = parse_header(bytes, label);
+  if (row_limit > 0 && !h.fortran && !h.shape.empty() && h.shape[0] > row_limit) h.shape[0] = row_limit;
+  const at::ScalarType type = h.type;
+  const bool fortran = h.fortran;
+  const std::vector<int64_t>& shape = h.shape;
   int64_t numel = 1;
   for (int64_t d : shape) {
     // Every element takes at least one byte: larger shapes cannot fit (and must not overflow).
@@ -112,7 +141,7 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label) {
     numel *= d;
   }
   const size_t data_bytes = static_cast<size_t>(numel) * at::elementSize(type);
-  const size_t start = offset + header_len;
+  const size_t start = h.data_offset;
   if (bytes.size() - start < data_bytes)
     throw bad_input(label + ": .npy data is truncated (" + std::to_string(bytes.size() - start) + " of " +
                     std::to_string(data_bytes) + " bytes)");

@@ -35,19 +35,25 @@ uint16_t u16(const std::string& b, size_t at) {
   return static_cast<uint16_t>(static_cast<unsigned char>(b[at]) | (static_cast<unsigned char>(b[at + 1]) << 8));
 }
 
-std::string inflate_raw(const char* data, size_t size, size_t expected, const std::string& label) {
-  std::string out(expected, '\0');
+// Inflates the first `count` bytes of a raw deflate stream (all of it when `whole`, which must
+// then end exactly there).
+std::string inflate_raw(const char* data, size_t size, size_t count, bool whole, const std::string& label) {
+  std::string out(count, '\0');
   z_stream z{};
   if (inflateInit2(&z, -MAX_WBITS) != Z_OK) throw internal_error("zlib initialization failed");
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
   z.avail_in = static_cast<uInt>(size);
   z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(expected);
-  const int rc = inflate(&z, Z_FINISH);
+  z.avail_out = static_cast<uInt>(count);
+  const int rc = inflate(&z, whole ? Z_FINISH : Z_SYNC_FLUSH);
   inflateEnd(&z);
-  if (rc != Z_STREAM_END || z.total_out != expected) throw bad_input(label + ": corrupt deflated entry");
+  const bool ok = whole ? rc == Z_STREAM_END : rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR;
+  if (!ok || z.total_out != count) throw bad_input(label + ": corrupt deflated entry");
   return out;
 }
+
+// The bytes inflated to find a .npy header before deciding how much more to inflate.
+constexpr size_t kNpyHeadBytes = size_t{1} << 20;
 
 // Half of the machine's memory: no single array unpacked from an archive may be larger (a
 // small .npz or .gz can declare or inflate to gigabytes).
@@ -62,7 +68,7 @@ std::string unpack_refusal(const std::string& what, uint64_t bytes) {
 
 }  // namespace
 
-std::map<std::string, at::Tensor> read_npz(const std::string& path) {
+std::map<std::string, at::Tensor> read_npz(const std::string& path, int64_t row_limit) {
   const std::string b = read_all(path);
   const std::string label = "'" + path + "'";
   // The end-of-central-directory record sits in the last 22 + 65535 bytes.
@@ -96,17 +102,25 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
       throw bad_input(label + ": corrupt zip entry " + printable(name));
     const size_t data = size_t{local} + 30 + u16(b, size_t{local} + 26) + u16(b, size_t{local} + 28);
     if (data + csize > b.size()) throw bad_input(label + ": truncated zip entry " + printable(name));
-    if (usize > unpack_limit()) throw bad_input(unpack_refusal(label + " array '" + printable(name) + "'", usize));
     // Deflate expands at most 1032:1: a larger declared size is a lie that would cost memory.
     if ((method == 0 && usize != csize) || (method == 8 && usize > uint64_t(csize) * 1032 + 1024))
       throw bad_input(label + ": zip entry " + printable(name) + " declares " + std::to_string(usize) + " bytes from " +
                       std::to_string(csize) + " stored ones");
-    std::string content;
-    if (method == 0) content = b.substr(data, csize);
-    else if (method == 8) content = inflate_raw(b.data() + data, csize, usize, label);
-    else throw bad_input(label + ": zip compression method " + std::to_string(method) + " is not supported");
+    if (method != 0 && method != 8)
+      throw bad_input(label + ": zip compression method " + std::to_string(method) + " is not supported");
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
-    arrays[name] = parse_npy(content, label + " array '" + printable(name) + "'");
+    const std::string array_label = label + " array '" + printable(name) + "'";
+    // With a row limit only the rows asked for are unpacked.
+    size_t unpack = usize;
+    if (row_limit > 0) {
+      const std::string head = method == 0 ? b.substr(data, std::min<size_t>(csize, kNpyHeadBytes))
+                                           : inflate_raw(b.data() + data, csize, std::min<size_t>(usize, kNpyHeadBytes), false, label);
+      unpack = std::min<size_t>(usize, npy_prefix_size(head, array_label, row_limit).value_or(usize));
+    }
+    if (unpack > unpack_limit()) throw bad_input(unpack_refusal(array_label, unpack));
+    const std::string content = method == 0 ? b.substr(data, unpack)
+                                            : inflate_raw(b.data() + data, csize, unpack, unpack == usize, label);
+    arrays[name] = parse_npy(content, array_label, row_limit);
   }
   return arrays;
 }

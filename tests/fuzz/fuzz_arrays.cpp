@@ -34,11 +34,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace nncompress;
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   expect_bad_input_at_most([&] { data::parse_npy(bytes, "fuzz.npy"); });
+  expect_bad_input_at_most([&] { data::parse_npy(bytes, "fuzz.npy", 2); });  // --limit 2
+  expect_bad_input_at_most([&] { data::npy_prefix_size(bytes, "fuzz.npy", 2); });
   {
     std::ofstream out(scratch_file(), std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
   expect_bad_input_at_most([&] { data::read_npz(scratch_file()); });
+  expect_bad_input_at_most([&] { data::read_npz(scratch_file(), 2); });
   expect_bad_input_at_most([&] { data::read_idx(scratch_file()); });
   reset_file_guard();  // the readers note every input; do not grow the list forever
   return 0;

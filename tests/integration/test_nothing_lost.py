@@ -170,6 +170,41 @@ def test_labels_outside_the_models_classes(nnc, work):
         refused(nnc, work, args, "label 11 is not a class of the model")
 
 
+def write_zero_npz(path, rows):
+    """A 1 MB .npz whose x (uint8 [rows,28,28]) and y unpack to rows * 792 bytes of zeros."""
+    import io
+    import zipfile
+    import numpy as np
+    chunk = bytes(16 << 20)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, shape, dtype in (("x", (rows, 28, 28), np.uint8), ("y", (rows,), np.int64)):
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                                          "shape": shape})
+            with z.open(name + ".npy", "w") as f:
+                f.write(header.getvalue())
+                left = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                while left > 0:
+                    f.write(chunk[:min(left, len(chunk))])
+                    left -= len(chunk)
+
+
+def test_limit_bounds_what_a_compressed_archive_unpacks(nnc, work):
+    """A 1 MB .npz that unpacks to 1.1 GB, read with --limit 10: only 10 rows are inflated, so the
+    peak memory stays near the tool's own (~0.2 GB), far below the archive's 1.1 GB."""
+    write_zero_npz(work / "bomb.npz", 1_400_000)
+    assert os.path.getsize(work / "bomb.npz") < 2 << 20
+    measure = ("import resource, subprocess, sys\n"
+               "rc = subprocess.run(sys.argv[1:], capture_output=True).returncode\n"
+               "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    code, out, err = run(["/usr/bin/python3", "-c", measure, nnc, "eval", "m.onnx", "--data", "bomb.npz",
+                          "--limit", "10", "--json"], cwd=work)
+    assert code == 0, err
+    rc, peak_kb = map(int, out.split())
+    assert rc == 0
+    assert peak_kb < 700 * 1024, f"peak memory {peak_kb} KB: the archive was unpacked whole"
+
+
 KILL_RECIPE = """name: killed
 steps:
   - pass: prune.magnitude
