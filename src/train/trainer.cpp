@@ -129,6 +129,12 @@ std::string number(double v) {
   return text;
 }
 
+// Training that produced NaN/inf: the options (lr, weight decay) or the data, so bad input.
+Error diverged(int epoch, int64_t step, int64_t steps, const std::string& what) {
+  return bad_input("fine-tuning diverged at epoch " + std::to_string(epoch) + ", step " + std::to_string(step + 1) + " of " +
+                   std::to_string(steps) + ": " + what + "; try a lower --lr or --weight-decay, or check the data");
+}
+
 void check_options(const data::Dataset& train, const TrainOptions& o) {
   if (!train.has_labels() && !o.teacher)
     throw bad_input("'" + train.source + "' has no labels: give labeled data or a teacher model to distill from");
@@ -309,9 +315,11 @@ class Run {
       const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
       const at::Tensor loss = loss_of(x, logits, labels, class_scores);
       agreement_known_ = agreement_known_ && class_scores;
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) throw diverged(epoch, b, batches, "the loss is " + number(loss_value));
       optimize(loss);
       const int64_t bs = idx.size(0);
-      loss_sum += loss.item<double>() * bs;
+      loss_sum += loss_value * bs;
       seen += bs;
       if (labels.defined()) correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
       agree += last_agreement_;
@@ -319,6 +327,9 @@ class Run {
         o_.progress(epoch, b + 1, batches, loss_sum / seen,
                     static_cast<double>(labels.defined() ? correct : agree) / seen);
     }
+    for (const std::string& name : all_float_)
+      if (!exec_.parameter(name).isfinite().all().item<bool>())
+        throw diverged(epoch, batches - 1, batches, "'" + name + "' became NaN or infinite");
     EpochStats stats;
     stats.epoch = epoch;
     stats.samples = seen;

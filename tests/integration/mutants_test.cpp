@@ -7,7 +7,6 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <onnx/onnx_pb.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,11 +19,14 @@
 #include <string>
 #include <vector>
 
-#include "cli_main.h"
+#include "support/call_cli.h"
+#include "support/forked_cases.h"
 #include "nncompress/data/array_io.h"
 
 namespace fs = std::filesystem;
 namespace pb = google::protobuf;
+
+using nncompress::testing::call_cli;
 
 namespace {
 
@@ -211,19 +213,6 @@ void write_input(const std::string& model_path, const std::string& npy_path) {
   nncompress::data::write_npy(at::zeros(shape, at::kFloat), npy_path);
 }
 
-int call_cli(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  return nncompress::cli::run_cli(static_cast<int>(args.size()), argv.data());
-}
-
-// What a child reports for each mutant it checked.
-struct Record {
-  int32_t index;
-  int32_t codes[3];  // inspect, convert, run
-  char leftover[64];  // a file left behind in the output folder, or ""
-};
 
 struct Job {
   std::string original;  // the model's bytes
@@ -239,39 +228,36 @@ struct Job {
   }
 };
 
-// In the child: checks mutants [first, end) one after another, writing a Record per mutant to
-// `fd`. A crash or hang ends the child; the parent then knows the mutant after the last record.
-// Each mutant's output goes to log-K.txt, deleted when the mutant was fine.
-[[noreturn]] void child_checks(const Job& job, int first, int end, int fd) {
+constexpr int32_t kAllZero = 1;  // the mutant passed all three commands
+
+// In the child: one mutant through the three commands. Its output goes to log-K.txt, deleted
+// when the mutant was fine.
+nncompress::testing::CaseResult check_mutant(const Job& job, int k) {
   const fs::path out_dir = job.work / "out";
-  for (int k = first; k < end; ++k) {
-    write_bytes(job.mutant_path(), job.mutant(k));
-    fs::remove_all(out_dir);
-    fs::create_directories(out_dir);
-    const std::string log = job.log_path(k);
-    if (!freopen(log.c_str(), "w", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(99);
-    alarm(60);
-    Record r{k, {}, {}};
-    r.codes[0] = call_cli({"nncompress", "inspect", job.mutant_path()});
-    r.codes[1] = call_cli({"nncompress", "convert", job.mutant_path(), "-o", (out_dir / "converted.onnx").string()});
-    r.codes[2] = call_cli({"nncompress", "run", job.mutant_path(), "-i", job.input, "-o", (out_dir / "outputs").string()});
-    alarm(0);
-    fflush(stdout);
-    // Nothing but the declared outputs, and those only on success.
-    for (const auto& e : fs::directory_iterator(out_dir)) {
-      const std::string name = e.path().filename().string();
-      if ((name == "converted.onnx" && r.codes[1] == 0) || (name == "outputs" && r.codes[2] == 0)) continue;
-      std::snprintf(r.leftover, sizeof(r.leftover), "%s", name.c_str());
-    }
-    const bool fine = r.leftover[0] == 0 && [&] {
-      for (int c : r.codes)
-        if (c != 0 && c != 2) return false;
-      return true;
-    }();
-    if (fine) fs::remove(log);
-    if (write(fd, &r, sizeof(r)) != sizeof(r)) _exit(98);
+  write_bytes(job.mutant_path(), job.mutant(k));
+  fs::remove_all(out_dir);
+  fs::create_directories(out_dir);
+  const std::string log = job.log_path(k);
+  if (!freopen(log.c_str(), "w", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(99);
+  const int codes[3] = {
+      call_cli({"nncompress", "inspect", job.mutant_path()}),
+      call_cli({"nncompress", "convert", job.mutant_path(), "-o", (out_dir / "converted.onnx").string()}),
+      call_cli({"nncompress", "run", job.mutant_path(), "-i", job.input, "-o", (out_dir / "outputs").string()})};
+  fflush(stdout);
+  nncompress::testing::CaseResult result;
+  const char* names[3] = {"inspect", "convert", "run"};
+  for (int i = 0; i < 3; ++i)
+    if (codes[i] != 0 && codes[i] != 2 && result.problem.empty())
+      result.problem = std::string(names[i]) + " exited " + std::to_string(codes[i]);
+  // Nothing but the declared outputs, and those only on success.
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    const std::string name = e.path().filename().string();
+    if ((name == "converted.onnx" && codes[1] == 0) || (name == "outputs" && codes[2] == 0)) continue;
+    if (result.problem.empty()) result.problem = "left '" + name + "' behind";
   }
-  _exit(0);
+  if (codes[0] == 0 && codes[1] == 0 && codes[2] == 0) result.flags = kAllZero;
+  if (result.problem.empty()) fs::remove(log);
+  return result;
 }
 
 std::string tail_of(const std::string& path) {
@@ -279,44 +265,16 @@ std::string tail_of(const std::string& path) {
   return text.substr(text.size() > 600 ? text.size() - 600 : 0);
 }
 
-// Checks `count` mutants in forked children of up to 25 mutants each (forking a process that
-// holds LibTorch costs more than checking a small mutant). Returns the problems found.
+// Checks `count` mutants in forked children of 25 each. Returns the problems found.
 std::vector<std::string> check_mutants(const Job& job, int count, int* all_zero) {
-  constexpr int kBatch = 25;
   std::vector<std::string> problems;
-  int next = 0;
-  while (next < count) {
-    const int end = std::min(count, next + kBatch);
-    int fds[2];
-    if (pipe(fds) != 0) return {"pipe failed"};
-    const pid_t pid = fork();
-    if (pid == 0) {
-      close(fds[0]);
-      child_checks(job, next, end, fds[1]);
-    }
-    close(fds[1]);
-    Record r;
-    while (read(fds[0], &r, sizeof(r)) == sizeof(r)) {
-      next = r.index + 1;
-      std::string problem;
-      const char* names[3] = {"inspect", "convert", "run"};
-      for (int i = 0; i < 3; ++i)
-        if (r.codes[i] != 0 && r.codes[i] != 2 && problem.empty())
-          problem = std::string(names[i]) + " exited " + std::to_string(r.codes[i]);
-      if (problem.empty() && r.leftover[0]) problem = std::string("left '") + r.leftover + "' behind";
-      if (r.codes[0] == 0 && r.codes[1] == 0 && r.codes[2] == 0) ++*all_zero;
-      if (!problem.empty()) problems.push_back("mutant " + std::to_string(r.index) + ": " + problem + "\n" + tail_of(job.log_path(r.index)));
-    }
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (next < end) {  // the child died on mutant `next`
-      std::string what = WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM ? "hang (over 60 s)" : "signal " + std::to_string(WTERMSIG(status)))
-                                             : "child exited " + std::to_string(WEXITSTATUS(status)) + " (a sanitizer report?)";
-      problems.push_back("mutant " + std::to_string(next) + ": " + what + "\n" + tail_of(job.log_path(next)));
-      ++next;
-    }
-  }
+  nncompress::testing::run_forked_cases(
+      count, 25, 60, [&](int k) { return check_mutant(job, k); },
+      [&](int k, const nncompress::testing::CaseResult& r) {
+        if (r.flags & kAllZero) ++*all_zero;
+        if (!r.problem.empty())
+          problems.push_back("mutant " + std::to_string(k) + ": " + r.problem + "\n" + tail_of(job.log_path(k)));
+      });
   return problems;
 }
 

@@ -215,7 +215,7 @@ void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::s
   cmd->add_option("--scale", o.scale, "Multiply samples by this (default: 1/255 for uint8 data, else 1)")
       ->check(positive());
   cmd->add_option("--mean", o.mean, "Per-channel mean subtracted after scaling")->delimiter(',');
-  cmd->add_option("--std", o.std, "Per-channel standard deviation divided by after the mean")->delimiter(',');
+  cmd->add_option("--std", o.std, "Per-channel standard deviation divided by after the mean")->delimiter(',')->check(positive());
   cmd->add_option("--layout", o.layout, "Sample layout on disk")
       ->check(CLI::IsMember({"auto", "nchw", "nhwc"}))
       ->capture_default_str();

@@ -29,22 +29,14 @@ std::optional<std::string> unknown_command(const CLI::App& app, int argc, char**
   return std::nullopt;
 }
 
-}  // namespace
-
-int run_cli(int argc, char** argv) {
-  CLI::App app{"nncompress: compress neural networks in ONNX files (pruning, quantization, fine-tuning)"};
+// The whole command tree: global options and every subcommand, its action stored in `action`.
+void build_app(CLI::App& app, Action& action, GlobalOptions& global) {
   app.set_version_flag("--version", std::string("nncompress ") + NNCOMPRESS_VERSION);
   app.require_subcommand(1);
-  // Each call starts afresh (the mutation test runs several commands in one process).
-  GlobalOptions& global = global_options();
-  global = GlobalOptions{};
-  reset_file_guard();
   app.add_flag("-q,--quiet", global.quiet, "Only print warnings and errors; no progress bars");
   app.add_flag("-v,--verbose", global.verbose, "Print debug messages");
   app.add_option("--threads", global.threads, "Threads for LibTorch (default: one per core)")->check(non_negative());
   app.fallthrough();
-
-  Action action;
   register_convert(app, action);
   register_inspect(app, action);
   register_run(app, action);
@@ -56,6 +48,36 @@ int run_cli(int argc, char** argv) {
   register_compress(app, action);
   register_passes(app, action);
   register_sensitivity(app, action);
+}
+
+}  // namespace
+
+std::vector<OptionInfo> list_options() {
+  CLI::App app;
+  Action action;
+  GlobalOptions global;
+  build_app(app, action, global);
+  std::vector<OptionInfo> out;
+  auto add = [&](const CLI::App& from, const std::string& command) {
+    for (const CLI::Option* opt : from.get_options()) {
+      if (opt->get_name() == "--help" || opt->get_name() == "--version") continue;
+      const std::string name = opt->get_lnames().empty() ? opt->get_name() : "--" + opt->get_lnames().front();
+      out.push_back({command, name, opt->get_type_name(), opt->get_expected_max() > 0, opt->get_positional()});
+    }
+  };
+  add(app, "");  // --threads, --quiet, --verbose
+  for (const CLI::App* sub : app.get_subcommands({})) add(*sub, sub->get_name());
+  return out;
+}
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"nncompress: compress neural networks in ONNX files (pruning, quantization, fine-tuning)"};
+  // Each call starts afresh (the mutation test runs several commands in one process).
+  GlobalOptions& global = global_options();
+  global = GlobalOptions{};
+  reset_file_guard();
+  Action action;
+  build_app(app, action, global);
 
   try {
     app.parse(argc, argv);
