@@ -1,12 +1,13 @@
-// Every option of every command with nan, inf, -1, 0 and a huge value, each call in process in a
-// forked child (tests/support/forked_cases.h). Each call must:
+// Every option of every command, and every option of every pass as a recipe value, with nan, inf,
+// -1, 0 and a huge value, each call in process in a forked child (tests/support/forked_cases.h).
+// Each call must:
 //   - exit 0 or 2 (compress: 3 or 2, see below), never 1, never by a signal, within 60 s;
 //   - leave no model with a NaN or infinite float weight;
 //   - keep compress's quality gate on: its base run asks for an unreachable --min-size-ratio, so
 //     whatever else is set it must end 3 (gate not met) or 2 — exit 0 means a gate was switched off;
 //   - change nothing outside its own folder (the inputs are hashed before and after).
-// The option list comes from the command tree itself (cli::list_options), so a new option is
-// covered without editing this file.
+// The option lists come from the command tree and the pass registry themselves, so a new option
+// is covered without editing this file.
 //   nncompress_option_matrix_tests [--only COMMAND] [--keep DIR]
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "nncompress/data/array_io.h"
+#include "nncompress/passes/registry.h"
 #include "support/call_cli.h"
 #include "support/forked_cases.h"
 
@@ -78,6 +80,7 @@ struct Case {
   const Base* base;
   std::string option;  // "" for the base command itself, which must succeed (gated: exit 3)
   std::vector<std::string> argv;
+  std::string recipe;  // written to recipe.yaml in the call's folder when not empty
 };
 
 std::string joined(const std::vector<std::string>& argv) {
@@ -179,20 +182,37 @@ std::vector<Base> make_bases(const Fixture& f) {
   return bases;
 }
 
+// A one-step recipe with `option: value` for every option of every pass (quant.mixed also gets
+// the budget it needs), run by compress under its unreachable gate.
+void add_recipe_cases(const Base& compress, std::vector<Case>& cases) {
+  for (const nncompress::passes::PassInfo* pass : nncompress::passes::all_passes())
+    for (const auto& spec : pass->options) {
+      if (spec.kind == nncompress::passes::OptionKind::Boolean) continue;
+      const bool integer = spec.kind == nncompress::passes::OptionKind::Integer;
+      for (const std::string value : {"nan", "inf", "-1", "0", integer ? "9223372036854775807" : "1e308"}) {
+        std::string recipe = "steps:\n  - pass: " + pass->name + "\n    " + spec.name + ": " + value + "\n";
+        if (pass->name == "quant.mixed" && spec.name != "avg-bits") recipe += "    avg-bits: 4\n";
+        cases.push_back({&compress, "recipe " + pass->name + "." + spec.name,
+                         compress.argv_with("--recipe", false, -1, "recipe.yaml"), recipe});
+      }
+    }
+}
+
 std::vector<Case> make_cases(const std::vector<Base>& bases, const std::string& only) {
   const std::vector<nncompress::cli::OptionInfo> options = nncompress::cli::list_options();
   std::vector<Case> cases;
   for (const Base& base : bases) {
     if (!only.empty() && base.command != only) continue;
-    cases.push_back({&base, "", base.argv_with("", false, -1, "")});
+    cases.push_back({&base, "", base.argv_with("", false, -1, ""), ""});
     int positional_index = 0;
     for (const auto& opt : options) {
       if (opt.command != base.command || !opt.takes_value) continue;
       const bool integer = opt.type.rfind("INT", 0) == 0 || opt.type.rfind("UINT", 0) == 0;
       for (const std::string value : {"nan", "inf", "-1", "0", integer ? "9223372036854775807" : "1e308"})
-        cases.push_back({&base, opt.name, base.argv_with(opt.name, opt.positional, positional_index, value)});
+        cases.push_back({&base, opt.name, base.argv_with(opt.name, opt.positional, positional_index, value), ""});
       if (opt.positional) ++positional_index;
     }
+    if (base.command == "compress") add_recipe_cases(base, cases);
   }
   return cases;
 }
@@ -204,6 +224,7 @@ CaseResult check_case(const Case& c, const fs::path& folder) {
   fs::current_path(folder);
   const std::string log = (folder / "log.txt").string();
   if (!freopen(log.c_str(), "w", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(99);
+  if (!c.recipe.empty()) std::ofstream(folder / "recipe.yaml") << c.recipe;
   const auto t0 = std::chrono::steady_clock::now();
   const int code = nncompress::testing::call_cli(c.argv);
   fflush(stdout);
@@ -218,7 +239,7 @@ CaseResult check_case(const Case& c, const fs::path& folder) {
   if (!ok_code) r.problem = "exit " + std::to_string(code) + (code == 0 ? " (the quality gate was switched off)" : "");
   for (const auto& e : fs::recursive_directory_iterator(folder)) {
     if (!r.problem.empty()) break;
-    if (!e.is_regular_file() || e.path().filename() == "log.txt") continue;
+    if (!e.is_regular_file() || e.path().filename() == "log.txt" || e.path().filename() == "recipe.yaml") continue;
     onnx::ModelProto model;
     const std::string bytes = read_bytes(e.path());
     if (!model.ParseFromString(bytes) || !model.has_graph()) {
@@ -268,7 +289,7 @@ int main(int argc, char** argv) {
           return;
         }
         ++failures;
-        std::cerr << "FAIL: " << joined(cases[k].argv) << "\n  " << r.problem << "\n"
+        std::cerr << "FAIL: " << joined(cases[k].argv) << "\n" << cases[k].recipe << "  " << r.problem << "\n"
                   << tail_of(folder / "log.txt") << "\n";
         if (!keep.empty()) fs::copy(folder, fs::path(keep) / folder.filename(), fs::copy_options::recursive);
       });
@@ -278,7 +299,7 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(f.work);
   for (const auto& [label, total] : seconds) std::cout << "  " << label << ": " << total << " s\n";
-  std::cout << cases.size() << " calls (" << bases.size() << " command forms x every option x nan, inf, -1, 0, huge): "
+  std::cout << cases.size() << " calls (" << bases.size() << " command forms x every option, and compress x every pass option as a recipe value, x nan, inf, -1, 0, huge): "
             << failures << " problems; " << exit0 << " wrote a model\n";
   return failures == 0 ? 0 : 1;
 }
