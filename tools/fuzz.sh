@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 bash tools/setup.sh  # clang-14 and libFuzzer's runtime among the rest
-targets=(fuzz_onnx_load fuzz_arrays)
+targets=(fuzz_onnx_load fuzz_arrays fuzz_manifest)
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNNCOMPRESS_FUZZ=ON -DNNCOMPRESS_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 # LibTorch and protobuf keep process-lifetime singletons that LeakSanitizer would report.
@@ -18,7 +18,7 @@ export ASAN_OPTIONS="detect_leaks=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 corpus=build-fuzz/corpus
-mkdir -p "$corpus/fuzz_onnx_load" "$corpus/fuzz_arrays"
+mkdir -p "$corpus/fuzz_onnx_load" "$corpus/fuzz_arrays" "$corpus/fuzz_manifest"
 # Loading a seed costs ~0.1 s (the forked shape inference under ASan): the 175 node tests that
 # add coverage, not all 933 (tests/fuzz/seeds/onnx_testdata_seeds.txt says how they were chosen).
 grep -v '^#' tests/fuzz/seeds/onnx_testdata_seeds.txt | while read -r name; do
@@ -27,6 +27,7 @@ grep -v '^#' tests/fuzz/seeds/onnx_testdata_seeds.txt | while read -r name; do
 done
 cp tests/fuzz/seeds/fuzz_onnx_load/* "$corpus/fuzz_onnx_load/"
 cp tests/fuzz/seeds/fuzz_arrays/* "$corpus/fuzz_arrays/"
+cp tests/fuzz/seeds/fuzz_manifest/* "$corpus/fuzz_manifest/"
 
 for target in "${targets[@]}"; do
   regressions=(tests/fuzz/regressions/"$target"/*)

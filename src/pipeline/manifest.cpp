@@ -87,7 +87,7 @@ BatchEntry make_entry(const std::map<std::string, std::string>& kv, const std::s
     else if (key == "max-accuracy-drop") e.max_accuracy_drop = number(key, value);
     else if (key == "min-size-ratio") e.min_size_ratio = number(key, value);
     else if (key == "limit") e.limit = static_cast<int64_t>(number(key, value));
-    else if (auto k = std::find_if(std::begin(kPassThrough), std::end(kPassThrough), [&](const PassThroughKey& p) { return key == p.key; });
+    else if (auto k = std::find_if(std::begin(kPassThrough), std::end(kPassThrough), [&name = key](const PassThroughKey& p) { return name == p.key; });
              k != std::end(kPassThrough))
       pass_through(e, *k, value, place(path, line));
     else {

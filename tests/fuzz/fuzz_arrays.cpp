@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -14,9 +15,15 @@
 
 namespace {
 
+// A scratch file named after the process, removed when the fuzzer exits.
+struct Scratch {
+  std::string path = "/tmp/nncompress-fuzz-arrays-" + std::to_string(getpid());
+  ~Scratch() { std::remove(path.c_str()); }
+};
+
 std::string scratch_file() {
-  static const std::string path = "/tmp/nncompress-fuzz-arrays-" + std::to_string(getpid());
-  return path;
+  static const Scratch scratch;
+  return scratch.path;
 }
 
 template <typename F>
