@@ -102,7 +102,7 @@ Dataset load_dataset(const std::string& path, int64_t limit, const ImageSize& re
   if (images) d = read_images(path, resize);
   else if (fs::is_directory(path)) d = from_test_data(path);
   else if (ends_with(path, ".npz")) d = from_npz(path, limit);
-  else if (ends_with(path, ".npy")) d.x = read_npy(path);
+  else if (ends_with(path, ".npy")) d.x = read_npy(path, limit);
   else if (path.find("idx3-ubyte") != std::string::npos) d = from_idx(path);
   else throw bad_input("'" + path + "': unknown dataset format (use .npz, .npy, IDX images, an ONNX test-data folder, "
                        "or images: one file, a folder, or a folder of class folders)");

@@ -10,6 +10,7 @@
 #include "nncompress/core/file_guard.h"
 #include "nncompress/core/format.h"
 #include "nncompress/data/array_io.h"
+#include "read_bounds.h"
 
 namespace nncompress::data {
 
@@ -157,13 +158,12 @@ at::Tensor parse_npy(const std::string& bytes, const std::string& label, int64_t
   return t;
 }
 
-at::Tensor read_npy(const std::string& path) {
-  note_input(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw bad_input("cannot open '" + path + "'");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return parse_npy(buf.str(), "'" + path + "'");
+at::Tensor read_npy(const std::string& path, int64_t row_limit) {
+  const std::string label = "'" + path + "'";
+  // With a row limit, the header first, then only the rows asked for.
+  std::optional<size_t> prefix;
+  if (row_limit > 0) prefix = npy_prefix_size(read_file_start(path, kNpyHeadBytes), label, row_limit);
+  return parse_npy(read_file_start(path, prefix.value_or(UINT64_MAX)), label, row_limit);
 }
 
 std::string to_npy(const at::Tensor& tensor) {

@@ -10,21 +10,12 @@
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
 #include "nncompress/core/format.h"
-#include "nncompress/core/limits.h"
 #include "nncompress/data/array_io.h"
+#include "read_bounds.h"
 
 namespace nncompress::data {
 
 namespace {
-
-std::string read_all(const std::string& path) {
-  note_input(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw bad_input("cannot open '" + path + "'");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
 
 uint32_t u32(const std::string& b, size_t at) {
   uint32_t v = 0;
@@ -52,24 +43,10 @@ std::string inflate_raw(const char* data, size_t size, size_t count, bool whole,
   return out;
 }
 
-// The bytes inflated to find a .npy header before deciding how much more to inflate.
-constexpr size_t kNpyHeadBytes = size_t{1} << 20;
-
-// Half of the machine's memory: no single array unpacked from an archive may be larger (a
-// small .npz or .gz can declare or inflate to gigabytes).
-uint64_t unpack_limit() {
-  return physical_memory_bytes() / 2;
-}
-
-std::string unpack_refusal(const std::string& what, uint64_t bytes) {
-  return what + " unpacks to at least " + human_bytes(bytes) + ", more than half of this machine's memory (" +
-         human_bytes(unpack_limit()) + ")";
-}
-
 }  // namespace
 
 std::map<std::string, at::Tensor> read_npz(const std::string& path, int64_t row_limit) {
-  const std::string b = read_all(path);
+  const std::string b = read_file_start(path);
   const std::string label = "'" + path + "'";
   // The end-of-central-directory record sits in the last 22 + 65535 bytes.
   size_t eocd = std::string::npos;

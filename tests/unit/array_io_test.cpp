@@ -2,6 +2,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "nncompress/core/error.h"
 #include "nncompress/data/array_io.h"
 
@@ -29,6 +32,17 @@ TEST(ArrayIo, RowLimitNeedsEveryByteWhenItCannotCut) {
   const auto prefix = npy_prefix_size(to_npy(at::ones({4, 2})), "a", 2);
   ASSERT_TRUE(prefix.has_value());
   EXPECT_THROW(parse_npy(to_npy(at::ones({4, 2})).substr(0, *prefix - 1), "a", 2), Error);
+}
+
+TEST(ArrayIo, ReadNpyWithARowLimitReadsOnlyThoseRowsFromTheFile) {
+  // A file cut after its second row: with --limit 2 nothing past it is read.
+  const at::Tensor a = at::arange(5 * 4, at::kFloat).view({5, 4});
+  const std::string bytes = to_npy(a);
+  const std::string path = ::testing::TempDir() + "/cut.npy";
+  std::ofstream(path, std::ios::binary) << bytes.substr(0, *npy_prefix_size(bytes, "a", 2));
+  EXPECT_TRUE(read_npy(path, 2).equal(a.narrow(0, 0, 2)));
+  EXPECT_THROW(read_npy(path), Error);  // all five rows: truncated
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -9,13 +9,15 @@
 
 namespace nncompress::data {
 
-// Reads a .npy file (format 1.0-3.0, little-endian, C or Fortran order). Throws bad_input.
-at::Tensor read_npy(const std::string& path);
+// Reads a .npy file (format 1.0-3.0, little-endian, C or Fortran order). Throws bad_input. With
+// row_limit > 0 only the header and the first row_limit rows are read from the file.
+at::Tensor read_npy(const std::string& path, int64_t row_limit = 0);
 // Parses .npy bytes; `label` names the source in errors. With row_limit > 0 only the first
 // row_limit rows (first dimension) of a C-order array are read, and `bytes` may end after them.
 at::Tensor parse_npy(const std::string& bytes, const std::string& label, int64_t row_limit = 0);
 // How many bytes from the start of a .npy hold its header and first row_limit rows, read from
-// `head` (its first bytes, the whole header among them); nullopt when every byte is needed.
+// `head` (its first kNpyHeadBytes bytes or all of them); nullopt when every byte is needed.
+constexpr size_t kNpyHeadBytes = size_t{1} << 20;
 std::optional<size_t> npy_prefix_size(const std::string& head, const std::string& label, int64_t row_limit);
 // Serializes a tensor as .npy bytes (C order).
 std::string to_npy(const at::Tensor& tensor);
