@@ -1,4 +1,8 @@
-// QuantizeLinear and DequantizeLinear (per-tensor and per-axis).
+// QuantizeLinear and DequantizeLinear (per-tensor and per-axis), and the dynamic quantization
+// ops ONNX Runtime's quantize_dynamic writes: DynamicQuantizeLinear and MatMulInteger.
+#include <algorithm>
+#include <cmath>
+
 #include "kernel_util.h"
 #include "nncompress/runtime/kernel_registry.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -58,11 +62,47 @@ Out dequantize(const Ctx& c) {
   return one((v * along_axis(c, scale_in.to(at::kFloat), x)).to(scale_in.scalar_type()));
 }
 
+// uint8 with a scale and zero point from the tensor's own range (which always includes 0), as
+// the ONNX spec defines it: scale = (max - min) / 255, zero point = round(-min / scale) saturated.
+Out dynamic_quantize(const Ctx& c) {
+  const at::Tensor x = c.input(0).to(at::kFloat);
+  const double lo = std::min(0.0, x.numel() ? x.min().item<double>() : 0.0);
+  const double hi = std::max(0.0, x.numel() ? x.max().item<double>() : 0.0);
+  if (!std::isfinite(lo) || !std::isfinite(hi)) c.fail("input holds NaN or infinite values");
+  const float scale = static_cast<float>((hi - lo) / 255.0);
+  const float zero_point = scale == 0 ? 0.f : std::nearbyint(std::clamp(-static_cast<float>(lo) / scale, 0.f, 255.f));
+  const at::Tensor q = scale == 0 ? at::full_like(x, zero_point)
+                                  : at::round(x / scale).add(zero_point).clamp(0, 255);
+  return {q.to(at::kByte), at::scalar_tensor(scale, at::kFloat), at::scalar_tensor(zero_point, at::kByte)};
+}
+
+// A zero point of MatMulInteger: a scalar, or per row of A ([M]) / per column of B ([N]).
+at::Tensor zero_point_for(const Ctx& c, size_t i, bool of_a, int64_t matrix_rank) {
+  if (!c.has_input(i)) return at::zeros({}, at::kInt);
+  const at::Tensor zp = c.input(i).to(at::kInt);
+  if (zp.numel() == 1) return zp.reshape({});
+  if (zp.dim() != 1) c.fail("zero point must be a scalar or 1-D");
+  return of_a && matrix_rank >= 2 ? zp.view({-1, 1}) : zp;  // A: one per row; B: one per column
+}
+
+// Integer matrix product with int32 accumulation, exact: products of 8-bit values summed in
+// float64 stay exact far beyond any real K (2^53 / 2^16 terms).
+Out matmul_integer(const Ctx& c) {
+  const at::Tensor& a = c.input(0);
+  const at::Tensor& b = c.input(1);
+  if (a.dim() < 1 || b.dim() < 1) c.fail("MatMulInteger needs inputs of rank >= 1");
+  const at::Tensor ad = a.to(at::kInt).sub(zero_point_for(c, 2, true, a.dim())).to(at::kDouble);
+  const at::Tensor bd = b.to(at::kInt).sub(zero_point_for(c, 3, false, b.dim())).to(at::kDouble);
+  return one(at::matmul(ad, bd).to(at::kInt));
+}
+
 }  // namespace
 
 void register_quant_kernels(KernelRegistry& r) {
   r.add("QuantizeLinear", quantize);
   r.add("DequantizeLinear", dequantize);
+  r.add("DynamicQuantizeLinear", dynamic_quantize);
+  r.add("MatMulInteger", matmul_integer);
 }
 
 }  // namespace nncompress::runtime::kernels
