@@ -63,7 +63,7 @@ std::optional<int64_t> node_macs(const ir::Node& n, const ShapeLookup& shape) {
     const int64_t k = n.attr_int("transA", 0) ? (*a)[0] : (*a)[1];
     return product(*out) * k;
   }
-  if (op == "MatMul") {
+  if (op == "MatMul" || op == "MatMulInteger") {
     auto out = shape(n.output(0));
     auto a = shape(n.input(0));
     if (!out || !a || a->empty()) return std::nullopt;

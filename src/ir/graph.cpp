@@ -298,6 +298,19 @@ void Graph::erase_node(Node* node) {
   remove_dangling_values();
 }
 
+void Graph::move_output(Node* from, size_t i, Node* to, size_t j) {
+  Value* v = from->output(i);
+  Value* w = to->output(j);
+  if (!v || !w || !w->uses_.empty() || w->is_graph_output_)
+    throw internal_error("cannot move an output of " + from->describe() + " to " + to->describe());
+  w->producer_ = nullptr;
+  to->outputs_[j] = v;
+  v->producer_ = to;
+  v->producer_output_ = j;
+  from->outputs_[i] = nullptr;
+  remove_dangling_values();
+}
+
 void Graph::unlink(Node* node) {
   for (size_t i = 0; i < node->inputs_.size(); ++i)
     if (node->inputs_[i]) drop_use(node->inputs_[i], Use{node, i, false});

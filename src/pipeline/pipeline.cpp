@@ -64,7 +64,8 @@ Measurement measure(const ir::Model& model, const data::Dataset* accuracy_data, 
   }
   for (const analysis::NodeCost& nc : cost.nodes) {
     const ir::Node& n = *nc.node;
-    if (nc.constant || !analysis::is_weighted_layer(n) || n.op_type() == "ConvTranspose") continue;
+    const bool dynamic_int8 = n.op_type() == "MatMulInteger";  // quant.dynamic's layers: int8 weights as input 1
+    if (nc.constant || (!analysis::is_weighted_layer(n) && !dynamic_int8) || n.op_type() == "ConvTranspose") continue;
     const std::optional<StoredWeight> w = stored_weight(model, n);
     if (!w || w->values.dim() < 2) continue;
     LayerStats l{n.name, n.op_type(), output_channels(n, w->values), w->values.numel(), w->values.ne(0).sum().item<int64_t>(),

@@ -155,6 +155,10 @@ class Graph {
   void replace_all_uses(Value* from, Value* to);
   // Removes a node whose outputs nobody reads (throws internal_error otherwise).
   void erase_node(Node* node);
+  // Makes `to` produce `from`'s output `i` in place of its own output `j` (which nobody may read):
+  // the value keeps its name, readers and place among the graph outputs, so a node rewritten into
+  // several keeps the model's interface. `from` is left without that output.
+  void move_output(Node* from, size_t i, Node* to, size_t j);
   // Removes a node with one output and keeps that output, same name and readers, as an
   // initializer holding `tensor` (a Constant node becomes a weight).
   Value* replace_by_initializer(Node* node, Tensor tensor);
