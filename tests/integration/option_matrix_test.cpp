@@ -1,7 +1,8 @@
 // Every option of every command, and every option of every pass as a recipe value, with nan, inf,
 // -1, 0 and a huge value, each call in process in a forked child (tests/support/forked_cases.h).
 // Each call must:
-//   - exit 0 or 2 (compress: 3 or 2, see below), never 1, never by a signal, within 60 s;
+//   - exit 0 or 2 (compress: 3 or 2, see below), never 1, never by a signal, within 60 s; NaN or
+//     infinity for a number option or recipe value: exit 2;
 //   - leave no model with a NaN or infinite float weight;
 //   - keep compress's quality gate on: its base run asks for an unreachable --min-size-ratio, so
 //     whatever else is set it must end 3 (gate not met) or 2 — exit 0 means a gate was switched off;
@@ -81,7 +82,10 @@ struct Case {
   std::string option;  // "" for the base command itself, which must succeed (gated: exit 3)
   std::vector<std::string> argv;
   std::string recipe;  // written to recipe.yaml in the call's folder when not empty
+  bool must_refuse = false;  // NaN or infinity for a number: exit 2, nothing else
 };
+
+bool non_finite(const std::string& value) { return value == "nan" || value == "inf"; }
 
 std::string joined(const std::vector<std::string>& argv) {
   std::string s;
@@ -173,7 +177,7 @@ std::vector<Base> make_bases(const Fixture& f) {
   for (const char* method : {"channels", "magnitude", "autoprune"})
     bases.push_back({std::string("prune --method ") + method, "prune", {f.model},
                      with({{"--output", "out.onnx"}, {"--method", method}})});
-  for (const char* method : {"int8", "focused", "mixed"}) {
+  for (const char* method : {"int8", "focused", "mixed", "dynamic"}) {
     Base base{std::string("quantize --method ") + method, "quantize", {f.model},
               with({{"--output", "out.onnx"}, {"--method", method}, {"--calib", f.data}})};
     if (std::string(method) == "mixed") base.options.push_back({"--avg-bits", "4"});
@@ -192,8 +196,9 @@ void add_recipe_cases(const Base& compress, std::vector<Case>& cases) {
       for (const std::string value : {"nan", "inf", "-1", "0", integer ? "9223372036854775807" : "1e308"}) {
         std::string recipe = "steps:\n  - pass: " + pass->name + "\n    " + spec.name + ": " + value + "\n";
         if (pass->name == "quant.mixed" && spec.name != "avg-bits") recipe += "    avg-bits: 4\n";
+        const bool number = integer || spec.kind == nncompress::passes::OptionKind::Number;
         cases.push_back({&compress, "recipe " + pass->name + "." + spec.name,
-                         compress.argv_with("--recipe", false, -1, "recipe.yaml"), recipe});
+                         compress.argv_with("--recipe", false, -1, "recipe.yaml"), recipe, number && non_finite(value)});
       }
     }
 }
@@ -203,13 +208,15 @@ std::vector<Case> make_cases(const std::vector<Base>& bases, const std::string& 
   std::vector<Case> cases;
   for (const Base& base : bases) {
     if (!only.empty() && base.command != only) continue;
-    cases.push_back({&base, "", base.argv_with("", false, -1, ""), ""});
+    cases.push_back({&base, "", base.argv_with("", false, -1, ""), "", false});
     int positional_index = 0;
     for (const auto& opt : options) {
       if (opt.command != base.command || !opt.takes_value) continue;
       const bool integer = opt.type.rfind("INT", 0) == 0 || opt.type.rfind("UINT", 0) == 0;
+      const bool number = integer || opt.type.rfind("FLOAT", 0) == 0 || opt.type.rfind("NUMBER", 0) == 0;
       for (const std::string value : {"nan", "inf", "-1", "0", integer ? "9223372036854775807" : "1e308"})
-        cases.push_back({&base, opt.name, base.argv_with(opt.name, opt.positional, positional_index, value), ""});
+        cases.push_back({&base, opt.name, base.argv_with(opt.name, opt.positional, positional_index, value), "",
+                         number && non_finite(value)});
       if (opt.positional) ++positional_index;
     }
     if (base.command == "compress") add_recipe_cases(base, cases);
@@ -233,7 +240,8 @@ CaseResult check_case(const Case& c, const fs::path& folder) {
   r.flags = static_cast<int32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   const bool gate_option = c.option == "--min-size-ratio";
-  const bool ok_code = c.option.empty() ? code == (c.base->gated ? 3 : 0)
+  const bool ok_code = c.must_refuse         ? code == 2
+                      : c.option.empty() ? code == (c.base->gated ? 3 : 0)
                       : c.base->gated  ? (code == 2 || code == 3 || (code == 0 && gate_option))
                                        : (code == 0 || code == 2);
   if (!ok_code) r.problem = "exit " + std::to_string(code) + (code == 0 ? " (the quality gate was switched off)" : "");
