@@ -327,9 +327,9 @@ class Run {
         o_.progress(epoch, b + 1, batches, loss_sum / seen,
                     static_cast<double>(labels.defined() ? correct : agree) / seen);
     }
-    for (const std::string& name : all_float_)
-      if (!exec_.parameter(name).isfinite().all().item<bool>())
-        throw diverged(epoch, batches - 1, batches, "'" + name + "' became NaN or infinite");
+    // Trained tensors only: constants may hold infinity on purpose (attention masks).
+    for (const Slot& s : slots_)
+      if (!s.param.isfinite().all().item<bool>()) throw diverged(epoch, batches - 1, batches, "a weight became NaN or infinite");
     EpochStats stats;
     stats.epoch = epoch;
     stats.samples = seen;
