@@ -12,6 +12,7 @@
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/opset_upgrade.h"
+#include "nncompress/passes/graph_build.h"
 #include "nncompress/passes/cleanup/fold_batchnorm.h"
 #include "nncompress/passes/cleanup/hard_swish.h"
 #include "nncompress/passes/cleanup/private_constants.h"
@@ -180,7 +181,7 @@ class Rewriter {
   Rewriter(ir::Model& model, bool symmetric) : graph_(model.graph), symmetric_(symmetric) {}
 
   ir::Value* constant(const std::string& base, const at::Tensor& value, ir::DataType type) {
-    return graph_.add_initializer(graph_.unique_name(base), runtime::from_aten(value, type));
+    return add_constant(graph_, base, value, type);
   }
 
   // T -> QuantizeLinear -> DequantizeLinear, read by every former reader of T.
@@ -288,8 +289,7 @@ class Rewriter {
 
   // A new node named `name` with one output of the same name.
   ir::Value* add(const std::string& base, const std::string& op, std::vector<ir::Value*> inputs) {
-    const std::string name = graph_.unique_name(base);
-    return graph_.add_node({op, name, "", std::move(inputs), {name}, {}, {}, ""})->output(0);
+    return add_op(graph_, op, base, std::move(inputs))->output(0);
   }
 
   void dequantize_into(ir::Node* n, size_t index, const std::string& base, const std::vector<ir::Value*>& dq_inputs,

@@ -5,20 +5,17 @@
 #include <vector>
 
 #include "nncompress/core/error.h"
+#include "nncompress/passes/graph_build.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
 
 namespace {
 
-ir::Value* constant(ir::Graph& g, const std::string& name, const at::Tensor& value, ir::DataType type) {
-  return g.add_initializer(g.unique_name(name), runtime::from_aten(value, type));
-}
-
+// The output of a new single-output node.
 ir::Value* node(ir::Graph& g, const std::string& op, const std::string& name, std::vector<ir::Value*> inputs,
                 std::vector<ir::Attribute> attributes = {}) {
-  const std::string out = g.unique_name(name);
-  return g.add_node({op, out, "", std::move(inputs), {out}, std::move(attributes), {}, ""})->output(0);
+  return add_op(g, op, name, std::move(inputs), std::move(attributes))->output(0);
 }
 
 at::Tensor int64s(std::vector<int64_t> v) { return at::tensor(v, at::kLong); }
@@ -46,12 +43,12 @@ at::Tensor bit_planes(const at::Tensor& codes, int bits) {
 ir::Value* add_packed_codes(ir::Graph& g, const std::string& base, const at::Tensor& codes, int bits) {
   if (bits < 1 || bits > 8) throw internal_error("packed codes need 1..8 bits");
   const int64_t n = codes.numel(), bytes = (n + 7) / 8;
-  ir::Value* planes = constant(g, base + "_bitplanes", bit_planes(codes, bits), ir::DataType::UInt8);
-  ir::Value* shifts = constant(g, base + "_shifts", at::arange(8, at::kLong), ir::DataType::UInt8);
-  ir::Value* two = constant(g, base + "_two", at::scalar_tensor(2.0, at::kFloat), ir::DataType::Float);
-  ir::Value* powers = constant(g, base + "_plane_values", at::pow(2.0, at::arange(bits, at::kFloat)).reshape({1, bits}),
+  ir::Value* planes = add_constant(g, base + "_bitplanes", bit_planes(codes, bits), ir::DataType::UInt8);
+  ir::Value* shifts = add_constant(g, base + "_shifts", at::arange(8, at::kLong), ir::DataType::UInt8);
+  ir::Value* two = add_constant(g, base + "_two", at::scalar_tensor(2.0, at::kFloat), ir::DataType::Float);
+  ir::Value* powers = add_constant(g, base + "_plane_values", at::pow(2.0, at::arange(bits, at::kFloat)).reshape({1, bits}),
                                ir::DataType::Float);
-  ir::Value* flat_shape = constant(g, base + "_plane_shape", int64s({bits, bytes * 8}), ir::DataType::Int64);
+  ir::Value* flat_shape = add_constant(g, base + "_plane_shape", int64s({bits, bytes * 8}), ir::DataType::Int64);
   ir::Value* shifted =
       node(g, "BitShift", base + "_shifted", {planes, shifts}, {ir::Attribute::make_string("direction", "RIGHT")});
   ir::Value* as_float = node(g, "Cast", base + "_shifted_float", {shifted}, {ir::Attribute::make_int("to", 1)});
@@ -60,11 +57,11 @@ ir::Value* add_packed_codes(ir::Graph& g, const std::string& base, const at::Ten
   ir::Value* values = node(g, "MatMul", base + "_codes_padded", {powers, rows});  // [1, bytes * 8]
   if (bytes * 8 != n) {
     values = node(g, "Slice", base + "_codes_flat",
-                  {values, constant(g, base + "_start", int64s({0}), ir::DataType::Int64),
-                   constant(g, base + "_end", int64s({n}), ir::DataType::Int64),
-                   constant(g, base + "_axis", int64s({1}), ir::DataType::Int64)});
+                  {values, add_constant(g, base + "_start", int64s({0}), ir::DataType::Int64),
+                   add_constant(g, base + "_end", int64s({n}), ir::DataType::Int64),
+                   add_constant(g, base + "_axis", int64s({1}), ir::DataType::Int64)});
   }
-  ir::Value* shape = constant(g, base + "_shape", int64s(codes.sizes().vec()), ir::DataType::Int64);
+  ir::Value* shape = add_constant(g, base + "_shape", int64s(codes.sizes().vec()), ir::DataType::Int64);
   return node(g, "Reshape", base + "_codes", {values, shape});
 }
 
@@ -78,7 +75,7 @@ int store_codebook_weight(ir::Graph& g, ir::Node* consumer) {
   const std::string base = old->name();
   ir::Value* codes = add_packed_codes(g, base, indices.reshape(w.sizes()), bits);
   ir::Value* as_index = node(g, "Cast", base + "_indices", {codes}, {ir::Attribute::make_int("to", 7)});  // INT64
-  ir::Value* table = constant(g, base + "_codebook", codebook, ir::DataType::Float);
+  ir::Value* table = add_constant(g, base + "_codebook", codebook, ir::DataType::Float);
   replace_weight(g, consumer, node(g, "Gather", base + "_decoded", {table, as_index}));
   return bits;
 }
@@ -105,18 +102,18 @@ void store_uniform_weight(ir::Graph& g, ir::Node* consumer, const UniformWeights
   const bool int4 = storage == UniformStorage::Int4DequantizeLinear && q.bits <= 4;
   if (storage == UniformStorage::Int4DequantizeLinear || (storage == UniformStorage::Int8DequantizeLinear && q.bits == 8)) {
     const ir::DataType type = int4 ? ir::DataType::Int4 : ir::DataType::Int8;
-    ir::Value* codes = constant(g, base + "_quantized", q.codes, type);
-    ir::Value* scale = constant(g, base + "_scale", q.scales.reshape(q.axis >= 0 ? std::vector<int64_t>{-1} : std::vector<int64_t>{}),
+    ir::Value* codes = add_constant(g, base + "_quantized", q.codes, type);
+    ir::Value* scale = add_constant(g, base + "_scale", q.scales.reshape(q.axis >= 0 ? std::vector<int64_t>{-1} : std::vector<int64_t>{}),
                                 ir::DataType::Float);
-    ir::Value* zero = constant(g, base + "_zero_point", at::zeros(scale->initializer()->dims(), at::kLong), type);
+    ir::Value* zero = add_constant(g, base + "_zero_point", at::zeros(scale->initializer()->dims(), at::kLong), type);
     std::vector<ir::Attribute> attrs;
     if (q.axis >= 0) attrs.push_back(ir::Attribute::make_int("axis", q.axis));
     weight = node(g, "DequantizeLinear", base + "_dequantized", {codes, scale, zero}, attrs);
   } else {
     ir::Value* codes = add_packed_codes(g, base, q.codes + q.max_code(), q.bits);
-    ir::Value* offset = constant(g, base + "_code_offset", at::scalar_tensor(static_cast<double>(q.max_code()), at::kFloat),
+    ir::Value* offset = add_constant(g, base + "_code_offset", at::scalar_tensor(static_cast<double>(q.max_code()), at::kFloat),
                                  ir::DataType::Float);
-    ir::Value* scale = constant(g, base + "_scale", q.scales.reshape(q.scale_shape()), ir::DataType::Float);
+    ir::Value* scale = add_constant(g, base + "_scale", q.scales.reshape(q.scale_shape()), ir::DataType::Float);
     weight = node(g, "Mul", base + "_dequantized", {node(g, "Sub", base + "_centered", {codes, offset}), scale});
   }
   replace_weight(g, consumer, weight);

@@ -6,10 +6,12 @@
 // range is each batch's own. Meant for transformers and MLPs, where ranges vary by input.
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <set>
 
 #include "nncompress/core/format.h"
 #include "nncompress/passes/cleanup/opset_upgrade.h"
+#include "nncompress/passes/graph_build.h"
 #include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -26,21 +28,20 @@ struct Layer {
   ir::Value* bias;    // Gemm's C, or nullptr
 };
 
-// Why `n` is left in float ("" when it is quantized); its weight as [K, N] in `layer`.
-std::string candidate(ir::Node* n, Layer& layer) {
-  if (!n->domain().empty() || (n->op_type() != "MatMul" && n->op_type() != "Gemm")) return "not MatMul/Gemm";
+// `n` as a layer to quantize, its weight as [K, N]; nullopt when it stays in float.
+std::optional<Layer> candidate(ir::Node* n) {
+  if (!n->domain().empty() || (n->op_type() != "MatMul" && n->op_type() != "Gemm")) return std::nullopt;
   const ir::Value* w = n->input(1);
-  if (!w || !w->initializer() || !ir::is_floating_point(w->initializer()->dtype())) return "no constant float weight";
-  if (n->input(0) && n->input(0)->initializer()) return "constant input";
+  if (!w || !w->initializer() || !ir::is_floating_point(w->initializer()->dtype())) return std::nullopt;
+  if (n->input(0) && n->input(0)->initializer()) return std::nullopt;  // a constant input: nothing at run time
   at::Tensor weight = runtime::to_aten(*w->initializer()).to(at::kFloat);
-  if (weight.dim() != 2) return "weight not 2-D";
+  if (weight.dim() != 2) return std::nullopt;
   if (n->op_type() == "Gemm") {
     if (n->attr_int("transA", 0) != 0 || n->attr_float("alpha", 1.f) != 1.f || n->attr_float("beta", 1.f) != 1.f)
-      return "Gemm with transA, alpha or beta";
+      return std::nullopt;
     if (n->attr_int("transB", 0) != 0) weight = weight.t();
   }
-  layer = {n, weight.contiguous(), n->op_type() == "Gemm" ? n->input(2) : nullptr};
-  return "";
+  return Layer{n, weight.contiguous(), n->op_type() == "Gemm" ? n->input(2) : nullptr};
 }
 
 struct Rewriter {
@@ -48,31 +49,21 @@ struct Rewriter {
   bool per_channel;
   double qmax;
 
-  ir::Value* constant(const std::string& base, const at::Tensor& value, ir::DataType type) {
-    return graph.add_initializer(graph.unique_name(base), runtime::from_aten(value, type));
-  }
-  ir::Node* node(const std::string& op, const std::string& base, std::vector<ir::Value*> inputs, int outputs = 1,
-                 std::vector<ir::Attribute> attrs = {}) {
-    std::vector<std::string> names;
-    for (int i = 0; i < outputs; ++i) names.push_back(graph.unique_name(base + (outputs > 1 ? "_" + std::to_string(i) : "")));
-    return graph.add_node({op, names[0], "", std::move(inputs), names, std::move(attrs), {}, ""});
-  }
-
   // Returns the largest weight scale.
   double rewrite(const Layer& l) {
     const std::string id = l.node->name.empty() ? l.node->output(0)->name() : l.node->name;
     const at::Tensor absmax = per_channel ? l.weight.abs().amax(0) : l.weight.abs().max().reshape({});
     const at::Tensor scale = at::where(absmax > 0, absmax / qmax, at::ones_like(absmax));
     const at::Tensor wq = at::round(l.weight / scale).clamp(-qmax, qmax).to(at::kChar);
-    ir::Value* w_q = constant(id + "_W_q", wq, ir::DataType::Int8);
-    ir::Value* w_zp = constant(id + "_W_zp", at::zeros(scale.sizes(), at::kChar), ir::DataType::Int8);
-    ir::Value* w_scale = constant(id + "_W_scale", scale, ir::DataType::Float);
-    ir::Node* dq = node("DynamicQuantizeLinear", id + "_x_dq", {l.node->input(0)}, 3);
-    ir::Node* mm = node("MatMulInteger", id + "_int", {dq->output(0), w_q, dq->output(2), w_zp});
-    ir::Node* cast = node("Cast", id + "_float", {mm->output(0)}, 1, {ir::Attribute::make_int("to", 1)});
-    ir::Node* scales = node("Mul", id + "_scale", {dq->output(1), w_scale});
-    ir::Node* last = node("Mul", id + "_out", {cast->output(0), scales->output(0)});
-    if (l.bias) last = node("Add", id + "_bias", {last->output(0), l.bias});
+    ir::Value* w_q = add_constant(graph, id + "_W_q", wq, ir::DataType::Int8);
+    ir::Value* w_zp = add_constant(graph, id + "_W_zp", at::zeros(scale.sizes(), at::kChar), ir::DataType::Int8);
+    ir::Value* w_scale = add_constant(graph, id + "_W_scale", scale, ir::DataType::Float);
+    ir::Node* dq = add_op(graph, "DynamicQuantizeLinear", id + "_x_dq", {l.node->input(0)}, {}, 3);
+    ir::Node* mm = add_op(graph, "MatMulInteger", id + "_int", {dq->output(0), w_q, dq->output(2), w_zp});
+    ir::Node* cast = add_op(graph, "Cast", id + "_float", {mm->output(0)}, {ir::Attribute::make_int("to", 1)});
+    ir::Node* scales = add_op(graph, "Mul", id + "_scale", {dq->output(1), w_scale});
+    ir::Node* last = add_op(graph, "Mul", id + "_out", {cast->output(0), scales->output(0)});
+    if (l.bias) last = add_op(graph, "Add", id + "_bias", {last->output(0), l.bias});
     ir::Value* w = l.node->input(1);
     graph.move_output(l.node, 0, last, 0);
     graph.erase_node(l.node);
@@ -85,10 +76,9 @@ PassResult apply(ir::Model& model, const PassContext&, const OptionValues& v) {
   const std::vector<std::string> keep_names = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   const std::set<std::string> keep(keep_names.begin(), keep_names.end());
   std::vector<Layer> layers;
-  for (const auto& n : model.graph.nodes()) {
-    Layer l{};
-    if (!keep.count(n->name) && candidate(n.get(), l).empty()) layers.push_back(l);
-  }
+  for (const auto& n : model.graph.nodes())
+    if (!keep.count(n->name))
+      if (std::optional<Layer> l = candidate(n.get())) layers.push_back(*l);
   PassResult result;
   if (layers.empty()) {
     result.unchanged = "no MatMul or Gemm with a constant 2-D float weight" + std::string(keep.empty() ? "" : " outside keep");
