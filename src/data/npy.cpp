@@ -116,12 +116,17 @@ NpyHeader parse_header(const std::string& bytes, const std::string& label) {
   return h;
 }
 
+// Whether reading only the first row_limit rows leaves some out (Fortran order keeps them all).
+bool cuts_rows(const NpyHeader& h, int64_t row_limit) {
+  return row_limit > 0 && !h.fortran && !h.shape.empty() && h.shape[0] > row_limit;
+}
+
 }  // namespace
 
 std::optional<size_t> npy_prefix_size(const std::string& head, const std::string& label, int64_t row_limit) {
   if (row_limit <= 0) return std::nullopt;
   const NpyHeader h = parse_header(head, label);
-  if (h.fortran || h.shape.empty() || h.shape[0] <= row_limit) return std::nullopt;
+  if (!cuts_rows(h, row_limit)) return std::nullopt;
   uint64_t bytes = static_cast<uint64_t>(row_limit) * at::elementSize(h.type);
   for (size_t i = 1; i < h.shape.size(); ++i)
     if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(h.shape[i]), &bytes)) return std::nullopt;
@@ -131,7 +136,7 @@ std::optional<size_t> npy_prefix_size(const std::string& head, const std::string
 
 at::Tensor parse_npy(const std::string& bytes, const std::string& label, int64_t row_limit) {
   NpyHeader h = parse_header(bytes, label);
-  if (row_limit > 0 && !h.fortran && !h.shape.empty() && h.shape[0] > row_limit) h.shape[0] = row_limit;
+  if (cuts_rows(h, row_limit)) h.shape[0] = row_limit;
   const at::ScalarType type = h.type;
   const bool fortran = h.fortran;
   const std::vector<int64_t>& shape = h.shape;
