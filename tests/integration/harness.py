@@ -83,3 +83,50 @@ def assert_same_as_ort(nncompress, model, test_npz, work):
     a, b, errors = logits_of_both(nncompress, model, test_npz, str(work))
     assert a is not None and b is not None, errors
     assert np.allclose(a, b, rtol=1e-4, atol=1e-4), f"max diff {np.abs(a - b).max():.2e}"
+
+
+# ONNX Runtime's MatMulNBits (what it fuses block-wise DequantizeLinear -> MatMul into) with float
+# accumulation, as the ONNX semantics; its default rounds the activations to int8.
+ORT_EXACT_MATMULNBITS = ("--config", "session.qdq_matmulnbits_accuracy_level=0")
+
+
+def ort_outputs(model, feeds, out_dir, options=()):
+    """onnxruntime-node's outputs of `model` for feeds {input name: .npy path}, by output name;
+    `options`: more arguments of tools/ort/run.js."""
+    import numpy as np
+    args = ["node", os.path.join(ROOT, "tools", "ort", "run.js"), str(model), str(out_dir), *options]
+    code, _, err = run(args + [f"{name}={path}" for name, path in feeds.items()])
+    assert code == 0, err
+    return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir)}
+
+
+def our_outputs(nncompress, model, feed, out_dir):
+    """nncompress run's outputs of `model` for one input .npy, by output name."""
+    import numpy as np
+    code, _, err = run([nncompress, "--quiet", "run", str(model), "-i", str(feed), "-o", str(out_dir)])
+    assert code == 0, err
+    return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir)}
+
+
+def export_attention_encoder(path):
+    """Two self-attention blocks (fused QKV projection, 4 heads, GELU MLP, LayerNorm) on [B, 12, 64]."""
+    import torch
+    torch.manual_seed(0)
+
+    class Block(torch.nn.Module):
+        def __init__(self, d=64, heads=4):
+            super().__init__()
+            self.heads, self.qkv, self.proj = heads, torch.nn.Linear(d, 3 * d), torch.nn.Linear(d, d)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(d, 128), torch.nn.GELU(), torch.nn.Linear(128, d))
+            self.ln1, self.ln2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
+
+        def forward(self, x):
+            b, t, d = x.shape
+            q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+            a = torch.softmax(q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5, -1) @ v
+            x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
+            return x + self.mlp(self.ln2(x))
+
+    model = torch.nn.Sequential(Block(), Block()).eval()
+    torch.onnx.export(model, torch.randn(2, 12, 64), str(path), input_names=["tokens"], output_names=["hidden"],
+                      dynamic_axes={"tokens": {0: "batch"}}, opset_version=14)

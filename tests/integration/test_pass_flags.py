@@ -35,7 +35,7 @@ def help_lines(nncompress, command):
 def test_every_option_is_a_flag_with_the_declared_default(nncompress, registry, command, prefix):
     flags = help_lines(nncompress, command)
     passes = [p for p in registry if p["name"].startswith(prefix)]
-    assert len(passes) == {"prune": 3, "quantize": 4}[command]  # quant.int8, focused, mixed, dynamic
+    assert len(passes) == {"prune": 3, "quantize": 5}[command]  # quant.int8, focused, mixed, dynamic, weight-only
     for p in passes:
         method = p["name"][len(prefix):]
         for o in p["options"]:

@@ -9,22 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from harness import MNIST_TEST, ROOT, run
+from harness import MNIST_TEST, ROOT, export_attention_encoder, ort_outputs, our_outputs, run
 
 LENET300 = os.path.join(ROOT, "models", "lenet-300-100-mnist.onnx")
-
-
-def ort_outputs(model, feeds, out_dir):
-    args = ["node", os.path.join(ROOT, "tools", "ort", "run.js"), str(model), str(out_dir)]
-    code, _, err = run(args + [f"{name}={path}" for name, path in feeds.items()])
-    assert code == 0, err
-    return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir)}
-
-
-def ours(nncompress, model, feed, out_dir):
-    code, _, err = run([nncompress, "--quiet", "run", str(model), "-i", str(feed), "-o", str(out_dir)])
-    assert code == 0, err
-    return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir)}
 
 
 def top1(nncompress, model):
@@ -46,40 +33,16 @@ def test_mlp_keeps_its_accuracy_and_ort_agrees(nncompress, tmp_path):
     x = np.load(MNIST_TEST)["x"][:16].astype(np.float32) / 255
     np.save(tmp_path / "x.npy", x.reshape(16, 1, 28, 28))
     name = onnx.load(str(out)).graph.input[0].name
-    a = ours(nncompress, out, tmp_path / "x.npy", tmp_path / "ours")
+    a = our_outputs(nncompress, out, tmp_path / "x.npy", tmp_path / "ours")
     b = ort_outputs(out, {name: tmp_path / "x.npy"}, tmp_path / "ort")
     assert a.keys() == b.keys()
     for k in a:
         assert np.abs(a[k] - b[k]).max() <= 1e-4 * max(np.abs(b[k]).max(), 1), k
 
 
-def make_encoder(path):
-    """Two self-attention blocks (fused QKV projection, 4 heads, GELU MLP, LayerNorm) on [B, 12, 64]."""
-    import torch
-    torch.manual_seed(0)
-
-    class Block(torch.nn.Module):
-        def __init__(self, d=64, heads=4):
-            super().__init__()
-            self.heads, self.qkv, self.proj = heads, torch.nn.Linear(d, 3 * d), torch.nn.Linear(d, d)
-            self.mlp = torch.nn.Sequential(torch.nn.Linear(d, 128), torch.nn.GELU(), torch.nn.Linear(128, d))
-            self.ln1, self.ln2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
-
-        def forward(self, x):
-            b, t, d = x.shape
-            q, k, v = self.qkv(self.ln1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-            a = torch.softmax(q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5, -1) @ v
-            x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
-            return x + self.mlp(self.ln2(x))
-
-    model = torch.nn.Sequential(Block(), Block()).eval()
-    torch.onnx.export(model, torch.randn(2, 12, 64), str(path), input_names=["tokens"], output_names=["hidden"],
-                      dynamic_axes={"tokens": {0: "batch"}}, opset_version=14)
-
-
 def test_attention_encoder_matches_ort_and_stays_near_float(nncompress, tmp_path):
     float_model, out = tmp_path / "encoder.onnx", tmp_path / "encoder-dyn.onnx"
-    make_encoder(float_model)
+    export_attention_encoder(float_model)
     code, _, err = run([nncompress, "quantize", float_model, "-o", out, "--method", "dynamic"])
     assert code == 0, err
     q = onnx.load(str(out))
@@ -87,10 +50,10 @@ def test_attention_encoder_matches_ort_and_stays_near_float(nncompress, tmp_path
     assert [o.name for o in q.graph.output] == ["hidden"]
     assert sum(n.op_type == "MatMulInteger" for n in q.graph.node) == 8  # qkv, proj, 2 MLP layers x 2 blocks
     np.save(tmp_path / "t.npy", np.random.RandomState(1).randn(3, 12, 64).astype(np.float32))
-    a = ours(nncompress, out, tmp_path / "t.npy", tmp_path / "ours")["hidden"]
+    a = our_outputs(nncompress, out, tmp_path / "t.npy", tmp_path / "ours")["hidden"]
     b = ort_outputs(out, {"tokens": tmp_path / "t.npy"}, tmp_path / "ort")["hidden"]
     assert np.abs(a - b).max() <= 1e-3 * np.abs(b).max()
-    ref = ours(nncompress, float_model, tmp_path / "t.npy", tmp_path / "float")["hidden"]
+    ref = our_outputs(nncompress, float_model, tmp_path / "t.npy", tmp_path / "float")["hidden"]
     rel = np.linalg.norm(a - ref) / np.linalg.norm(ref)
     assert rel < 0.05, rel
 

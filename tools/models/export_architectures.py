@@ -7,10 +7,14 @@
   resnet20:      CIFAR-style ResNet-20 (3 stages x 3 basic blocks, 16/32/64 channels, BatchNorm),
                  1x1-conv projection shortcuts where the shape changes, for 1x28x28 input.
   mobilenetv2:   MobileNetV2, width 0.5, inverted residuals, strides adapted to 28x28 (total 8).
+  vit:           Vision Transformer: 7x7 patches (16 tokens + class token), dim 128, 4 layers of
+                 pre-norm attention (4 heads, separate Q/K/V) and GELU MLP 256, learned positions.
+                 Exported at opset 17 (LayerNormalization, GELU as Erf), in eval mode.
 
   /usr/bin/python3 tools/models/export_architectures.py --out build/archs
 """
 import argparse
+import math
 import os
 
 import onnx
@@ -80,13 +84,81 @@ def mobilenetv2():
     return m
 
 
-ARCHS = {"lenet-300-100": LeNet300, "lenet5": LeNet5, "resnet20": ResNet20, "mobilenetv2": mobilenetv2}
+class Dense(nn.Module):
+    """x @ W + b with W stored [in, out], so the export writes MatMul on the parameter itself under
+    its own name (nn.Linear on a 3-D input writes a folded transpose under a generated name)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cin, cout))
+        self.bias = nn.Parameter(torch.empty(cout))
+        nn.init.trunc_normal_(self.weight, std=0.02)
+        nn.init.normal_(self.bias, std=1e-3)
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.q, self.k, self.v, self.o = Dense(dim, dim), Dense(dim, dim), Dense(dim, dim), Dense(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.up, self.down = Dense(dim, hidden), Dense(hidden, dim)
+        self.gelu = nn.GELU()
+
+    def split_heads(self, x):
+        return x.reshape(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
+
+    def forward(self, x):
+        y = self.norm1(x)
+        q, k, v = self.split_heads(self.q(y)), self.split_heads(self.k(y)), self.split_heads(self.v(y))
+        attention = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+        y = (attention @ v).transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        x = x + self.o(y)
+        return x + self.down(self.gelu(self.up(self.norm2(x))))
+
+
+class ViT(nn.Module):
+    def __init__(self, patch=7, dim=128, depth=4, heads=4, hidden=256, classes=10):
+        super().__init__()
+        tokens = (28 // patch) ** 2
+        self.patch_embed = nn.Conv2d(1, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.empty(1, tokens + 1, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.Sequential(*[EncoderBlock(dim, heads, hidden) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+        # The exporter merges parameters of equal value into one tensor (every zero bias, every
+        # LayerNorm scale of ones), which training would then tie: start them distinct.
+        for norm in [m for m in self.modules() if isinstance(m, nn.LayerNorm)]:
+            nn.init.normal_(norm.weight, 1.0, 1e-3)
+            nn.init.normal_(norm.bias, 0.0, 1e-3)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+ARCHS = {"lenet-300-100": LeNet300, "lenet5": LeNet5, "resnet20": ResNet20, "mobilenetv2": mobilenetv2, "vit": ViT}
+# Transformers export in eval mode at opset 17 (LayerNormalization); the CNNs in training mode.
+TRANSFORMERS = {"vit"}
 
 
 def export(name, path, seed):
     torch.manual_seed(seed)
     model = ARCHS[name]().eval()
     x = torch.zeros(1, 1, 28, 28)
+    if name in TRANSFORMERS:
+        torch.onnx.export(model, x, path, opset_version=17, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+        finish(path)
+        return
     # TRAINING mode keeps BatchNormalization as a node (EVAL folds it into the convolutions);
     # its running-statistics outputs are dropped so the node is the plain inference form.
     torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["logits"],
@@ -94,6 +166,12 @@ def export(name, path, seed):
                       do_constant_folding=False)
     proto = onnx.load(path)
     inference_form(proto)
+    onnx.save(proto, path)
+    finish(path)
+
+
+def finish(path):
+    proto = onnx.load(path)
     proto.producer_name = "nncompress tools/models/export_architectures.py"
     onnx.checker.check_model(proto)
     onnx.save(proto, path)

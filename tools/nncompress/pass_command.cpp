@@ -66,8 +66,20 @@ void add_option_flags(CLI::App* cmd, Invocation& inv, const std::string& prefix)
     for (const auto& [pass, spec] : specs)
       where += (where.empty() ? "" : "; ") + method_of(*pass, prefix) +
                (spec->default_value.empty() || spec->kind == passes::OptionKind::Boolean ? "" : ": default " + spec->default_value);
-    std::string help = first.help + " [" + where + "]";
-    if (!first.constraint().empty()) help += " (" + first.constraint() + ")";
+    // Passes that mean different things by one name (int8's --symmetric is about activations,
+    // weight-only's about weights) each have their own words and range in the help.
+    bool same = true;
+    for (const auto& [pass, spec] : specs) same = same && spec->help == first.help && spec->constraint() == first.constraint();
+    std::string help;
+    if (same) {
+      help = first.help + " [" + where + "]";
+      if (!first.constraint().empty()) help += " (" + first.constraint() + ")";
+    } else {
+      for (const auto& [pass, spec] : specs)
+        help += (help.empty() ? "" : "; ") + method_of(*pass, prefix) + ": " + spec->help +
+                (spec->constraint().empty() ? "" : " (" + spec->constraint() + ")");
+      help += " [" + where + "]";
+    }
     std::string flag = "--" + name;
     for (const std::string& alias : first.aliases) flag += ",--" + alias;
     switch (first.kind) {

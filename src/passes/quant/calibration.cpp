@@ -14,7 +14,7 @@ namespace nncompress::passes {
 
 namespace {
 
-// Runs every batch of `data` and hands each captured tensor (flattened, float) to `visit`.
+// Runs every batch of `data` and hands each captured tensor (as float) to `visit`.
 void for_each_batch(const runtime::Executor& exec, const std::vector<std::string>& tensors, const data::Dataset& data,
                     const CalibrationOptions& o, const std::function<void(const std::string&, const at::Tensor&)>& visit) {
   at::NoGradGuard no_grad;
@@ -26,7 +26,7 @@ void for_each_batch(const runtime::Executor& exec, const std::vector<std::string
     for (const std::string& name : tensors) {
       auto it = captured.find(name);
       if (it == captured.end()) throw internal_error("calibration did not see '" + name + "'");
-      visit(name, it->second.detach().reshape({-1}).to(at::kFloat));
+      visit(name, it->second.detach().to(at::kFloat));
     }
     if (o.progress) o.progress(start + len, n);
   }
@@ -135,6 +135,22 @@ std::map<std::string, Range> calibrate(const ir::Model& model, const std::vector
     }
   }
   return ranges;
+}
+
+std::map<std::string, Gram> gram_matrices(const ir::Model& model, const std::vector<std::string>& tensors,
+                                          const data::Dataset& data, const CalibrationOptions& o) {
+  if (data.size() == 0) throw bad_input("the calibration data '" + data.source + "' is empty");
+  const runtime::Executor exec(model);
+  std::map<std::string, Gram> grams;
+  for_each_batch(exec, tensors, data, o, [&](const std::string& name, const at::Tensor& x) {
+    if (x.dim() < 1) throw internal_error("'" + name + "' is a scalar: it has no rows for a Gram matrix");
+    const at::Tensor rows = x.reshape({-1, x.size(-1)}).to(at::kDouble);
+    Gram& g = grams[name];
+    const at::Tensor xtx = rows.t().mm(rows);
+    g.xtx = g.xtx.defined() ? g.xtx + xtx : xtx;
+    g.rows += rows.size(0);
+  });
+  return grams;
 }
 
 }  // namespace nncompress::passes

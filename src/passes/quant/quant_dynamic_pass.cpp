@@ -14,6 +14,7 @@
 #include "nncompress/passes/graph_build.h"
 #include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass.h"
+#include "nncompress/passes/quant/matmul_weights.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
@@ -22,27 +23,7 @@ namespace {
 
 using K = OptionKind;
 
-struct Layer {
-  ir::Node* node;
-  at::Tensor weight;  // [K, N] float
-  ir::Value* bias;    // Gemm's C, or nullptr
-};
-
-// `n` as a layer to quantize, its weight as [K, N]; nullopt when it stays in float.
-std::optional<Layer> candidate(ir::Node* n) {
-  if (!n->domain().empty() || (n->op_type() != "MatMul" && n->op_type() != "Gemm")) return std::nullopt;
-  const ir::Value* w = n->input(1);
-  if (!w || !w->initializer() || !ir::is_floating_point(w->initializer()->dtype())) return std::nullopt;
-  if (n->input(0) && n->input(0)->initializer()) return std::nullopt;  // a constant input: nothing at run time
-  at::Tensor weight = runtime::to_aten(*w->initializer()).to(at::kFloat);
-  if (weight.dim() != 2) return std::nullopt;
-  if (n->op_type() == "Gemm") {
-    if (n->attr_int("transA", 0) != 0 || n->attr_float("alpha", 1.f) != 1.f || n->attr_float("beta", 1.f) != 1.f)
-      return std::nullopt;
-    if (n->attr_int("transB", 0) != 0) weight = weight.t();
-  }
-  return Layer{n, weight.contiguous(), n->op_type() == "Gemm" ? n->input(2) : nullptr};
-}
+using Layer = ConstantWeightMatMul;
 
 struct Rewriter {
   ir::Graph& graph;
@@ -78,7 +59,7 @@ PassResult apply(ir::Model& model, const PassContext&, const OptionValues& v) {
   std::vector<Layer> layers;
   for (const auto& n : model.graph.nodes())
     if (!keep.count(n->name))
-      if (std::optional<Layer> l = candidate(n.get())) layers.push_back(*l);
+      if (std::optional<Layer> l = constant_weight_matmul(n.get())) layers.push_back(*l);
   PassResult result;
   if (layers.empty()) {
     result.unchanged = "no MatMul or Gemm with a constant 2-D float weight" + std::string(keep.empty() ? "" : " outside keep");

@@ -1,5 +1,6 @@
-// QuantizeLinear and DequantizeLinear (per-tensor and per-axis), and the dynamic quantization
-// ops ONNX Runtime's quantize_dynamic writes: DynamicQuantizeLinear and MatMulInteger.
+// QuantizeLinear and DequantizeLinear (per-tensor, per-axis and blocked: opset 21's block_size),
+// and the dynamic quantization ops ONNX Runtime's quantize_dynamic writes: DynamicQuantizeLinear
+// and MatMulInteger.
 #include <algorithm>
 #include <cmath>
 
@@ -33,9 +34,26 @@ at::Tensor along_axis(const Ctx& c, const at::Tensor& param, const at::Tensor& x
   return param.view(shape);
 }
 
+// A blocked parameter (opset 21): the rank of x, ceil(x.size(axis) / block_size) along axis and
+// x's sizes elsewhere; each element covers block_size consecutive elements of x along axis.
+at::Tensor expand_blocks(const Ctx& c, const at::Tensor& param, const at::Tensor& x, int64_t block) {
+  const int64_t axis = normalize_axis(c, c.node.attr_int("axis", 1), x.dim());
+  bool fits = param.dim() == x.dim();
+  for (int64_t d = 0; fits && d < x.dim(); ++d)
+    fits = param.size(d) == (d == axis ? (x.size(d) + block - 1) / block : x.size(d));
+  if (!fits) c.fail("blocked scale/zero point shape does not match the input and block_size");
+  return param.repeat_interleave(block, axis).narrow(axis, 0, x.size(axis));
+}
+
+// A scale or zero point broadcast to x: per tensor, per axis, or per block.
+at::Tensor broadcast_param(const Ctx& c, const at::Tensor& param, const at::Tensor& x) {
+  const int64_t block = c.node.attr_int("block_size", 0);
+  if (block < 0) c.fail("block_size must not be negative");
+  return block > 0 ? expand_blocks(c, param, x, block) : along_axis(c, param, x);
+}
+
 Out quantize(const Ctx& c) {
   const at::Tensor& x = c.input(0);
-  if (c.node.attr_int("block_size", 0)) c.fail("blocked quantization is not supported");
   DataType type = DataType::UInt8;
   if (c.has_input(2)) type = onnx_type_of_input(c, 2);
   else if (c.node.has_attribute("output_dtype")) type = static_cast<DataType>(c.node.attr_int("output_dtype", 2));
@@ -45,21 +63,22 @@ Out quantize(const Ctx& c) {
     case DataType::Int8: lo = -128, hi = 127; break;
     case DataType::UInt16: lo = 0, hi = 65535; break;
     case DataType::Int16: lo = -32768, hi = 32767; break;
+    case DataType::UInt4: lo = 0, hi = 15; break;
+    case DataType::Int4: lo = -8, hi = 7; break;
     default: c.fail("QuantizeLinear to " + ir::to_string(type) + " is not supported");
   }
-  const at::Tensor scale = along_axis(c, c.input(1).to(at::kFloat), x);
+  const at::Tensor scale = broadcast_param(c, c.input(1).to(at::kFloat), x);
   at::Tensor q = at::round(x.to(at::kFloat) / scale);  // half to even, as ONNX
-  if (c.has_input(2)) q = q + along_axis(c, c.input(2).to(at::kFloat), x);
+  if (c.has_input(2)) q = q + broadcast_param(c, c.input(2).to(at::kFloat), x);
   return one(q.clamp(lo, hi).to(scalar_type_for(c, static_cast<int64_t>(type))));
 }
 
 Out dequantize(const Ctx& c) {
   const at::Tensor& x = c.input(0);
-  if (c.node.attr_int("block_size", 0)) c.fail("blocked dequantization is not supported");
   const at::Tensor& scale_in = c.input(1);
   at::Tensor v = x.to(at::kFloat);
-  if (c.has_input(2)) v = v - along_axis(c, c.input(2).to(at::kFloat), x);
-  return one((v * along_axis(c, scale_in.to(at::kFloat), x)).to(scale_in.scalar_type()));
+  if (c.has_input(2)) v = v - broadcast_param(c, c.input(2).to(at::kFloat), x);
+  return one((v * broadcast_param(c, scale_in.to(at::kFloat), x)).to(scale_in.scalar_type()));
 }
 
 // uint8 with a scale and zero point from the tensor's own range (which always includes 0), as

@@ -2,6 +2,8 @@
 // Activation ranges for post-training quantization, measured by running the float model over
 // calibration data. Streaming: a first pass keeps each tensor's min and max, a second (percentile
 // and entropy only) fills a fixed-size histogram per tensor, so memory does not grow with the data.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,6 +40,15 @@ struct CalibrationOptions {
 // Ranges of the named values (graph inputs or node outputs) over `data`.
 std::map<std::string, Range> calibrate(const ir::Model& model, const std::vector<std::string>& tensors,
                                        const data::Dataset& data, const CalibrationOptions& options);
+
+// The sum of x^T x over the rows of a value (every dimension but the last), in float64.
+struct Gram {
+  at::Tensor xtx;  // [D, D]
+  int64_t rows = 0;
+};
+// Gram matrices of the named values over `data`: the input statistics GPTQ weighs errors by.
+std::map<std::string, Gram> gram_matrices(const ir::Model& model, const std::vector<std::string>& tensors,
+                                          const data::Dataset& data, const CalibrationOptions& options);
 
 // The entropy threshold for a histogram of |x| over [0, bin_width * hist.size()) (exposed for tests).
 double entropy_threshold(const std::vector<double>& hist, double bin_width, int64_t levels);
