@@ -24,10 +24,15 @@ const std::set<std::string> kPassThrough = {
     "Softsign", "Gelu", "Dropout", "Identity", "Neg", "Abs", "Sqrt", "Erf", "MaxPool", "AveragePool",
     "GlobalAveragePool", "GlobalMaxPool", "LpPool"};
 const std::set<std::string> kElementwise = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"};
+// Pass-through ops that treat axis 1 as channels: wrong for features on the last axis.
+const std::set<std::string> kPools = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool"};
 
 struct Channels {
   SegmentList list;
   int64_t stride = 1;
+  // Features on the last axis of a rank >= 3 tensor ([batch, tokens, features]: a MatMul over
+  // token rows, as in transformer MLPs) rather than on axis 1.
+  bool last = false;
 };
 
 class Builder {
@@ -168,17 +173,21 @@ class Builder {
       if (auto* c = find(n.input(1))) block(c->list, "read by " + n.describe());
       return;
     }
+    bool batched = false;  // [..., rows, K] x [K, N]: features on the last axis
     if (!gemm) {
       const auto a = shape(n.input(0));
-      if (!a || a->size() != 2) {
-        if (auto* c = find(n.input(0))) block(c->list, "read by the batched MatMul " + n.describe());
+      if (!a || a->size() < 2) {
+        if (auto* c = find(n.input(0))) block(c->list, "read by the MatMul " + n.describe() + " of unknown rank");
         return;
       }
+      batched = a->size() > 2;
     }
     const auto& wd = w->initializer()->dims();
     const int64_t k = trans_b ? wd[1] : wd[0], out = trans_b ? wd[0] : wd[1];
+    const bool grouped = find(n.input(0)) != nullptr;
     const Channels in = channels_of(n.input(0), k, n);
-    if (total(in.list) * in.stride != k) {
+    // A batched MatMul reads the last axis: channels on axis 1 of a feature map are not its rows.
+    if (total(in.list) * in.stride != k || (grouped && batched && (!in.last || in.stride != 1))) {
       block(in.list, "feature count mismatch at " + n.describe());
       produce(n, 0, out, "follows a feature mismatch");
       return;
@@ -187,6 +196,7 @@ class Builder {
     ir::Value* c = gemm ? n.input(2) : nullptr;
     const bool per_output_bias = !c || (c->has_initializer() && c->initializer()->dims() == std::vector<int64_t>{out});
     produce(n, 0, out, per_output_bias ? "" : "has a bias that is not per output feature (" + n.describe() + ")");
+    if (batched && n.output(0)) channels_[n.output(0)].last = true;
   }
 
   void visit_elementwise(ir::Node& n) {
@@ -198,7 +208,7 @@ class Builder {
     const Channels& first = lists[0];
     for (size_t i = 1; i < lists.size(); ++i) {
       const Channels& other = lists[i];
-      if (other.list.size() != first.list.size() || other.stride != first.stride) {
+      if (other.list.size() != first.list.size() || other.stride != first.stride || other.last != first.last) {
         block(first.list, "mixed channel layouts at " + n.describe());
         block(other.list, "mixed channel layouts at " + n.describe());
         continue;
@@ -218,8 +228,13 @@ class Builder {
       const auto s = shape(in);
       const int64_t c = total(first.list) * first.stride;
       if (s && ir::element_count(*s) == 1) continue;
+      if (first.last && in->has_initializer() && s && !s->empty() && s->back() == c &&
+          ir::element_count(*s) == c) {  // [C] or [1, ..., 1, C]: per feature on the last axis
+        user(in, static_cast<int64_t>(s->size()) - 1, first);
+        continue;
+      }
       const size_t out_rank = out_shape ? out_shape->size() : 0;
-      if (in->has_initializer() && s && out_rank >= 2 && s->size() + 1 >= out_rank && first.stride == 1) {
+      if (!first.last && in->has_initializer() && s && out_rank >= 2 && s->size() + 1 >= out_rank && first.stride == 1) {
         // Aligned to the output's rank from the right, the channel axis is out_rank - 1 - 1 counted from the end.
         const int64_t axis = static_cast<int64_t>(s->size()) - static_cast<int64_t>(out_rank - 1);
         bool per_channel = axis >= 0 && (*s)[axis] == c;
@@ -297,7 +312,7 @@ class Builder {
       bool ok = true;
       for (ir::Value* v : n.inputs()) {
         auto* c = find(v);
-        if (!c || c->stride != 1) ok = false;
+        if (!c || c->stride != 1 || c->last) ok = false;
         else parts.push_back(*c);
       }
       const auto s = shape(n.output(0));
@@ -317,6 +332,8 @@ class Builder {
         if (auto* c = find(v)) block(c->list, "read by " + n.describe());
       return;
     }
+    if (in->last && (!standard || !kPassThrough.count(op) || kPools.count(op)))
+      return block(in->list, "read by " + n.describe());
     if (standard && (op == "BatchNormalization" || op == "InstanceNormalization")) {
       const size_t params = op == "BatchNormalization" ? 5 : 3;
       for (size_t i = 1; i < params && i < n.inputs().size(); ++i) {

@@ -156,7 +156,8 @@ const PassInfo& quant_weight_only_pass() {
       "quant.weight-only",
       "block-wise 4/8-bit MatMul/Gemm weights, activations float (DequantizeLinear opset 21; RTN or GPTQ)",
       "calibration data for algorithm gptq (labels not needed)",
-      {option("bits", K::Integer, "4", "bits per weight code: 4 or 8").at_least(4).at_most(8),
+      // One flag per option name: the range of focused's --bits, which check() narrows to 4 or 8.
+      {option("bits", K::Integer, "4", "bits per weight code: 4 or 8").at_least(3).at_most(8),
        option("block", K::Integer, "32",
               "weights per scale along the reduction dimension (a power of two >= 16 lets ONNX Runtime use MatMulNBits)")
            .at_least(1).at_most(1 << 20),

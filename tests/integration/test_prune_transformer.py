@@ -1,0 +1,48 @@
+"""Structured pruning of transformer blocks with real removal (prune --method channels): the hidden
+neurons of each MLP (up-projection columns with their bias, down-projection rows) form a channel
+group through the GELU; the residual stream (read by LayerNorm) and the attention projections
+(split into heads by a Reshape) are left alone, each with its reason. ONNX Runtime runs the
+pruned model and agrees with nncompress."""
+import json
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from harness import export_attention_encoder, ort_outputs, our_outputs, run
+
+
+def matmul_weights(path):
+    m = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    return [inits[n.input[1]].shape for n in m.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+
+
+def test_mlp_neurons_are_removed_and_ort_agrees(nncompress, tmp_path):
+    model, out = tmp_path / "encoder.onnx", tmp_path / "pruned.onnx"
+    export_attention_encoder(model)
+    code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.5",
+                             "--json"])
+    assert code == 0, err
+    report = json.loads(stdout)
+    before, after = matmul_weights(model), matmul_weights(out)
+    # Per block: qkv [64, 192] and proj [64, 64] unchanged, MLP [64, 128] -> [64, 64] and [128, 64] -> [64, 64].
+    assert sorted(before) == sorted([(64, 192), (64, 64), (64, 128), (128, 64)] * 2)
+    assert sorted(after) == sorted([(64, 192), (64, 64), (64, 64), (64, 64)] * 2)
+    assert report["params_after"] < report["params_before"]
+    probe = tmp_path / "t.npy"
+    np.save(probe, np.random.RandomState(2).randn(3, 12, 64).astype(np.float32))
+    a = our_outputs(nncompress, out, probe, tmp_path / "ours")["hidden"]
+    b = ort_outputs(out, {"tokens": probe}, tmp_path / "ort")["hidden"]
+    assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max()
+
+
+def test_attention_and_residual_stream_are_left_alone_with_reasons(nncompress, tmp_path):
+    model = tmp_path / "encoder.onnx"
+    export_attention_encoder(model)
+    code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", tmp_path / "p.onnx", "--method", "channels",
+                             "--ratio", "0.5", "--json"])
+    assert code == 0, err
+    reasons = {r["node"]: r["reason"] for r in json.loads(stdout)["unprunable"]}
+    assert "Reshape" in reasons["/0/qkv/MatMul"]  # split into heads
+    assert "not per channel at '/0/Add'" in reasons["/0/mlp/mlp.2/MatMul"]  # the residual stream
