@@ -58,11 +58,13 @@ void rewrite(ir::Graph& g, const Layer& l, const BlockwiseWeights& q, const Bloc
   ir::Value* w = l.node->input(1);
   if (l.node->op_type() == "MatMul") {
     g.set_input(l.node, 1, dq->output(0));
-  } else {  // Gemm(x, W[, C]) -> MatMul(x, W as [K, N]) [+ C]
-    ir::Node* last = add_op(g, "MatMul", id + "_matmul", {l.node->input(0), dq->output(0)});
-    if (l.bias) last = add_op(g, "Add", id + "_bias", {last->output(0), l.bias});
+  } else {  // Gemm(x, W[, C]) -> MatMul(x, W as [K, N]) [+ C], the MatMul under the Gemm's name
+    const std::string name = l.node->name;
+    ir::Node* matmul = add_op(g, "MatMul", id + "_matmul", {l.node->input(0), dq->output(0)});
+    ir::Node* last = l.bias ? add_op(g, "Add", id + "_bias", {matmul->output(0), l.bias}) : matmul;
     g.move_output(l.node, 0, last, 0);
     g.erase_node(l.node);
+    if (!name.empty()) matmul->name = name;  // reports follow the layer by name
   }
   if (w->uses().empty() && !w->is_graph_output()) g.remove_initializer(w);
 }
