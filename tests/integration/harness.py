@@ -15,9 +15,10 @@ def run(cmd, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
-def export_torchvision(folder, names):
+def export_torchvision(folder, names, opset=13):
     """Exports torchvision models (random weights, fixed seed) to `folder`/NAME.onnx, once."""
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torchvision.py"), "--out", folder, *names], check=True)
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torchvision.py"), "--out", folder,
+                    "--opset", str(opset), *names], check=True)
     return {n: os.path.join(folder, n + ".onnx") for n in names}
 
 

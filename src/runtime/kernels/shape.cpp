@@ -156,6 +156,50 @@ Out gather_elements(const Ctx& c) {
   return one(at::gather(x, axis, wrap_negative(c.input(1), x.size(axis))));
 }
 
+// ScatterND: data with the slices addressed by the last axis of `indices` replaced by, or
+// reduced with (opset 16/18 `reduction`), `updates`. Swin Transformer's shifted-window masks.
+Out scatter_nd(const Ctx& c) {
+  const at::Tensor& data = c.input(0);
+  const at::Tensor& indices = c.input(1);
+  const at::Tensor& updates = c.input(2);
+  if (indices.dim() < 1 || indices.size(-1) > data.dim()) c.fail("indices must address at most the rank of data");
+  const int64_t k = indices.size(-1);
+  std::vector<int64_t> expected(indices.sizes().begin(), indices.sizes().end() - 1);
+  expected.insert(expected.end(), data.sizes().begin() + k, data.sizes().end());
+  if (updates.sizes().vec() != expected) c.fail("updates must have the shape indices[:-1] + data[k:]");
+  const std::vector<int64_t> lead(data.sizes().begin(), data.sizes().begin() + k);
+  const at::Tensor dims = at::tensor(lead, at::kLong);
+  at::Tensor idx = indices.to(at::kLong).reshape({-1, k});
+  idx = at::where(idx < 0, idx + dims, idx);
+  if (idx.numel() > 0 && ((idx < 0).any().item<bool>() || (idx >= dims).any().item<bool>()))
+    c.fail("an index is out of range");
+  std::vector<int64_t> strides(k, 1);  // row-major position over the first k axes
+  for (int64_t i = k - 2; i >= 0; --i) strides[i] = strides[i + 1] * lead[i + 1];
+  const at::Tensor rows = (idx * at::tensor(strides, at::kLong)).sum(1);
+  std::vector<int64_t> flat = {ir::element_count(lead)};
+  flat.insert(flat.end(), data.sizes().begin() + k, data.sizes().end());
+  std::vector<int64_t> update_rows = flat;
+  update_rows[0] = -1;
+  at::Tensor out = data.clone().reshape(flat);
+  const at::Tensor upd = updates.to(data.scalar_type()).reshape(update_rows);
+  const std::string reduction = c.node.attr_string("reduction", "none");
+  if (reduction == "none") return one(out.index_copy_(0, rows, upd).reshape(data.sizes()));
+  if (reduction == "add") return one(out.index_add_(0, rows, upd).reshape(data.sizes()));
+  // Row by row, in order, so repeated indices compound (LibTorch's index_reduce_ is beta and warns).
+  using Reduce = at::Tensor (*)(const at::Tensor&, const at::Tensor&);
+  Reduce reduce = nullptr;
+  if (reduction == "mul") reduce = [](const at::Tensor& a, const at::Tensor& b) { return a * b; };
+  else if (reduction == "max") reduce = [](const at::Tensor& a, const at::Tensor& b) { return at::maximum(a, b); };
+  else if (reduction == "min") reduce = [](const at::Tensor& a, const at::Tensor& b) { return at::minimum(a, b); };
+  else c.fail("unknown reduction '" + reduction + "'");
+  const at::Tensor positions = rows.contiguous();
+  for (int64_t i = 0; i < positions.size(0); ++i) {
+    at::Tensor row = out[positions.data_ptr<int64_t>()[i]];
+    row.copy_(reduce(row, upd[i]));
+  }
+  return one(out.reshape(data.sizes()));
+}
+
 Out shape(const Ctx& c) {
   const at::Tensor& x = c.input(0);
   const int64_t rank = x.dim();
@@ -296,7 +340,7 @@ void register_shape_kernels(KernelRegistry& r) {
   const std::pair<const char*, Kernel> ops[] = {
       {"Flatten", flatten}, {"Reshape", reshape}, {"Transpose", transpose}, {"Concat", concat}, {"Split", split},
       {"Slice", slice}, {"Squeeze", squeeze}, {"Unsqueeze", unsqueeze}, {"Gather", gather},
-      {"GatherElements", gather_elements}, {"Shape", shape}, {"Size", size}, {"Constant", constant},
+      {"GatherElements", gather_elements}, {"ScatterND", scatter_nd}, {"Shape", shape}, {"Size", size}, {"Constant", constant},
       {"ConstantOfShape", constant_of_shape}, {"Expand", expand}, {"Tile", tile}, {"Pad", pad},
       {"ArgMax", arg_extreme<true>}, {"ArgMin", arg_extreme<false>}, {"Range", range},
   };
