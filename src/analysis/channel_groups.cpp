@@ -1,5 +1,8 @@
 #include "nncompress/analysis/channel_groups.h"
 
+#include <ATen/core/Tensor.h>
+
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -40,7 +43,17 @@ class Builder {
   Builder(ir::Graph& g, const ir::TypeMap& types) : graph_(g), types_(types) {}
 
   ChannelGraph build() {
+    blocks_ = find_attention_blocks(graph_, types_);
+    block_group_.assign(blocks_.size(), -1);
+    for (size_t b = 0; b < blocks_.size(); ++b) {
+      for (ir::Node* p : blocks_[b].projections) projection_block_[p] = b;
+      for (ir::Node* r : blocks_[b].splits) head_splits_.insert(r);
+      merge_block_[blocks_[b].merge] = b;
+    }
     for (ir::Node* n : graph_.topological_order()) visit(*n);
+    for (size_t b = 0; b < blocks_.size(); ++b)
+      if (block_group_[b] >= 0)
+        for (const HeadCountConstant& h : blocks_[b].head_counts) cg_.head_counts.push_back({h, block_group_[b]});
     for (ir::Value* out : graph_.outputs())
       if (auto* c = find(out)) block(c->list, "reaches the graph output '" + out->name() + "'");
     // A tensor indexed by two different channel sources cannot be rewritten for both.
@@ -187,7 +200,7 @@ class Builder {
     const bool grouped = find(n.input(0)) != nullptr;
     const Channels in = channels_of(n.input(0), k, n);
     // A batched MatMul reads the last axis: channels on axis 1 of a feature map are not its rows.
-    if (total(in.list) * in.stride != k || (grouped && batched && (!in.last || in.stride != 1))) {
+    if (total(in.list) * in.stride != k || (grouped && batched && !in.last)) {
       block(in.list, "feature count mismatch at " + n.describe());
       produce(n, 0, out, "follows a feature mismatch");
       return;
@@ -197,6 +210,37 @@ class Builder {
     const bool per_output_bias = !c || (c->has_initializer() && c->initializer()->dims() == std::vector<int64_t>{out});
     produce(n, 0, out, per_output_bias ? "" : "has a bias that is not per output feature (" + n.describe() + ")");
     if (batched && n.output(0)) channels_[n.output(0)].last = true;
+    if (auto it = projection_block_.find(&n); batched && it != projection_block_.end()) head_projection(n, blocks_[it->second], it->second);
+  }
+
+  // Q, K and V of one attention block: one group whose channels are heads.
+  void head_projection(ir::Node& n, const AttentionBlock& b, size_t block) {
+    Channels& c = channels_[n.output(0)];
+    ChannelGroup& g = cg_.groups[c.list[0].group];
+    g.size = b.heads;
+    g.stride = b.head_dim;
+    c = {{{g.id, b.heads}}, b.head_dim, true};
+    if (block_group_[block] < 0) block_group_[block] = g.id;
+    else unite(block_group_[block], g.id);
+  }
+
+  // Shape of a tensor with features on the last axis, read only for other axes (batch, tokens).
+  bool reads_other_axes(const ir::Node& shape_node, int64_t rank) const {
+    if (shape_node.has_attribute("start") || shape_node.has_attribute("end")) return false;
+    for (const ir::Use& u : shape_node.output(0)->uses()) {
+      const ir::Node& g = *u.node;
+      const ir::Value* idx = g.input(1);
+      if (g.op_type() != "Gather" || u.index != 0 || !idx || !idx->has_initializer() || idx->initializer()->numel() != 1)
+        return false;
+      const int64_t i = runtime_scalar(*idx->initializer());
+      if (i == rank - 1 || i == -1) return false;
+    }
+    return true;
+  }
+
+  static int64_t runtime_scalar(const ir::Tensor& t) {
+    const at::Tensor d = t.data().contiguous();
+    return d.scalar_type() == at::kLong ? d.data_ptr<int64_t>()[0] : d.scalar_type() == at::kInt ? d.data_ptr<int32_t>()[0] : -1;
   }
 
   void visit_elementwise(ir::Node& n) {
@@ -303,6 +347,18 @@ class Builder {
   void visit(ir::Node& n) {
     const std::string& op = n.op_type();
     const bool standard = n.in_default_domain();
+    if (head_splits_.count(&n)) return;  // into heads: what follows is the attention itself
+    if (auto it = merge_block_.find(&n); it != merge_block_.end()) {  // heads back to features
+      const AttentionBlock& b = blocks_[it->second];
+      if (block_group_[it->second] >= 0)
+        channels_[n.output(0)] = {{{block_group_[it->second], b.heads}}, b.head_dim, true};
+      return;
+    }
+    if (standard && op == "Shape") {
+      const Channels* c = find(n.input(0));
+      const auto s = shape(n.input(0));
+      if (c && c->last && s && reads_other_axes(n, static_cast<int64_t>(s->size()))) return;
+    }
     if (standard && op == "Conv") return visit_conv(n);
     if (standard && (op == "Gemm" || op == "MatMul")) return visit_dense(n);
     Channels* in = find(n.input(0));
@@ -373,6 +429,10 @@ class Builder {
   ir::Graph& graph_;
   const ir::TypeMap& types_;
   ChannelGraph cg_;
+  std::vector<AttentionBlock> blocks_;
+  std::vector<int> block_group_;  // per block: its heads' group, once a projection was seen
+  std::map<const ir::Node*, size_t> projection_block_, merge_block_;
+  std::set<const ir::Node*> head_splits_;
   std::unordered_map<const ir::Value*, Channels> channels_;
 };
 

@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <exception>
+#include <optional>
 #include <unordered_map>
 
 #include "nncompress/onnx/validate.h"
@@ -23,6 +24,39 @@ bool fully_known(const ir::ValueType& t) {
 
 }  // namespace
 
+namespace {
+
+// Zeros of every graph input's shape, a symbolic batch (dim 0) set to `batch`; nullopt when
+// another dimension is unknown.
+std::optional<std::vector<at::Tensor>> zero_inputs(const Executor& exec, const ir::TypeMap& types, int64_t batch,
+                                                   bool& symbolic_batch) {
+  std::vector<at::Tensor> inputs;
+  for (const ir::Value* in : exec.inputs()) {
+    const auto it = types.find(in->name());
+    const ir::ValueType& t = it != types.end() ? it->second : in->type;
+    if (!t.is_tensor() || !t.shape) return std::nullopt;
+    std::vector<int64_t> dims;
+    for (size_t i = 0; i < t.shape->size(); ++i) {
+      const ir::Dim& d = (*t.shape)[i];
+      if (!d.is_known() && i != 0) return std::nullopt;
+      symbolic_batch = symbolic_batch || !d.is_known();
+      dims.push_back(d.is_known() ? *d.value : batch);
+    }
+    inputs.push_back(at::zeros(dims, at::TensorOptions().dtype(ir::storage_scalar_type(t.elem_type))));
+  }
+  return inputs;
+}
+
+std::unordered_map<std::string, at::Tensor> run_capturing(const Executor& exec, const std::vector<at::Tensor>& inputs,
+                                                         const std::vector<std::string>& names) {
+  at::NoGradGuard no_grad;
+  std::unordered_map<std::string, at::Tensor> captured;
+  exec.run(inputs, names, &captured);
+  return captured;
+}
+
+}  // namespace
+
 int complete_shapes_by_running(const ir::Model& model, ir::TypeMap& types, std::vector<std::string>* warnings) {
   std::vector<std::string> missing;
   for (const auto& n : model.graph.nodes())
@@ -35,24 +69,28 @@ int complete_shapes_by_running(const ir::Model& model, ir::TypeMap& types, std::
   try {
     Executor exec(model);
     exec.set_blocked_layout(false);  // every intermediate value materialized
-    std::vector<at::Tensor> inputs;
-    for (const ir::Value* in : exec.inputs()) {
-      const auto it = types.find(in->name());
-      const ir::ValueType& t = it != types.end() ? it->second : in->type;
-      if (!fully_known(t)) return 0;  // nothing to run on: the caller keeps the inferred shapes
-      std::vector<int64_t> dims;
-      for (const ir::Dim& d : *t.shape) dims.push_back(*d.value);
-      inputs.push_back(at::zeros(dims, at::TensorOptions().dtype(ir::storage_scalar_type(t.elem_type))));
-    }
-    at::NoGradGuard no_grad;
-    std::unordered_map<std::string, at::Tensor> captured;
-    exec.run(inputs, missing, &captured);
+    bool symbolic_batch = false;
+    const auto inputs = zero_inputs(exec, types, 1, symbolic_batch);
+    if (!inputs) return 0;  // nothing to run on: the caller keeps the inferred shapes
+    const auto captured = run_capturing(exec, *inputs, missing);
+    // With a symbolic batch, a second run at batch 2 tells which dimensions follow it: those
+    // stay symbolic, the others are fixed.
+    std::unordered_map<std::string, at::Tensor> second;
+    if (symbolic_batch) second = run_capturing(exec, *zero_inputs(exec, types, 2, symbolic_batch), missing);
     int filled = 0;
     for (const auto& [name, tensor] : captured) {
       if (!tensor.defined()) continue;
+      const auto other = second.find(name);
+      if (symbolic_batch && (other == second.end() || !other->second.defined() || other->second.dim() != tensor.dim()))
+        continue;
+      const ir::ValueType inferred = types.count(name) ? types[name] : ir::ValueType();
       std::vector<ir::Dim> dims;
-      for (int64_t d : tensor.sizes()) dims.push_back(ir::Dim::known(d));
-      ir::DataType elem = types[name].elem_type;  // inferred, else declared, else what ran
+      for (int64_t i = 0; i < tensor.dim(); ++i) {
+        const bool fixed = !symbolic_batch || other->second.size(i) == tensor.size(i);
+        const bool had = inferred.shape && static_cast<int64_t>(inferred.shape->size()) == tensor.dim();
+        dims.push_back(fixed ? ir::Dim::known(tensor.size(i)) : had ? (*inferred.shape)[i] : ir::Dim{});
+      }
+      ir::DataType elem = inferred.elem_type;  // inferred, else declared, else what ran
       if (elem == ir::DataType::Undefined) elem = model.graph.value(name).type.elem_type;
       if (elem == ir::DataType::Undefined) elem = data_type_of(tensor.scalar_type());
       types[name] = ir::ValueType::tensor(elem, dims);

@@ -1,15 +1,17 @@
 """Structured pruning of transformer blocks with real removal (prune --method channels): the hidden
 neurons of each MLP (up-projection columns with their bias, down-projection rows) form a channel
-group through the GELU; the residual stream (read by LayerNorm) and the attention projections
-(split into heads by a Reshape) are left alone, each with its reason. ONNX Runtime runs the
-pruned model and agrees with nncompress."""
+group through the GELU; with separate Q, K and V projections, attention heads are a group too (a
+head's rows of Q, K, V, its columns of the output projection, and the head count in the Reshape
+shapes); the residual stream (read by LayerNorm) and fused QKV projections are left alone, each
+with its reason. ONNX Runtime runs every pruned model and agrees with nncompress."""
 import json
+import os
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from harness import export_attention_encoder, ort_outputs, our_outputs, run
+from harness import ROOT, export_attention_encoder, ort_outputs, our_outputs, run
 
 
 def matmul_weights(path):
@@ -44,5 +46,33 @@ def test_attention_and_residual_stream_are_left_alone_with_reasons(nncompress, t
                              "--ratio", "0.5", "--json"])
     assert code == 0, err
     reasons = {r["node"]: r["reason"] for r in json.loads(stdout)["unprunable"]}
-    assert "Reshape" in reasons["/0/qkv/MatMul"]  # split into heads
+    assert "Reshape" in reasons["/0/qkv/MatMul"]  # fused Q, K and V, split by one Reshape
     assert "not per channel at '/0/Add'" in reasons["/0/mlp/mlp.2/MatMul"]  # the residual stream
+
+
+def export_vit(folder):
+    """tools/models/export_architectures.py's ViT (separate Q, K, V; 4 heads of 32; random weights)."""
+    run(["/usr/bin/python3", os.path.join(ROOT, "tools", "models", "export_architectures.py"), "--out", folder, "vit"])
+    return os.path.join(folder, "vit.onnx")
+
+
+def test_attention_heads_are_removed_with_their_head_count_and_ort_agrees(nncompress, tmp_path):
+    model, out = export_vit(str(tmp_path)), tmp_path / "heads.onnx"
+    code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels",
+                             "--target-macs", "0.5", "--json"])
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["macs_after"] <= 0.5 * report["macs_before"]
+    m = onnx.load(str(out))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    heads_left = 0
+    for block in range(4):
+        q, k, v, o = (inits[f"blocks.{block}.{p}.weight"] for p in "qkvo")
+        assert q.shape == k.shape == v.shape and q.shape[1] % 32 == 0 and o.shape[0] == q.shape[1]
+        heads_left += q.shape[1] // 32
+    assert 0 < heads_left < 16  # whole heads of 32 features went
+    probe = tmp_path / "x.npy"
+    np.save(probe, np.random.RandomState(3).rand(5, 1, 28, 28).astype(np.float32))
+    a = our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]
+    b = ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"]
+    assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1)

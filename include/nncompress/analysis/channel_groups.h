@@ -10,12 +10,16 @@
 // recorded as a user of a segment list. Removing channels of a group then rewrites all of them
 // consistently, so the result is a smaller dense model.
 //
+// Attention heads (analysis/attention_heads.h) are groups too: a channel is a head, `stride`
+// consecutive output features of the Q, K and V projections and rows of the output projection.
+//
 // Groups that cannot be handled safely (they reach a graph output, are read by an op that moves
 // or mixes channels, or come from grouped convolutions) are marked unprunable with the reason.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "nncompress/analysis/attention_heads.h"
 #include "nncompress/ir/graph.h"
 
 namespace nncompress::analysis {
@@ -40,6 +44,8 @@ struct ChannelGroup {
   int64_t size = 0;
   // Producers: nodes whose weight axis 0 (and bias) create these channels (Conv, Gemm with transB).
   std::vector<ir::Node*> producers;
+  // Output channels of each producer per channel of the group: 1, or a head's features.
+  int64_t stride = 1;
   bool prunable = true;
   std::string reason;  // why not prunable
 };
@@ -52,6 +58,8 @@ struct ChannelGraph {
   // Reshape targets of flattens written with an explicit count ([N, C*H*W], as folded shapes are):
   // pruning rewrites them to [0, -1] (batch copied, the rest inferred).
   std::vector<ir::Value*> flatten_shapes;
+  // Constants naming a head count, with their group: pruning writes the heads kept.
+  std::vector<std::pair<HeadCountConstant, int>> head_counts;
 
   // Root group id after unions.
   int find(int group) const;

@@ -2,7 +2,9 @@
 // Shapes for analysis (MACs, channel pruning): ONNX's shape inference, completed by one executor
 // run where it stops (an op libonnx 1.12 does not know, such as opset 20's Gelu, or a shape
 // computed from data). The run feeds zeros of the graph inputs' shapes, so it needs every input
-// dimension fixed (--input-shape); without that, the inferred shapes are returned as they are.
+// dimension fixed (--input-shape) but the batch; a symbolic batch runs twice (1 and 2) and the
+// dimensions that follow it stay symbolic. With other unknown input dimensions, the inferred
+// shapes are returned as they are.
 #include <string>
 #include <vector>
 

@@ -148,7 +148,17 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   check_autoprune_options(o);
   if (o.target_sparsity > 0) throw bad_input("structured AutoPrune takes target-macs or target-params, not sparsity");
   ir::Graph& graph = model.graph;
-  const ChannelPlan plan = plan_channels(model, types, o.keep, o.keep_first_conv);
+  ChannelPlan plan = plan_channels(model, types, o.keep, o.keep_first_conv);
+  // The gates open and close producer output channels one by one; a head spans several.
+  for (auto it = plan.sizes.begin(); it != plan.sizes.end();) {
+    if (plan.cg.groups[it->first].stride == 1) {
+      ++it;
+      continue;
+    }
+    for (const ir::Node* p : plan.cg.groups[it->first].producers)
+      plan.unprunable.push_back({p->name, "attention heads: AutoPrune gates per head are not built yet (prune.channels prunes heads)"});
+    it = plan.sizes.erase(it);
+  }
   if (plan.sizes.empty()) throw bad_input("the model has no prunable channel groups");
   const bool macs = o.target_params <= 0;
   const double target = macs ? o.target_macs : o.target_params;

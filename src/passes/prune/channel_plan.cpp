@@ -32,6 +32,11 @@ at::Tensor top(const at::Tensor& score, int64_t count) {
   return std::get<0>(order.narrow(0, 0, count).sort());
 }
 
+// Positions of the kept channels when each covers `stride` consecutive positions.
+at::Tensor spread(const at::Tensor& idx, int64_t stride) {
+  return stride > 1 ? (idx.unsqueeze(1) * stride + at::arange(stride, at::kLong).unsqueeze(0)).reshape({-1}) : idx;
+}
+
 // Global indices along a tensor axis for the channels of `source` that survive.
 at::Tensor global_indices(const ChannelGraph& cg, const analysis::SegmentList& source, int64_t stride,
                           const KeptChannels& kept) {
@@ -43,9 +48,7 @@ at::Tensor global_indices(const ChannelGraph& cg, const analysis::SegmentList& s
     parts.push_back(k + offset);
     offset += s.count;
   }
-  at::Tensor idx = at::cat(parts);
-  if (stride > 1) idx = (idx.unsqueeze(1) * stride + at::arange(stride, at::kLong).unsqueeze(0)).reshape({-1});
-  return idx;
+  return spread(at::cat(parts), stride);
 }
 
 void select(ir::Value* v, int64_t axis, const at::Tensor& idx) {
@@ -71,8 +74,9 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
   };
   for (const auto& [root, idx] : kept)
     for (const ir::Node* p : cg.groups[root].producers) {
-      set(p->input(1), analysis::output_channel_axis(*p), idx.size(0));
-      if (has_vector_bias(*p)) set(p->input(2), 0, idx.size(0));
+      const int64_t n = idx.size(0) * cg.groups[root].stride;
+      set(p->input(1), analysis::output_channel_axis(*p), n);
+      if (has_vector_bias(*p)) set(p->input(2), 0, n);
     }
   for (const analysis::ChannelUser& u : cg.users)
     set(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept).size(0));
@@ -221,11 +225,18 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
   if (!kept.empty()) {
     // Producers: output channels of the weight and the bias.
     for (const auto& [root, idx] : kept) {
+      const at::Tensor outputs = spread(idx, cg.groups[root].stride);
       for (ir::Node* p : cg.groups[root].producers) {
-        select(p->input(1), analysis::output_channel_axis(*p), idx);
-        if (has_vector_bias(*p)) select(p->input(2), 0, idx);
+        select(p->input(1), analysis::output_channel_axis(*p), outputs);
+        if (has_vector_bias(*p)) select(p->input(2), 0, outputs);
       }
     }
+    for (const auto& [constant, group] : cg.head_counts)
+      if (auto it = kept.find(cg.find(group)); it != kept.end()) {
+        const at::Tensor t = runtime::to_aten(*constant.tensor->initializer()).clone();
+        t.view({-1})[constant.element] = it->second.size(0) * constant.multiplier;
+        runtime::replace_data(*constant.tensor->mutable_initializer(), t);
+      }
     // Every tensor indexed by pruned channels.
     for (const analysis::ChannelUser& u : cg.users) select(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept));
     for (const auto& [node, source] : cg.depthwise)

@@ -10,12 +10,13 @@ namespace nncompress::passes {
 
 namespace {
 
-// Sums f(rows) over the group's producers, rows = a producer's weight per output channel.
+// Sums f(rows) over the group's producers, rows = a producer's weight per channel of the group
+// (an attention head's channel holds `stride` output features: their rows together).
 template <typename F>
 at::Tensor over_filters(const ScoringContext& c, int root, F f) {
   const analysis::ChannelGroup& g = c.cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
-  for (const ir::Node* p : g.producers) score += f(output_rows(*p).to(at::kDouble));
+  for (const ir::Node* p : g.producers) score += f(output_rows(*p).to(at::kDouble).reshape({g.size, -1}));
   return score;
 }
 
@@ -52,7 +53,7 @@ at::Tensor taylor(const ScoringContext& c, int root) {
   const analysis::ChannelGroup& g = c.cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
   for (const ir::Node* p : g.producers)
-    if (auto it = c.gradient_scores.find(p); it != c.gradient_scores.end()) score += it->second;
+    if (auto it = c.gradient_scores.find(p); it != c.gradient_scores.end()) score += it->second.reshape({g.size, -1}).sum(1);
   return score;
 }
 

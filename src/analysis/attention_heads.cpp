@@ -1,0 +1,205 @@
+#include "nncompress/analysis/attention_heads.h"
+
+#include <optional>
+#include <set>
+#include <string>
+
+namespace nncompress::analysis {
+
+namespace {
+
+using Perm = std::vector<int64_t>;
+
+std::optional<std::vector<int64_t>> shape_of(const ir::Value* v, const ir::TypeMap& types) {
+  if (!v) return std::nullopt;
+  if (const ir::Tensor* t = v->initializer()) return t->dims();
+  auto it = types.find(v->name());
+  const ir::ValueType& t = it != types.end() ? it->second : v->type;
+  if (!t.is_tensor() || !t.shape) return std::nullopt;
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < t.shape->size(); ++i) dims.push_back((*t.shape)[i].is_known() ? *(*t.shape)[i].value : -1);
+  return dims;
+}
+
+// The int64 elements of a constant, or nullopt.
+std::optional<std::vector<int64_t>> int_constant(const ir::Value* v) {
+  if (!v || !v->has_initializer() || v->initializer()->dtype() != ir::DataType::Int64) return std::nullopt;
+  const at::Tensor t = v->initializer()->data().contiguous();
+  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+}
+
+// Readers of `v` other than Shape nodes (which only read its dimensions).
+std::vector<ir::Node*> data_readers(const ir::Value* v) {
+  std::vector<ir::Node*> out;
+  for (const ir::Use& u : v->uses())
+    if (u.node->op_type() != "Shape") out.push_back(u.node);
+  return out;
+}
+
+bool only_reader(const ir::Value* v, const ir::Node* n) {
+  const std::vector<ir::Node*> r = data_readers(v);
+  return r.size() == 1 && r[0] == n && !v->is_graph_output();
+}
+
+// From `v` back through Transposes to the Reshape that made it: v = reshape_out.permute(perm).
+std::optional<std::pair<ir::Node*, Perm>> back_to_reshape(ir::Value* v) {
+  Perm perm = {0, 1, 2, 3};
+  for (int step = 0; step < 4 && v && v->producer(); ++step) {
+    ir::Node* n = v->producer();
+    if (n->op_type() == "Reshape") return std::make_pair(n, perm);
+    const Perm p = n->attr_ints("perm", {});
+    if (n->op_type() != "Transpose" || p.size() != 4 || data_readers(v).size() != 1) return std::nullopt;
+    Perm composed(4);
+    for (size_t i = 0; i < 4; ++i) composed[i] = p[perm[i]];
+    perm = composed;
+    v = n->input(0);
+  }
+  return std::nullopt;
+}
+
+// The MatMul of Q K^T behind a Softmax input, through scaling and masking.
+ir::Node* scores_matmul(ir::Value* v, int depth) {
+  if (!v || !v->producer() || depth > 4) return nullptr;
+  ir::Node* n = v->producer();
+  if (n->op_type() == "MatMul" && n->input(0) && n->input(1) && !n->input(0)->has_initializer() &&
+      !n->input(1)->has_initializer())
+    return n;
+  static const std::set<std::string> kPassing = {"Add", "Sub", "Mul", "Div", "Where", "Cast"};
+  if (!kPassing.count(n->op_type()) || !n->in_default_domain()) return nullptr;
+  for (ir::Value* in : n->inputs()) {
+    // A constant with a head axis (rank 4, dim 1 > 1) would have to lose heads too.
+    if (in && in->has_initializer() && in->initializer()->dims().size() == 4 && in->initializer()->dims()[1] != 1)
+      return nullptr;
+  }
+  for (ir::Value* in : n->inputs())
+    if (ir::Node* m = scores_matmul(in, depth + 1)) return m;
+  return nullptr;
+}
+
+// The projection MatMul (constant 2-D weight) behind a head split's input, through a bias Add or
+// a scaling by a constant.
+ir::Node* projection_of(ir::Value* v) {
+  for (int step = 0; step < 3 && v && v->producer(); ++step) {
+    ir::Node* n = v->producer();
+    if (n->op_type() == "MatMul") {
+      const ir::Value* w = n->input(1);
+      return w && w->has_initializer() && w->initializer()->dims().size() == 2 ? n : nullptr;
+    }
+    if (n->op_type() != "Add" && n->op_type() != "Mul" && n->op_type() != "Div") return nullptr;
+    ir::Value* next = nullptr;
+    for (ir::Value* in : n->inputs()) {
+      if (in && in->has_initializer()) continue;
+      if (next) return nullptr;  // two computed operands: not a bias or a scale
+      next = in;
+    }
+    if (!next || !only_reader(next, n)) return nullptr;
+    v = next;
+  }
+  return nullptr;
+}
+
+// Where element `position` of a Reshape's target shape comes from: a constant (value, index),
+// or nullopt when it is computed (only allowed for batch and token counts).
+struct Element {
+  bool constant = false;
+  ir::Value* tensor = nullptr;
+  int64_t index = 0, value = 0;
+};
+std::optional<Element> target_element(ir::Value* target, int64_t position, const ir::TypeMap& types) {
+  if (auto c = int_constant(target)) {
+    if (position >= static_cast<int64_t>(c->size())) return std::nullopt;
+    return Element{true, target, position, (*c)[position]};
+  }
+  ir::Node* concat = target ? target->producer() : nullptr;
+  if (!concat || concat->op_type() != "Concat" || static_cast<int64_t>(concat->inputs().size()) <= position) return std::nullopt;
+  for (ir::Value* in : concat->inputs()) {  // one element per input
+    const auto s = shape_of(in, types);
+    if (!s || s->size() != 1 || (*s)[0] != 1) return std::nullopt;
+  }
+  ir::Value* in = concat->input(position);
+  if (auto c = int_constant(in)) return Element{true, in, 0, (*c)[0]};
+  return Element{false, nullptr, 0, 0};
+}
+
+class Matcher {
+ public:
+  explicit Matcher(const ir::TypeMap& types) : types_(types) {}
+
+  std::optional<AttentionBlock> match(ir::Node& softmax) {
+    if (softmax.output(0)->uses().size() != 1) return std::nullopt;
+    ir::Node* av = softmax.output(0)->uses()[0].node;  // attention x V
+    if (av->op_type() != "MatMul" || softmax.output(0)->uses()[0].index != 0) return std::nullopt;
+    ir::Node* qk = scores_matmul(softmax.input(0), 0);
+    if (!qk) return std::nullopt;
+    AttentionBlock b;
+    if (!split(qk->input(0), {0, 2, 1, 3}, b) || !split(qk->input(1), {0, 2, 3, 1}, b) || !split(av->input(1), {0, 2, 1, 3}, b))
+      return std::nullopt;
+    if (!merge(av->output(0), b)) return std::nullopt;
+    return b;
+  }
+
+ private:
+  // One of Q, K^T, V: back to its head split and projection.
+  bool split(ir::Value* v, const Perm& want, AttentionBlock& b) {
+    const auto path = back_to_reshape(v);
+    if (!path || path->second != want) return false;
+    ir::Node* reshape = path->first;
+    // [B, T, D] -> [B, T, H, dh]: H and dh from the inferred shape or the target's constants
+    // (with a symbolic batch, inference leaves the dimension written as -1 unknown).
+    const auto in = shape_of(reshape->input(0), types_), out = shape_of(reshape->output(0), types_);
+    const auto h = target_element(reshape->input(1), 2, types_), d = target_element(reshape->input(1), 3, types_);
+    if (!in || !out || in->size() != 3 || out->size() != 4 || (*in)[2] <= 0 || !h || !d || !h->constant || !d->constant ||
+        (h->value <= 0 && d->value <= 0))
+      return false;
+    const int64_t features = (*in)[2];
+    const int64_t heads = h->value > 0 ? h->value : features / d->value;
+    if (heads <= 0 || features % heads != 0 || (d->value > 0 && d->value * heads != features)) return false;
+    if ((*out)[2] > 0 && (*out)[2] != heads) return false;
+    if (b.heads && (b.heads != heads || b.head_dim != features / heads)) return false;
+    b.heads = heads;
+    b.head_dim = features / heads;
+    ir::Node* projection = projection_of(reshape->input(0));
+    if (!projection || !only_reader(reshape->input(0), reshape)) return false;
+    if (h->value == b.heads) b.head_counts.push_back({h->tensor, h->index, 1});
+    b.projections.push_back(projection);
+    b.splits.push_back(reshape);
+    return true;
+  }
+
+  // attention x V -> Transpose (0, 2, 1, 3) -> Reshape [B, T, H * dh]
+  bool merge(ir::Value* v, AttentionBlock& b) {
+    if (v->uses().size() != 1) return false;
+    ir::Node* t = v->uses()[0].node;
+    if (t->op_type() != "Transpose" || t->attr_ints("perm", {}) != Perm{0, 2, 1, 3} || t->output(0)->uses().size() != 1)
+      return false;
+    ir::Node* reshape = t->output(0)->uses()[0].node;
+    if (reshape->op_type() != "Reshape" || t->output(0)->uses()[0].index != 0) return false;
+    const auto out = shape_of(reshape->output(0), types_);
+    if (!out || out->size() != 3 || ((*out)[2] != b.heads * b.head_dim && (*out)[2] != -1)) return false;
+    const auto last = target_element(reshape->input(1), 2, types_);
+    if (!last || !last->constant || (last->value != -1 && last->value != b.heads * b.head_dim)) return false;
+    if (last->value != -1) b.head_counts.push_back({last->tensor, last->index, b.head_dim});
+    b.merge = reshape;
+    return true;
+  }
+
+  const ir::TypeMap& types_;
+};
+
+}  // namespace
+
+std::vector<AttentionBlock> find_attention_blocks(const ir::Graph& graph, const ir::TypeMap& types) {
+  std::vector<AttentionBlock> blocks;
+  Matcher m(types);
+  for (const auto& n : graph.nodes()) {
+    if (n->op_type() != "Softmax" || !n->in_default_domain()) continue;
+    const auto s = shape_of(n->input(0), types);
+    // The last axis, written out (before opset 13 the default is 1 and means something else).
+    const int64_t axis = n->attr_int("axis", 1);
+    if (!s || s->size() != 4 || (axis != -1 && axis != 3)) continue;
+    if (std::optional<AttentionBlock> b = m.match(*n)) blocks.push_back(std::move(*b));
+  }
+  return blocks;
+}
+
+}  // namespace nncompress::analysis
