@@ -4,22 +4,13 @@
 #include <set>
 #include <string>
 
+#include "nncompress/analysis/static_shape.h"
+
 namespace nncompress::analysis {
 
 namespace {
 
 using Perm = std::vector<int64_t>;
-
-std::optional<std::vector<int64_t>> shape_of(const ir::Value* v, const ir::TypeMap& types) {
-  if (!v) return std::nullopt;
-  if (const ir::Tensor* t = v->initializer()) return t->dims();
-  auto it = types.find(v->name());
-  const ir::ValueType& t = it != types.end() ? it->second : v->type;
-  if (!t.is_tensor() || !t.shape) return std::nullopt;
-  std::vector<int64_t> dims;
-  for (size_t i = 0; i < t.shape->size(); ++i) dims.push_back((*t.shape)[i].is_known() ? *(*t.shape)[i].value : -1);
-  return dims;
-}
 
 // The int64 elements of a constant, or nullopt.
 std::optional<std::vector<int64_t>> int_constant(const ir::Value* v) {
@@ -45,10 +36,11 @@ bool only_reader(const ir::Value* v, const ir::Node* n) {
 std::optional<std::pair<ir::Node*, Perm>> back_to_reshape(ir::Value* v) {
   Perm perm = {0, 1, 2, 3};
   for (int step = 0; step < 4 && v && v->producer(); ++step) {
+    if (data_readers(v).size() != 1 || v->is_graph_output()) return std::nullopt;  // only this path reads it
     ir::Node* n = v->producer();
     if (n->op_type() == "Reshape") return std::make_pair(n, perm);
     const Perm p = n->attr_ints("perm", {});
-    if (n->op_type() != "Transpose" || p.size() != 4 || data_readers(v).size() != 1) return std::nullopt;
+    if (n->op_type() != "Transpose" || p.size() != 4) return std::nullopt;
     Perm composed(4);
     for (size_t i = 0; i < 4; ++i) composed[i] = p[perm[i]];
     perm = composed;
@@ -113,7 +105,7 @@ std::optional<Element> target_element(ir::Value* target, int64_t position, const
   ir::Node* concat = target ? target->producer() : nullptr;
   if (!concat || concat->op_type() != "Concat" || static_cast<int64_t>(concat->inputs().size()) <= position) return std::nullopt;
   for (ir::Value* in : concat->inputs()) {  // one element per input
-    const auto s = shape_of(in, types);
+    const auto s = static_dims(in, types);
     if (!s || s->size() != 1 || (*s)[0] != 1) return std::nullopt;
   }
   ir::Value* in = concat->input(position);
@@ -146,7 +138,7 @@ class Matcher {
     ir::Node* reshape = path->first;
     // [B, T, D] -> [B, T, H, dh]: H and dh from the inferred shape or the target's constants
     // (with a symbolic batch, inference leaves the dimension written as -1 unknown).
-    const auto in = shape_of(reshape->input(0), types_), out = shape_of(reshape->output(0), types_);
+    const auto in = static_dims(reshape->input(0), types_), out = static_dims(reshape->output(0), types_);
     const auto h = target_element(reshape->input(1), 2, types_), d = target_element(reshape->input(1), 3, types_);
     if (!in || !out || in->size() != 3 || out->size() != 4 || (*in)[2] <= 0 || !h || !d || !h->constant || !d->constant ||
         (h->value <= 0 && d->value <= 0))
@@ -174,7 +166,7 @@ class Matcher {
       return false;
     ir::Node* reshape = t->output(0)->uses()[0].node;
     if (reshape->op_type() != "Reshape" || t->output(0)->uses()[0].index != 0) return false;
-    const auto out = shape_of(reshape->output(0), types_);
+    const auto out = static_dims(reshape->output(0), types_);
     if (!out || out->size() != 3 || ((*out)[2] != b.heads * b.head_dim && (*out)[2] != -1)) return false;
     const auto last = target_element(reshape->input(1), 2, types_);
     if (!last || !last->constant || (last->value != -1 && last->value != b.heads * b.head_dim)) return false;
@@ -193,7 +185,7 @@ std::vector<AttentionBlock> find_attention_blocks(const ir::Graph& graph, const 
   Matcher m(types);
   for (const auto& n : graph.nodes()) {
     if (n->op_type() != "Softmax" || !n->in_default_domain()) continue;
-    const auto s = shape_of(n->input(0), types);
+    const auto s = static_dims(n->input(0), types);
     // The last axis, written out (before opset 13 the default is 1 and means something else).
     const int64_t axis = n->attr_int("axis", 1);
     if (!s || s->size() != 4 || (axis != -1 && axis != 3)) continue;

@@ -6,6 +6,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "nncompress/analysis/static_shape.h"
+
 namespace nncompress::analysis {
 
 int ChannelGraph::find(int g) const {
@@ -115,16 +117,7 @@ class Builder {
     return it == channels_.end() ? nullptr : &it->second;
   }
 
-  std::optional<std::vector<int64_t>> shape(const ir::Value* v) const {
-    if (!v) return std::nullopt;
-    if (const ir::Tensor* t = v->initializer()) return t->dims();
-    auto it = types_.find(v->name());
-    const ir::ValueType& t = it != types_.end() ? it->second : v->type;
-    if (!t.is_tensor() || !t.shape) return std::nullopt;
-    std::vector<int64_t> dims;
-    for (size_t i = 0; i < t.shape->size(); ++i) dims.push_back((*t.shape)[i].is_known() ? *(*t.shape)[i].value : -1);
-    return dims;
-  }
+  std::optional<std::vector<int64_t>> shape(const ir::Value* v) const { return static_dims(v, types_); }
 
   // The channels of a data input; values from outside any group (graph inputs) get a fixed group.
   Channels channels_of(ir::Value* v, int64_t size, const ir::Node& reader) {

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from harness import LENET5, MNIST_TEST, ROOT, run
+from harness import LENET5, MNIST_TEST, ROOT, ort_outputs, our_outputs, run
 
 RESNET20 = os.path.join(ROOT, "models", "resnet20-fmnist.onnx")
 MOBILENETV2 = os.path.join(ROOT, "models", "mobilenetv2-fmnist.onnx")
@@ -102,3 +102,48 @@ def test_bad_options_and_data_exit_2_and_write_nothing(nncompress, tmp_path, cas
         code, _, err = run([nncompress, "quantize", LENET5, "-o", out, "--calib", tmp_path / "wrong.npy"])
         assert "shape" in err
     assert code == 2 and not out.exists(), err
+
+
+def outlier_encoder(path, tmp_path):
+    """The attention encoder (opset 14: LayerNorm written out, ending in Mul(gamma) -> Add(beta))
+    with an activation outlier, function unchanged: the first LayerNorm's features 3 and 40 scaled
+    up 40x and the QKV weight rows reading them scaled down 40x."""
+    from harness import export_attention_encoder
+    from onnx import numpy_helper
+    plain = tmp_path / "plain.onnx"
+    export_attention_encoder(plain)
+    m = onnx.load(str(plain))
+    inits = {i.name: i for i in m.graph.initializer}
+    producer = {o: n for n in m.graph.node for o in n.output}
+    qkv = next(n for n in m.graph.node if n.op_type == "MatMul" and n.input[1] in inits)
+    beta_add = producer[qkv.input[0]]
+    gamma_mul = producer[beta_add.input[0]]
+    assert (beta_add.op_type, gamma_mul.op_type) == ("Add", "Mul")
+    for name, axis, factor in [(gamma_mul.input[1], 0, 40.0), (beta_add.input[1], 0, 40.0), (qkv.input[1], 0, 1 / 40.0)]:
+        a = numpy_helper.to_array(inits[name]).copy()
+        index = [slice(None)] * a.ndim
+        index[axis] = [3, 40]
+        a[tuple(index)] *= factor
+        inits[name].CopyFrom(numpy_helper.from_array(a.astype(np.float32), name))
+    onnx.save(m, str(path))
+
+
+def test_smoothquant_recovers_int8_accuracy_lost_to_an_activation_outlier(nncompress, tmp_path):
+    model = tmp_path / "outlier.onnx"
+    outlier_encoder(model, tmp_path)
+    rng = np.random.RandomState(0)
+    np.save(tmp_path / "calib.npy", rng.randn(32, 12, 64).astype(np.float32))
+    np.save(tmp_path / "probe.npy", rng.randn(8, 12, 64).astype(np.float32))
+    ref = our_outputs(nncompress, model, tmp_path / "probe.npy", tmp_path / "float")["hidden"]
+    errors = {}
+    for alpha in ["0", "0.5"]:
+        out = tmp_path / f"int8-{alpha}.onnx"
+        code, stdout, err = run([nncompress, "--quiet", "quantize", model, "-o", out, "--calib", tmp_path / "calib.npy",
+                                 "--smooth-alpha", alpha, "--json"])
+        assert code == 0, err
+        assert json.loads(stdout)["smoothed_norms"] == (0 if alpha == "0" else 4)  # 2 LayerNorms per block
+        ours = our_outputs(nncompress, out, tmp_path / "probe.npy", tmp_path / f"ours-{alpha}")["hidden"]
+        theirs = ort_outputs(out, {"tokens": tmp_path / "probe.npy"}, tmp_path / f"ort-{alpha}")["hidden"]
+        assert np.abs(ours - theirs).max() <= 0.05 * np.abs(theirs).max()  # ONNX Runtime runs it alike
+        errors[alpha] = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
+    assert errors["0.5"] < 0.7 * errors["0"], errors

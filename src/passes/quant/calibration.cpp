@@ -153,4 +153,19 @@ std::map<std::string, Gram> gram_matrices(const ir::Model& model, const std::vec
   return grams;
 }
 
+std::map<std::string, at::Tensor> channel_absmax(const ir::Model& model, const std::vector<std::string>& tensors,
+                                                 const data::Dataset& data, const CalibrationOptions& o) {
+  if (data.size() == 0) throw bad_input("the calibration data '" + data.source + "' is empty");
+  const runtime::Executor exec(model);
+  std::map<std::string, at::Tensor> out;
+  for_each_batch(exec, tensors, data, o, [&](const std::string& name, const at::Tensor& x) {
+    if (x.dim() < 1) throw internal_error("'" + name + "' is a scalar: it has no features");
+    const at::Tensor m = x.abs().reshape({-1, x.size(-1)}).amax(0);
+    auto it = out.find(name);
+    if (it == out.end()) out.emplace(name, m);
+    else it->second = at::maximum(it->second, m);
+  });
+  return out;
+}
+
 }  // namespace nncompress::passes

@@ -17,6 +17,7 @@
 #include "nncompress/passes/cleanup/hard_swish.h"
 #include "nncompress/passes/cleanup/private_constants.h"
 #include "nncompress/passes/prune/magnitude_pruning.h"
+#include "nncompress/passes/quant/smoothquant.h"
 #include "nncompress/runtime/clip_range.h"
 #include "nncompress/runtime/constant_value.h"
 #include "nncompress/runtime/executor.h"
@@ -347,6 +348,11 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
   result.folded_affines = fold_affine_into_conv(graph);
   if (!o.symmetric) result.hard_swishes = expand_hard_swish(model);
   make_constants_private(graph);
+  if (o.smooth_alpha > 0) {
+    const SmoothQuantResult smoothed = smooth_quant(model, data, o.smooth_alpha, o.calibration);
+    result.smoothed_norms = smoothed.norms;
+    result.smoothed_layers = smoothed.layers;
+  }
   const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end())};
 
   // Calibrate on the float graph, Relu/Clip outputs included: a removed one's range becomes its

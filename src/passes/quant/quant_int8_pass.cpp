@@ -23,6 +23,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.int32_bias = !v.boolean("float-bias");
   o.per_channel = !v.boolean("per-tensor");
   o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
+  o.smooth_alpha = v.number("smooth-alpha");
   o.calibration.method = v.text("calibration");
   o.calibration.percentile = v.number("percentile");
   o.calibration.preprocess = c.preprocess;
@@ -52,7 +53,8 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   }
   for (const auto& [name, range] : r.activations) activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
   result.details = {{"calibration", o.calibration.method}, {"opset_raised_from", r.opset_raised_from}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
-                    {"folded_batchnorms", r.folded_batchnorms}, {"folded_affines", r.folded_affines}, {"removed_relus", r.removed_relus},
+                    {"folded_batchnorms", r.folded_batchnorms}, {"smooth_alpha", o.smooth_alpha}, {"smoothed_norms", r.smoothed_norms},
+                    {"smoothed_layers", r.smoothed_layers}, {"folded_affines", r.folded_affines}, {"removed_relus", r.removed_relus},
                     {"removed_clips", r.removed_clips}, {"hard_swishes", r.hard_swishes},
                     {"integer_hard_sigmoids", r.integer_hard_sigmoids}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
   result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
@@ -60,6 +62,11 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                                 "%d Relus and %d Clips absorbed",
                                 r.layers.size(), bits, r.activations.size(), o.symmetric ? "int8 symmetric" : "uint8",
                                 r.folded_batchnorms, r.removed_relus, r.removed_clips));
+  if (r.smoothed_norms > 0)
+    result.notes.push_back(format("SmoothQuant (alpha %.2f): %d LayerNorm outputs smoothed into %d MatMul/Gemm weights",
+                                  o.smooth_alpha, r.smoothed_norms, r.smoothed_layers));
+  else if (o.smooth_alpha > 0)
+    result.notes.push_back("SmoothQuant: no LayerNormalization read only by MatMul/Gemm layers, nothing smoothed");
   if (r.folded_affines > 0)
     result.notes.push_back(format("%d Mul/Add by per-channel constants folded into the Conv before them", r.folded_affines));
   if (r.integer_hard_sigmoids > 0)
@@ -86,6 +93,10 @@ const PassInfo& quant_int8_pass() {
               "full-range weights)"),
        option("float-bias", K::Boolean, "false", "keep biases in float instead of int32"),
        option("per-tensor", K::Boolean, "false", "one weight scale per tensor instead of per output channel"),
+       option("smooth-alpha", K::Number, "0",
+              "SmoothQuant: move activation outliers of LayerNorm outputs into the MatMul/Gemm weights after them with "
+              "this strength (0: off; the paper uses 0.5)")
+           .at_least(0).at_most(1),
        option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE").also("exclude")},
       needs,
       nullptr,

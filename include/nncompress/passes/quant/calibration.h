@@ -50,6 +50,10 @@ struct Gram {
 std::map<std::string, Gram> gram_matrices(const ir::Model& model, const std::vector<std::string>& tensors,
                                           const data::Dataset& data, const CalibrationOptions& options);
 
+// max |x| per feature (the last axis) of the named values over `data`: SmoothQuant's statistics.
+std::map<std::string, at::Tensor> channel_absmax(const ir::Model& model, const std::vector<std::string>& tensors,
+                                                 const data::Dataset& data, const CalibrationOptions& options);
+
 // The entropy threshold for a histogram of |x| over [0, bin_width * hist.size()) (exposed for tests).
 double entropy_threshold(const std::vector<double>& hist, double bin_width, int64_t levels);
 

@@ -41,6 +41,8 @@ struct Int8Options {
   bool reduce_range = true;
   std::vector<std::string> keep;  // node names left in float
   CalibrationOptions calibration;
+  // SmoothQuant's migration strength before calibration (passes/quant/smoothquant.h); 0: off.
+  double smooth_alpha = 0;
 };
 
 struct QuantizedLayer {
@@ -59,6 +61,7 @@ struct Int8Result {
   int hard_swishes = 0;   // hard-swish chains and HardSwish nodes rewritten to Mul(x, HardSigmoid(x))
   int integer_hard_sigmoids = 0;
   int integer_scalar_ops = 0;  // Add/Mul by a scalar after a quantized op, in integer form
+  int smoothed_norms = 0, smoothed_layers = 0;  // SmoothQuant: LayerNorms and the weights after them
   std::vector<std::pair<std::string, Range>> activations;  // quantized tensors and their calibrated ranges
   // No Conv/Gemm/MatMul with a constant float weight outside `keep`: the model was left untouched.
   bool nothing_to_quantize = false;
