@@ -52,10 +52,15 @@ class Builder {
       for (ir::Node* r : blocks_[b].splits) head_splits_.insert(r);
       merge_block_[blocks_[b].merge] = b;
     }
+    block_joined_.assign(blocks_.size(), 0);
     for (ir::Node* n : graph_.topological_order()) visit(*n);
-    for (size_t b = 0; b < blocks_.size(); ++b)
-      if (block_group_[b] >= 0)
-        for (const HeadCountConstant& h : blocks_[b].head_counts) cg_.head_counts.push_back({h, block_group_[b]});
+    for (size_t b = 0; b < blocks_.size(); ++b) {
+      if (block_group_[b] < 0) continue;
+      // Q, K and V lose the same heads or none: a projection that did not join blocks the rest.
+      if (block_joined_[b] != static_cast<int>(blocks_[b].projections.size()))
+        block({{block_group_[b], blocks_[b].heads}}, "not every projection of the attention block joined its heads");
+      for (const HeadCountConstant& h : blocks_[b].head_counts) cg_.head_counts.push_back({h, block_group_[b]});
+    }
     for (ir::Value* out : graph_.outputs())
       if (auto* c = find(out)) block(c->list, "reaches the graph output '" + out->name() + "'");
     // A tensor indexed by two different channel sources cannot be rewritten for both.
@@ -215,6 +220,7 @@ class Builder {
     c = {{{g.id, b.heads}}, b.head_dim, true};
     if (block_group_[block] < 0) block_group_[block] = g.id;
     else unite(block_group_[block], g.id);
+    ++block_joined_[block];
   }
 
   // Shape of a tensor with features on the last axis, read only for other axes (batch, tokens).
@@ -225,13 +231,14 @@ class Builder {
       const ir::Value* idx = g.input(1);
       if (g.op_type() != "Gather" || u.index != 0 || !idx || !idx->has_initializer() || idx->initializer()->numel() != 1)
         return false;
-      const int64_t i = runtime_scalar(*idx->initializer());
+      const int64_t i = int_scalar(*idx->initializer());
       if (i == rank - 1 || i == -1) return false;
     }
     return true;
   }
 
-  static int64_t runtime_scalar(const ir::Tensor& t) {
+  // An integer constant's one value (-1, the last axis, for other types: the safe answer here).
+  static int64_t int_scalar(const ir::Tensor& t) {
     const at::Tensor d = t.data().contiguous();
     return d.scalar_type() == at::kLong ? d.data_ptr<int64_t>()[0] : d.scalar_type() == at::kInt ? d.data_ptr<int32_t>()[0] : -1;
   }
@@ -423,7 +430,8 @@ class Builder {
   const ir::TypeMap& types_;
   ChannelGraph cg_;
   std::vector<AttentionBlock> blocks_;
-  std::vector<int> block_group_;  // per block: its heads' group, once a projection was seen
+  std::vector<int> block_group_;   // per block: its heads' group, once a projection was seen
+  std::vector<int> block_joined_;  // per block: projections that joined that group
   std::map<const ir::Node*, size_t> projection_block_, merge_block_;
   std::set<const ir::Node*> head_splits_;
   std::unordered_map<const ir::Value*, Channels> channels_;

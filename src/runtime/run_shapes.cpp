@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "nncompress/onnx/validate.h"
@@ -15,16 +16,23 @@ namespace nncompress::runtime {
 
 namespace {
 
-bool fully_known(const ir::ValueType& t) {
-  if (!t.is_tensor() || !t.shape) return false;
-  for (const ir::Dim& d : *t.shape)
-    if (!d.is_known()) return false;
-  return true;
+// The symbols of the graph inputs' shapes (a symbolic batch "N"): a value whose dims are
+// numbers or these symbols needs no run.
+std::set<std::string> input_symbols(const ir::Model& model) {
+  std::set<std::string> symbols;
+  for (const ir::Value* in : model.graph.inputs())
+    if (in->type.shape)
+      for (const ir::Dim& d : *in->type.shape)
+        if (!d.is_known() && !d.param.empty()) symbols.insert(d.param);
+  return symbols;
 }
 
-}  // namespace
-
-namespace {
+bool resolved(const ir::ValueType& t, const std::set<std::string>& symbols) {
+  if (!t.is_tensor() || !t.shape) return false;
+  for (const ir::Dim& d : *t.shape)
+    if (!d.is_known() && !symbols.count(d.param)) return false;
+  return true;
+}
 
 // Zeros of every graph input's shape, a symbolic batch (dim 0) set to `batch`; nullopt when
 // another dimension is unknown.
@@ -58,12 +66,13 @@ std::unordered_map<std::string, at::Tensor> run_capturing(const Executor& exec, 
 }  // namespace
 
 int complete_shapes_by_running(const ir::Model& model, ir::TypeMap& types, std::vector<std::string>* warnings) {
+  const std::set<std::string> symbols = input_symbols(model);
   std::vector<std::string> missing;
   for (const auto& n : model.graph.nodes())
     for (const ir::Value* v : n->outputs())
       if (v) {
         const auto it = types.find(v->name());
-        if (it == types.end() || !fully_known(it->second)) missing.push_back(v->name());
+        if (it == types.end() || !resolved(it->second, symbols)) missing.push_back(v->name());
       }
   if (missing.empty()) return 0;
   try {

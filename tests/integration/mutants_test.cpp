@@ -2,7 +2,8 @@
 // truncations and protobuf-aware edits of any field) go through `inspect`, `convert` and `run`,
 // each mutant in a forked child so that a crash or a hang is seen and named. Every command must
 // exit 0 or 2, within 60 s, and leave nothing but its declared output behind.
-//   nncompress_mutant_tests [--per-model N] [--seed S] [--keep DIR]
+//   nncompress_mutant_tests [--per-model N] [--seed S] [--keep DIR] [--only K]
+// --keep writes failing mutants to DIR; with --only K, mutant K of each model and its input.
 #include <ATen/ATen.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -265,12 +266,13 @@ std::string tail_of(const std::string& path) {
   return text.substr(text.size() > 600 ? text.size() - 600 : 0);
 }
 
-// Checks `count` mutants in forked children of 25 each. Returns the problems found.
-std::vector<std::string> check_mutants(const Job& job, int count, int* all_zero) {
+// Checks mutants first .. first+count-1 in forked children of 25 each. Returns the problems found.
+std::vector<std::string> check_mutants(const Job& job, int first, int count, int* all_zero) {
   std::vector<std::string> problems;
   nncompress::testing::run_forked_cases(
-      count, 25, 60, [&](int k) { return check_mutant(job, k); },
-      [&](int k, const nncompress::testing::CaseResult& r) {
+      count, 25, 60, [&](int i) { return check_mutant(job, first + i); },
+      [&](int i, const nncompress::testing::CaseResult& r) {
+        const int k = first + i;
         if (r.flags & kAllZero) ++*all_zero;
         if (!r.problem.empty())
           problems.push_back("mutant " + std::to_string(k) + ": " + r.problem + "\n" + tail_of(job.log_path(k)));
@@ -283,12 +285,14 @@ std::vector<std::string> check_mutants(const Job& job, int count, int* all_zero)
 int main(int argc, char** argv) {
   int per_model = 400;
   uint64_t seed = 1;
+  int only = -1;  // --only K: mutant K of each model (to reproduce a failure)
   std::string keep;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--per-model") per_model = std::atoi(argv[i + 1]);
     else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
     else if (flag == "--keep") keep = argv[i + 1];
+    else if (flag == "--only") only = std::atoi(argv[i + 1]);
   }
   const fs::path work = fs::temp_directory_path() / ("nncompress-mutants-" + std::to_string(getpid()));
   fs::create_directories(work);
@@ -302,7 +306,12 @@ int main(int argc, char** argv) {
     }
     Job job{read_bytes(path), (work / ("input" + std::to_string(m) + ".npy")).string(), seed, m, work};
     write_input(path, job.input);
-    for (const std::string& problem : check_mutants(job, per_model, &all_zero)) {
+    if (only >= 0 && !keep.empty()) {  // keep the mutant to reproduce it by hand
+      fs::create_directories(keep);
+      write_bytes((fs::path(keep) / ("mutant-" + std::to_string(m) + "-" + std::to_string(only) + ".onnx")).string(), job.mutant(only));
+      write_bytes((fs::path(keep) / ("input-" + std::to_string(m) + ".npy")).string(), read_bytes(job.input));
+    }
+    for (const std::string& problem : check_mutants(job, only >= 0 ? only : 0, only >= 0 ? 1 : per_model, &all_zero)) {
       ++failures;
       std::cerr << "FAIL: " << kModels[m] << " (seed " << seed << ") " << problem << "\n";
       if (!keep.empty()) {
@@ -313,7 +322,7 @@ int main(int argc, char** argv) {
     }
   }
   fs::remove_all(work);
-  std::cout << per_model * kModels.size() << " mutants of " << kModels.size()
+  std::cout << (only >= 0 ? 1 : per_model) * kModels.size() << " mutants of " << kModels.size()
             << " models through inspect, convert and run: " << failures << " problems; " << all_zero
             << " mutants passed all three commands\n";
   return failures == 0 ? 0 : 1;

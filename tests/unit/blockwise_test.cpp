@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <limits>
+
 #include "nncompress/core/error.h"
 #include "nncompress/passes/quant/blockwise.h"
 #include "nncompress/runtime/executor.h"
@@ -100,4 +102,13 @@ TEST(Blockwise, ExecutorRefusesScalesThatDoNotMatchTheBlocks) {
   const ir::Model m = dequantize_net(q, 8, true);  // 40 / 8 = 5 blocks, the scales hold 3
   const runtime::Executor exec(m);
   EXPECT_THROW(exec.run({}), Error);
+}
+
+TEST(Blockwise, ABlockLongerThanTheAxisIsOneBlockWithoutOverflow) {
+  // A (mutated) block_size near INT64_MAX: one block, no overflow in the block count, no
+  // allocation of block_size repeats.
+  const passes::BlockwiseWeights q = passes::quantize_rtn(at::randn({40, 6}), BlockwiseOptions{4, 64, false});
+  const ir::Model m = dequantize_net(q, std::numeric_limits<int64_t>::max(), true);
+  const runtime::Executor exec(m);
+  EXPECT_TRUE(at::allclose(exec.run({})[0], q.dequantized(64)));
 }

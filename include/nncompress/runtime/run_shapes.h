@@ -13,8 +13,9 @@
 
 namespace nncompress::runtime {
 
-// Fills in `types` the values produced by nodes whose inferred shape is missing or has unknown
-// dims. Returns how many; 0 with a line in `warnings` when the model cannot run that way.
+// Fills in `types` the values produced by nodes whose inferred shape is missing or has a dim that
+// is neither a number nor a symbol of a graph input (a model whose shapes inference resolved
+// does not run). Returns how many; 0 with a line in `warnings` when the model cannot run that way.
 int complete_shapes_by_running(const ir::Model& model, ir::TypeMap& types, std::vector<std::string>* warnings = nullptr);
 
 // onnxio::infer_shapes, then complete_shapes_by_running.

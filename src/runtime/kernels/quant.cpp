@@ -40,9 +40,10 @@ at::Tensor expand_blocks(const Ctx& c, const at::Tensor& param, const at::Tensor
   const int64_t axis = normalize_axis(c, c.node.attr_int("axis", 1), x.dim());
   bool fits = param.dim() == x.dim();
   for (int64_t d = 0; fits && d < x.dim(); ++d)
-    fits = param.size(d) == (d == axis ? (x.size(d) + block - 1) / block : x.size(d));
+    fits = param.size(d) == (d == axis ? x.size(d) / block + (x.size(d) % block != 0) : x.size(d));
   if (!fits) c.fail("blocked scale/zero point shape does not match the input and block_size");
-  return param.repeat_interleave(block, axis).narrow(axis, 0, x.size(axis));
+  // A block longer than the axis is cut to it anyway (and a huge block_size must not allocate).
+  return param.repeat_interleave(std::min(block, x.size(axis)), axis).narrow(axis, 0, x.size(axis));
 }
 
 // A scale or zero point broadcast to x: per tensor, per axis, or per block.

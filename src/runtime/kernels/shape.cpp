@@ -162,7 +162,8 @@ Out scatter_nd(const Ctx& c) {
   const at::Tensor& data = c.input(0);
   const at::Tensor& indices = c.input(1);
   const at::Tensor& updates = c.input(2);
-  if (indices.dim() < 1 || indices.size(-1) > data.dim()) c.fail("indices must address at most the rank of data");
+  if (indices.dim() < 1 || indices.size(-1) < 1 || indices.size(-1) > data.dim())
+    c.fail("the last axis of indices must address 1 to rank(data) axes");
   const int64_t k = indices.size(-1);
   std::vector<int64_t> expected(indices.sizes().begin(), indices.sizes().end() - 1);
   expected.insert(expected.end(), data.sizes().begin() + k, data.sizes().end());
