@@ -3,7 +3,8 @@ neurons of each MLP (up-projection columns with their bias, down-projection rows
 group through the GELU; with separate Q, K and V projections, attention heads are a group too (a
 head's rows of Q, K, V, its columns of the output projection, and the head count in the Reshape
 shapes); the residual stream (read by LayerNorm) and fused QKV projections are left alone, each
-with its reason. ONNX Runtime runs every pruned model and agrees with nncompress."""
+with its reason. AutoPrune gates whole heads. ONNX Runtime runs every pruned model and agrees
+with nncompress."""
 import json
 import os
 
@@ -73,6 +74,33 @@ def test_attention_heads_are_removed_with_their_head_count_and_ort_agrees(nncomp
     assert 0 < heads_left < 16  # whole heads of 32 features went
     probe = tmp_path / "x.npy"
     np.save(probe, np.random.RandomState(3).rand(5, 1, 28, 28).astype(np.float32))
+    a = our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]
+    b = ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"]
+    assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1)
+
+
+def test_autoprune_gates_whole_heads_and_removal_is_exact(nncompress, tmp_path):
+    """AutoPrune per channel: one auxiliary per head gates its Q, K, V features and biases; the
+    closed heads are then removed, and the removed model scores what the gated one did."""
+    model, out = export_vit(str(tmp_path)), tmp_path / "ap.onnx"
+    data = os.path.join(ROOT, "models", "data", "fmnist-test.npz")
+    code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "autoprune", "--granularity",
+                             "channels", "--target-macs", "0.5", "--data", data, "--limit", "256", "--val", data,
+                             "--epochs", "1", "--batch", "64", "--json"])
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["macs_after"] <= 0.5 * report["macs_before"]
+    assert not any("attention heads" in r["reason"] for r in report["unprunable"])
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer}
+    heads_left = 0
+    for block in range(4):
+        q, k, v, o = (inits[f"blocks.{block}.{p}.weight"] for p in "qkvo")
+        assert q.shape == k.shape == v.shape and q.shape[1] % 32 == 0 and o.shape[0] == q.shape[1]
+        heads_left += q.shape[1] // 32
+    assert 0 < heads_left < 16
+    assert abs(report["top1_after"] - report["last_epoch_val_top1"]) <= 1 / 256
+    probe = tmp_path / "x.npy"
+    np.save(probe, np.random.RandomState(4).rand(3, 1, 28, 28).astype(np.float32))
     a = our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]
     b = ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"]
     assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1)

@@ -27,13 +27,13 @@ struct GatedTensor {
   std::string name;
   int64_t axis = 0;
   std::vector<std::pair<int, int64_t>> segments;  // (root group, or -1 if not pruned; channel count)
+  int64_t stride = 1;                             // positions per channel (an attention head's features)
 };
 
 // Per-channel tensors that put a channel's value back after its producer was gated: the scale
 // and bias of a normalization, a depthwise convolution's filter and bias, an added constant.
 // Means, variances, consumers' input weights and multiplied constants need no gate.
 bool restores_channel(const analysis::ChannelUser& u, const std::set<const ir::Node*>& depthwise) {
-  if (u.stride != 1) return false;
   for (const ir::Use& use : u.tensor->uses()) {
     const std::string& op = use.node->op_type();
     if ((op == "BatchNormalization" || op == "InstanceNormalization") && (use.index == 1 || use.index == 2)) return true;
@@ -48,14 +48,15 @@ std::vector<GatedTensor> gated_tensors(const ChannelPlan& plan) {
   std::vector<GatedTensor> gated;
   for (const auto& [root, size] : plan.sizes)
     for (const ir::Node* p : cg.groups[root].producers) {
-      gated.push_back({p->input(1)->name(), analysis::output_channel_axis(*p), {{root, size}}});
-      if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, {{root, size}}});
+      const int64_t stride = cg.groups[root].stride;
+      gated.push_back({p->input(1)->name(), analysis::output_channel_axis(*p), {{root, size}}, stride});
+      if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, {{root, size}}, stride});
     }
   std::set<const ir::Node*> depthwise;
   for (const auto& [node, source] : cg.depthwise) depthwise.insert(node);
   for (const analysis::ChannelUser& u : cg.users) {
     if (!restores_channel(u, depthwise)) continue;
-    GatedTensor g{u.tensor->name(), u.axis, {}};
+    GatedTensor g{u.tensor->name(), u.axis, {}, u.stride};
     bool any = false;
     for (const analysis::Segment& s : u.source) {
       const int root = cg.find(s.group);
@@ -92,7 +93,7 @@ std::map<int, at::Tensor> initial_auxiliaries(const ChannelPlan& plan, const std
     at::Tensor m = at::ones({size}, at::kFloat);
     if (init == "magnitude") {  // the group's filters' L1 norms relative to their mean, as for weights
       at::Tensor l1 = at::zeros({size}, at::kFloat);
-      for (const ir::Node* p : plan.cg.groups[group].producers) l1 += output_rows(*p).abs().sum(1);
+      for (const ir::Node* p : plan.cg.groups[group].producers) l1 += output_rows(*p).abs().reshape({size, -1}).sum(1);
       m = (l1 / (2 * std::max(l1.mean().item<double>(), 1e-12))).clamp_max(1.0);
     }
     aux[group] = m.requires_grad_(true);
@@ -109,9 +110,11 @@ void add_gate_views(train::TrainOptions& t, const ChannelPlan& plan, const std::
                          std::vector<at::Tensor> parts;
                          for (const auto& [group, count] : g.segments)
                            parts.push_back(group >= 0 ? gate(open.at(group), aux.at(group)) : at::ones({count}, at::kFloat));
+                         at::Tensor gates = at::cat(parts);
+                         if (g.stride > 1) gates = gates.repeat_interleave(g.stride);  // a head's features share its gate
                          std::vector<int64_t> shape(w.dim(), 1);
                          shape[g.axis] = -1;
-                         return w * at::cat(parts).view(shape).to(w.scalar_type());
+                         return w * gates.view(shape).to(w.scalar_type());
                        }});
 }
 
@@ -149,16 +152,6 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
   if (o.target_sparsity > 0) throw bad_input("structured AutoPrune takes target-macs or target-params, not sparsity");
   ir::Graph& graph = model.graph;
   ChannelPlan plan = plan_channels(model, types, o.keep, o.keep_first_conv);
-  // The gates open and close producer output channels one by one; a head spans several.
-  for (auto it = plan.sizes.begin(); it != plan.sizes.end();) {
-    if (plan.cg.groups[it->first].stride == 1) {
-      ++it;
-      continue;
-    }
-    for (const ir::Node* p : plan.cg.groups[it->first].producers)
-      plan.unprunable.push_back({p->name, "attention heads: AutoPrune gates per head are not built yet (prune.channels prunes heads)"});
-    it = plan.sizes.erase(it);
-  }
   if (plan.sizes.empty()) throw bad_input("the model has no prunable channel groups");
   const bool macs = o.target_params <= 0;
   const double target = macs ? o.target_macs : o.target_params;

@@ -54,6 +54,9 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
     nlohmann::json trace = nlohmann::json::array();
     for (const auto& p : r.trace) trace.push_back({{"step", p.step}, {"kept", p.kept}, {"goal", p.goal}});
     result.details.update({{"recovered", r.recovered}, {"search_trace", trace}});
+    // The gated model's last validation: removal is exact when top1_after equals it.
+    if (!r.training.epochs.empty() && r.training.epochs.back().val_top1)
+      result.details["last_epoch_val_top1"] = *r.training.epochs.back().val_top1;
     result.summary = format("%d channel groups pruned by auxiliary parameters trained %d epochs", r.report.groups_pruned,
                             o.train.epochs);
     result.notes.push_back(format("%lld channels closed during the search came back", static_cast<long long>(r.recovered)));

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 18's pruning numbers on the Vision Transformer: attention heads and MLP neurons removed
+# for real down to TARGET of the MACs (channel groups, criterion l1), then fine-tuned by
+# distillation from the original (Adam, one-cycle, labels weighted 0.1) on the Fashion-MNIST
+# training set; top-1 on the 10,000 test images before and after, and onnxruntime-node latency
+# of the original and pruned models (bench/prune_speed.sh: batch 32 and 1, median of 20).
+#   bench/vit_prune.sh [TARGET [EPOCHS [ROUND_TO]]]   (default: 0.5, 5, 8)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-0.5}
+epochs=${2:-5}
+round_to=${3:-8}
+model=models/vit-fmnist.onnx
+work=build/bench/vit_prune
+mkdir -p "$work"
+train=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+test=models/data/fmnist-test.npz
+nnc=./build/nncompress
+threads=${THREADS:-$(nproc)}
+$nnc --quiet --threads "$threads" prune "$model" -o "$work/pruned.onnx" --method channels --criterion l1 \
+  --target-macs "$target" --round-to "$round_to" --val "$test" --json >"$work/prune.json"
+$nnc --quiet --threads "$threads" finetune "$work/pruned.onnx" -o "$work/pruned-finetuned.onnx" --data "$train" \
+  --val "$test" --distill-from "$model" --optimizer adam --lr 5e-4 --schedule onecycle --weight-decay 0 \
+  --augment-flip --epochs "$epochs" --batch 128 --seed 1 >/dev/null
+$nnc --quiet eval "$work/pruned-finetuned.onnx" --data "$test" --json >"$work/finetuned.json"
+/usr/bin/python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+p, f = json.load(open(f"{work}/prune.json")), json.load(open(f"{work}/finetuned.json"))
+print(f"MACs {p['macs_before']:,} -> {p['macs_after']:,} ({p['macs_after'] / p['macs_before']:.3f}), "
+      f"params {p['params_before']:,} -> {p['params_after']:,}; top-1 {100 * p['top1_before']:.2f}% -> "
+      f"{100 * p['top1_after']:.2f}% pruned -> {100 * f['top1']:.2f}% fine-tuned "
+      f"({100 * (p['top1_before'] - f['top1']):.2f} pp lost)")
+PY
+bench/prune_speed.sh "$model" "$target" "$threads" "$work/pruned-finetuned.onnx"
