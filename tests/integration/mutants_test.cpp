@@ -296,6 +296,7 @@ int main(int argc, char** argv) {
   }
   const fs::path work = fs::temp_directory_path() / ("nncompress-mutants-" + std::to_string(getpid()));
   fs::create_directories(work);
+  const int first = only >= 0 ? only : 0, count = only >= 0 ? 1 : per_model;
   int failures = 0, all_zero = 0;
   for (size_t m = 0; m < kModels.size(); ++m) {
     const std::string path = kSource + "/" + kModels[m];
@@ -311,7 +312,7 @@ int main(int argc, char** argv) {
       write_bytes((fs::path(keep) / ("mutant-" + std::to_string(m) + "-" + std::to_string(only) + ".onnx")).string(), job.mutant(only));
       write_bytes((fs::path(keep) / ("input-" + std::to_string(m) + ".npy")).string(), read_bytes(job.input));
     }
-    for (const std::string& problem : check_mutants(job, only >= 0 ? only : 0, only >= 0 ? 1 : per_model, &all_zero)) {
+    for (const std::string& problem : check_mutants(job, first, count, &all_zero)) {
       ++failures;
       std::cerr << "FAIL: " << kModels[m] << " (seed " << seed << ") " << problem << "\n";
       if (!keep.empty()) {
@@ -322,7 +323,7 @@ int main(int argc, char** argv) {
     }
   }
   fs::remove_all(work);
-  std::cout << (only >= 0 ? 1 : per_model) * kModels.size() << " mutants of " << kModels.size()
+  std::cout << count * kModels.size() << " mutants of " << kModels.size()
             << " models through inspect, convert and run: " << failures << " problems; " << all_zero
             << " mutants passed all three commands\n";
   return failures == 0 ? 0 : 1;

@@ -57,6 +57,25 @@ def export_vit(folder):
     return os.path.join(folder, "vit.onnx")
 
 
+def vit_heads_left(path):
+    """Heads of 32 features left in the ViT's 4 blocks; Q, K, V and O agree on them."""
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    heads = 0
+    for block in range(4):
+        q, k, v, o = (inits[f"blocks.{block}.{p}.weight"] for p in "qkvo")
+        assert q.shape == k.shape == v.shape and q.shape[1] % 32 == 0 and o.shape[0] == q.shape[1]
+        heads += q.shape[1] // 32
+    return heads
+
+
+def assert_ort_agrees_on_vit(nncompress, model, tmp_path, batch, seed):
+    probe = tmp_path / "x.npy"
+    np.save(probe, np.random.RandomState(seed).rand(batch, 1, 28, 28).astype(np.float32))
+    a = our_outputs(nncompress, model, probe, tmp_path / "ours")["logits"]
+    b = ort_outputs(model, {"input": probe}, tmp_path / "ort")["logits"]
+    assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1)
+
+
 def test_attention_heads_are_removed_with_their_head_count_and_ort_agrees(nncompress, tmp_path):
     model, out = export_vit(str(tmp_path)), tmp_path / "heads.onnx"
     code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels",
@@ -64,19 +83,8 @@ def test_attention_heads_are_removed_with_their_head_count_and_ort_agrees(nncomp
     assert code == 0, err
     report = json.loads(stdout)
     assert report["macs_after"] <= 0.5 * report["macs_before"]
-    m = onnx.load(str(out))
-    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    heads_left = 0
-    for block in range(4):
-        q, k, v, o = (inits[f"blocks.{block}.{p}.weight"] for p in "qkvo")
-        assert q.shape == k.shape == v.shape and q.shape[1] % 32 == 0 and o.shape[0] == q.shape[1]
-        heads_left += q.shape[1] // 32
-    assert 0 < heads_left < 16  # whole heads of 32 features went
-    probe = tmp_path / "x.npy"
-    np.save(probe, np.random.RandomState(3).rand(5, 1, 28, 28).astype(np.float32))
-    a = our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]
-    b = ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"]
-    assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1)
+    assert 0 < vit_heads_left(out) < 16  # whole heads of 32 features went
+    assert_ort_agrees_on_vit(nncompress, out, tmp_path, batch=5, seed=3)
 
 
 def test_autoprune_gates_whole_heads_and_removal_is_exact(nncompress, tmp_path):
@@ -91,16 +99,6 @@ def test_autoprune_gates_whole_heads_and_removal_is_exact(nncompress, tmp_path):
     report = json.loads(stdout)
     assert report["macs_after"] <= 0.5 * report["macs_before"]
     assert not any("attention heads" in r["reason"] for r in report["unprunable"])
-    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer}
-    heads_left = 0
-    for block in range(4):
-        q, k, v, o = (inits[f"blocks.{block}.{p}.weight"] for p in "qkvo")
-        assert q.shape == k.shape == v.shape and q.shape[1] % 32 == 0 and o.shape[0] == q.shape[1]
-        heads_left += q.shape[1] // 32
-    assert 0 < heads_left < 16
+    assert 0 < vit_heads_left(out) < 16
     assert abs(report["top1_after"] - report["last_epoch_val_top1"]) <= 1 / 256
-    probe = tmp_path / "x.npy"
-    np.save(probe, np.random.RandomState(4).rand(3, 1, 28, 28).astype(np.float32))
-    a = our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]
-    b = ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"]
-    assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1)
+    assert_ort_agrees_on_vit(nncompress, out, tmp_path, batch=3, seed=4)

@@ -12,6 +12,7 @@
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/prune/autoprune.h"
+#include "nncompress/passes/prune/importance.h"
 
 namespace nncompress::passes {
 
@@ -92,8 +93,7 @@ std::map<int, at::Tensor> initial_auxiliaries(const ChannelPlan& plan, const std
   for (const auto& [group, size] : plan.sizes) {
     at::Tensor m = at::ones({size}, at::kFloat);
     if (init == "magnitude") {  // the group's filters' L1 norms relative to their mean, as for weights
-      at::Tensor l1 = at::zeros({size}, at::kFloat);
-      for (const ir::Node* p : plan.cg.groups[group].producers) l1 += output_rows(*p).abs().reshape({size, -1}).sum(1);
+      const at::Tensor l1 = find_importance("l1").score(ScoringContext{plan.cg, {}}, group).to(at::kFloat);
       m = (l1 / (2 * std::max(l1.mean().item<double>(), 1e-12))).clamp_max(1.0);
     }
     aux[group] = m.requires_grad_(true);
