@@ -72,6 +72,23 @@ TEST(Normalize, FoldsShapeChainsOnceInputShapesAreFixed) {
   EXPECT_TRUE(run(model, x).equal(before));
 }
 
+// finetune keeps inference-form Dropout for its trainer; every other command removes it.
+TEST(Normalize, KeepDropoutLeavesDropoutAndStillRemovesIdentity) {
+  for (const bool keep : {false, true}) {
+    Model model = paddle_style(Dim::symbol("N"));
+    Graph& g = model.graph;
+    Node* reshape = g.outputs().at(0)->producer();
+    Node* drop = g.add_node({"Dropout", "drop", "", {reshape->input(0)}, {"dropped"}, {}, {}, ""});
+    g.set_input(reshape, 0, drop->output(0));
+    const passes::NormalizeReport r = passes::normalize_model(model, keep);
+    EXPECT_EQ(r.identities_removed, 1);
+    EXPECT_EQ(r.dropouts_removed, keep ? 0 : 1);
+    int dropouts = 0;
+    for (const auto& n : g.nodes()) dropouts += n->op_type() == "Dropout";
+    EXPECT_EQ(dropouts, keep ? 1 : 0);
+  }
+}
+
 TEST(Normalize, InputShapeParsingAndErrors) {
   const passes::InputShape s = passes::parse_input_shape("x=N,3,48,192");
   EXPECT_EQ(s.input, "x");

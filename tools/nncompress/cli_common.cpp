@@ -182,7 +182,7 @@ ir::Model load_user_model(const std::string& path, const ModelOptions& o) {
   for (const std::string& text : o.input_shapes) shapes.push_back(passes::parse_input_shape(text));
   passes::apply_input_shapes(model, shapes);
   if (o.normalize) {
-    const passes::NormalizeReport r = passes::normalize_model(model);
+    const passes::NormalizeReport r = passes::normalize_model(model, o.keep_dropout);
     if (r.changed()) spdlog::info("{}: {}", path, r.summary());
   }
   return model;

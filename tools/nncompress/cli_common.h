@@ -77,6 +77,7 @@ std::function<void(const train::EpochStats&)> epoch_log(int epochs);
 struct ModelOptions {
   std::vector<std::string> input_shapes;  // --input-shape NAME=dims, repeatable
   bool normalize = true;                  // intake normalization (convert: only with --normalize)
+  bool keep_dropout = false;              // finetune: Dropout nodes drop while training
 };
 void add_model_options(CLI::App* cmd, ModelOptions& options);
 // Loads the model, fixes the input shapes asked for, and normalizes it (passes/cleanup/normalize.h),

@@ -66,6 +66,7 @@ void register_finetune(CLI::App& app, Action& action) {
     action = [o] {
       check_output_path(o->model, o->output);
       plan_outputs({o->model, o->data.path, o->val, o->teacher}, {o->output});
+      o->model_options.keep_dropout = true;  // the trainer applies them (eval and the output: identity)
       ir::Model model = load_user_model(o->model, o->model_options);
       o->data.batch = batch_for(model, o->data.batch);
       const data::Dataset train_data = load_data(o->data.path, o->data, o->data.limit);

@@ -164,10 +164,10 @@ int drop_unused_initializers(ir::Graph& graph) {
   return dropped;
 }
 
-void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report) {
+void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report, bool keep_dropout) {
   std::vector<ir::Node*> doomed;
   for (const auto& n : graph.nodes())
-    if (passes_input_through(*n)) doomed.push_back(n.get());
+    if (passes_input_through(*n) && !(keep_dropout && n->op_type() == "Dropout")) doomed.push_back(n.get());
   for (ir::Node* n : doomed) {
     (n->op_type() == "Identity" ? report.identities_removed : report.dropouts_removed)++;
     graph.replace_all_uses(n->output(0), n->input(0));
@@ -191,10 +191,10 @@ int fold_constants(ir::Model& model) {
   return total;
 }
 
-NormalizeReport normalize_model(ir::Model& model) {
+NormalizeReport normalize_model(ir::Model& model, bool keep_dropout) {
   NormalizeReport report;
   report.constants_lifted = lift_constants(model.graph);
-  remove_pass_through_nodes(model.graph, report);
+  remove_pass_through_nodes(model.graph, report, keep_dropout);
   report.nodes_folded = fold_constants(model);
   report.unused_initializers_dropped = drop_unused_initializers(model.graph);
   return report;

@@ -33,13 +33,13 @@ struct NormalizeReport {
 int lift_constants(ir::Graph& graph);
 // Initializers nothing reads (and that are not graph inputs or outputs). Returns how many.
 int drop_unused_initializers(ir::Graph& graph);
-// Identity / inference Dropout removal; counts into the report.
-void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report);
+// Identity / inference Dropout removal (Dropout kept with keep_dropout); counts into the report.
+void remove_pass_through_nodes(ir::Graph& graph, NormalizeReport& report, bool keep_dropout = false);
 // Folds nodes whose inputs are all constant (and Shape/Size of static shapes). Returns how many.
 int fold_constants(ir::Model& model);
 // Lifting, pass-through removal, folding (repeated while shapes become known), then dropping
-// initializers nothing reads.
-NormalizeReport normalize_model(ir::Model& model);
+// initializers nothing reads. keep_dropout leaves Dropout nodes for a trainer to apply.
+NormalizeReport normalize_model(ir::Model& model, bool keep_dropout = false);
 
 // One `--input-shape` entry: an input name (empty: the model's only input) and its dims; a dim
 // written as a name ("N", "batch") stays symbolic.
