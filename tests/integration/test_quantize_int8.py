@@ -147,3 +147,31 @@ def test_smoothquant_recovers_int8_accuracy_lost_to_an_activation_outlier(nncomp
         assert np.abs(ours - theirs).max() <= 0.05 * np.abs(theirs).max()  # ONNX Runtime runs it alike
         errors[alpha] = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
     assert errors["0.5"] < 0.7 * errors["0"], errors
+
+
+def test_activation_matmuls_quantize_attention_and_ort_runs_them_alike(nncompress, tmp_path):
+    """--activation-matmuls: Q x K^T and scores x V read both operands through DequantizeLinear
+    (ONNX Runtime's QLinearMatMul); without it they stay float."""
+    from harness import export_attention_encoder
+    model = tmp_path / "encoder.onnx"
+    export_attention_encoder(model)
+    rng = np.random.RandomState(0)
+    np.save(tmp_path / "calib.npy", rng.randn(32, 12, 64).astype(np.float32))
+    np.save(tmp_path / "probe.npy", rng.randn(4, 12, 64).astype(np.float32))
+    ref = our_outputs(nncompress, model, tmp_path / "probe.npy", tmp_path / "float")["hidden"]
+    for flag in ([], ["--activation-matmuls"]):
+        out = tmp_path / f"int8{len(flag)}.onnx"
+        code, _, err = run([nncompress, "--quiet", "quantize", model, "-o", out, "--calib", tmp_path / "calib.npy", *flag])
+        assert code == 0, err
+        m = onnx.load(str(out))
+        inits = {i.name for i in m.graph.initializer}
+        producer = {o: n for n in m.graph.node for o in n.output}
+        both_computed = [n for n in m.graph.node if n.op_type == "MatMul" and not set(n.input) & inits and
+                         not any(producer[i].op_type == "DequantizeLinear" and producer[i].input[0] in inits for i in n.input)]
+        assert len(both_computed) == 4  # 2 per block
+        dequantized = [all(producer[i].op_type == "DequantizeLinear" for i in n.input) for n in both_computed]
+        assert dequantized == [bool(flag)] * 4
+        ours = our_outputs(nncompress, out, tmp_path / "probe.npy", tmp_path / f"ours{len(flag)}")["hidden"]
+        theirs = ort_outputs(out, {"tokens": tmp_path / "probe.npy"}, tmp_path / f"ort{len(flag)}")["hidden"]
+        assert np.abs(ours - theirs).max() <= 0.05 * np.abs(theirs).max()
+        assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) < 0.1

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Runs a model in ONNX Runtime (CPU), the independent oracle for nncompress's executor.
-//   node tools/ort/run.js MODEL OUT_DIR [--threads N] [--repeat R] [--config KEY=VALUE] NAME=FILE.npy ...
+//   node tools/ort/run.js MODEL OUT_DIR [--threads N] [--repeat R] [--config KEY=VALUE]
+//                         [--optimized PATH] NAME=FILE.npy ...
 // Writes each output as OUT_DIR/<output name>.npy; with --repeat R prints the median latency
 // of R runs in milliseconds as JSON {"median_ms": ...}. --config sets a session configuration
 // entry (repeatable), e.g. session.qdq_matmulnbits_accuracy_level=0 for float accumulation in
 // the MatMulNBits kernels ONNX Runtime fuses block-wise weights into (its default, 4, rounds
-// the activations to int8).
+// the activations to int8). --optimized PATH writes the graph ONNX Runtime runs after its fusions
+// (to see which Q/DQ groups became integer kernels).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -15,7 +17,7 @@ const { readNpy, writeNpy } = require('./npy');
 async function main() {
   const args = process.argv.slice(2);
   if (args.length < 2) {
-    console.error('usage: run.js MODEL OUT_DIR [--threads N] [--repeat R] [--config KEY=VALUE] NAME=FILE.npy ...');
+    console.error('usage: run.js MODEL OUT_DIR [--threads N] [--repeat R] [--config KEY=VALUE] [--optimized PATH] NAME=FILE.npy ...');
     process.exit(2);
   }
   const [model, outDir] = args;
@@ -23,9 +25,11 @@ async function main() {
   let repeat = 0;
   const feeds = {};
   const config = {};
+  let optimized = '';
   for (let i = 2; i < args.length; i++) {
     if (args[i] === '--threads') threads = Number(args[++i]);
     else if (args[i] === '--repeat') repeat = Number(args[++i]);
+    else if (args[i] === '--optimized') optimized = args[++i];
     else if (args[i] === '--config') {
       const entry = args[++i];
       config[entry.slice(0, entry.indexOf('='))] = entry.slice(entry.indexOf('=') + 1);
@@ -39,6 +43,7 @@ async function main() {
   const options = { executionProviders: ['cpu'] };
   if (threads > 0) Object.assign(options, { intraOpNumThreads: threads, interOpNumThreads: 1 });
   if (Object.keys(config).length > 0) options.extra = config;
+  if (optimized) options.optimizedModelFilePath = optimized;
   const session = await ort.InferenceSession.create(model, options);
   let results = await session.run(feeds);
   if (repeat > 0) {

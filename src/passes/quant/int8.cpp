@@ -45,6 +45,11 @@ bool scalar_constant(const ir::Value* v) {
 struct Selection {
   bool symmetric;
   std::set<std::string> keep;
+  bool activation_matmuls = false;
+
+  bool matmul_of_activations(const ir::Node& n) const {
+    return activation_matmuls && n.op_type() == "MatMul" && is_activation(n.input(0)) && is_activation(n.input(1));
+  }
 
   bool quantized(const ir::Node& n, int depth = 0) const {
     if (keep.count(n.name) || !n.in_default_domain()) return false;
@@ -54,7 +59,7 @@ struct Selection {
     // activations are quantized.
     if ((op == "Add" || op == "Mul") && scalar_after_quantized(n, depth)) return true;
     if (op == "Add") return is_activation(n.input(0)) && is_activation(n.input(1));
-    if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool") return true;
+    if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool" || matmul_of_activations(n)) return true;
     if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
     if (op == "Relu") return symmetric;
     if (op == "HardSigmoid") return integer_gate(n);
@@ -91,7 +96,7 @@ struct Selection {
 
   // The activation inputs of a quantized op that get Q/DQ.
   std::vector<ir::Value*> activation_inputs(const ir::Node& n) const {
-    if (n.op_type() == "Add" || n.op_type() == "Mul") return {n.input(0), n.input(1)};
+    if (n.op_type() == "Add" || n.op_type() == "Mul" || matmul_of_activations(n)) return {n.input(0), n.input(1)};
     return {n.input(0)};
   }
 };
@@ -353,7 +358,7 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     result.smoothed_norms = smoothed.norms;
     result.smoothed_layers = smoothed.layers;
   }
-  const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end())};
+  const Selection sel{o.symmetric, std::set<std::string>(o.keep.begin(), o.keep.end()), o.activation_matmuls};
 
   // Calibrate on the float graph, Relu/Clip outputs included: a removed one's range becomes its
   // producer's.

@@ -4,6 +4,8 @@
 //   -> Mul(x_scale * W_scale) [-> Add(bias)]
 // with W symmetric int8 per output column (or per tensor). No calibration data: the activation
 // range is each batch's own. Meant for transformers and MLPs, where ranges vary by input.
+// Embedding tables (Gather by token ids) become int8 rows dequantized after the lookup
+// (quant/embedding_weights.h), as quantize_dynamic also does.
 #include <ATen/ATen.h>
 
 #include <optional>
@@ -14,6 +16,7 @@
 #include "nncompress/passes/graph_build.h"
 #include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass.h"
+#include "nncompress/passes/quant/embedding_weights.h"
 #include "nncompress/passes/quant/matmul_weights.h"
 #include "nncompress/runtime/tensor_convert.h"
 
@@ -61,8 +64,11 @@ PassResult apply(ir::Model& model, const PassContext&, const OptionValues& v) {
     if (!keep.count(n->name))
       if (std::optional<Layer> l = constant_weight_matmul(n.get())) layers.push_back(*l);
   PassResult result;
-  if (layers.empty()) {
-    result.unchanged = "no MatMul or Gemm with a constant 2-D float weight" + std::string(keep.empty() ? "" : " outside keep");
+  const std::vector<ir::Node*> lookups =
+      v.boolean("float-embeddings") ? std::vector<ir::Node*>() : embedding_lookups(model.graph, keep);
+  if (layers.empty() && lookups.empty()) {
+    result.unchanged = "no MatMul or Gemm with a constant 2-D float weight, and no embedding table" +
+                       std::string(keep.empty() ? "" : " outside keep");
     result.summary = "nothing quantized: " + result.unchanged;
     return result;
   }
@@ -84,14 +90,15 @@ PassResult apply(ir::Model& model, const PassContext&, const OptionValues& v) {
     rows.push_back({{"name", name}, {"op", op}, {"weights", count}, {"max_scale", max_scale}});
     result.table.rows.push_back({name, op, with_commas(count), format("%.3g", max_scale)});
   }
-  model.graph.sort_topologically();
-  model.graph.remove_dangling_values();
   result.details = {{"layers", rows}, {"weights", weights}, {"weight_bits", full_range ? 8 : 7},
                     {"per_channel", rw.per_channel}};
   result.summary = format("%zu MatMul/Gemm layers int8 with dynamic activations", layers.size());
   result.notes.push_back(format("%zu layers, %s weights int8 (%d-bit, %s); activations quantized per batch at run time",
                                 layers.size(), with_commas(weights).c_str(), full_range ? 8 : 7,
                                 rw.per_channel ? "per output column" : "per tensor"));
+  quantize_embeddings(model.graph, lookups, result);
+  model.graph.sort_topologically();
+  model.graph.remove_dangling_values();
   return result;
 }
 
@@ -106,6 +113,7 @@ const PassInfo& quant_dynamic_pass() {
               "8-bit weights in [-127, 127] (default 7 bits: ONNX Runtime's u8s8 kernels on CPUs without VNNI saturate on "
               "full-range weights)"),
        option("per-tensor", K::Boolean, "false", "one weight scale per tensor instead of per output column"),
+       option("float-embeddings", K::Boolean, "false", "leave embedding tables (Gather by token ids) in float"),
        option("keep", K::List, "", "nodes left in float: names, globs (matmul*) or op:TYPE").also("exclude")},
       nullptr,
       nullptr,

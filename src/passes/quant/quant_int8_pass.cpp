@@ -2,6 +2,7 @@
 #include "nncompress/core/format.h"
 #include "nncompress/passes/node_patterns.h"
 #include "nncompress/passes/pass.h"
+#include "nncompress/passes/quant/embedding_weights.h"
 #include "nncompress/passes/quant/int8.h"
 
 namespace nncompress::passes {
@@ -24,6 +25,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.per_channel = !v.boolean("per-tensor");
   o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.smooth_alpha = v.number("smooth-alpha");
+  o.activation_matmuls = v.boolean("activation-matmuls");
   o.calibration.method = v.text("calibration");
   o.calibration.percentile = v.number("percentile");
   o.calibration.preprocess = c.preprocess;
@@ -52,7 +54,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                                  l.int32_bias ? "int32" : "float"});
   }
   for (const auto& [name, range] : r.activations) activations.push_back({{"name", name}, {"min", range.lo}, {"max", range.hi}});
-  result.details = {{"calibration", o.calibration.method}, {"opset_raised_from", r.opset_raised_from}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
+  result.details = {{"calibration", o.calibration.method}, {"activation_matmuls", o.activation_matmuls}, {"opset_raised_from", r.opset_raised_from}, {"calibration_samples", calib.size()}, {"symmetric", o.symmetric},
                     {"folded_batchnorms", r.folded_batchnorms}, {"smooth_alpha", o.smooth_alpha}, {"smoothed_norms", r.smoothed_norms},
                     {"smoothed_layers", r.smoothed_layers}, {"folded_affines", r.folded_affines}, {"removed_relus", r.removed_relus},
                     {"removed_clips", r.removed_clips}, {"hard_swishes", r.hard_swishes},
@@ -74,6 +76,11 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                                   r.hard_swishes));
   if (r.integer_scalar_ops > 0)
     result.notes.push_back(format("%d Add/Mul by a scalar after a quantized op in integer form", r.integer_scalar_ops));
+  if (!v.boolean("float-embeddings")) {  // weight-only: token ids are not activations to calibrate
+    quantize_embeddings(model.graph, embedding_lookups(model.graph, {o.keep.begin(), o.keep.end()}), result);
+    model.graph.sort_topologically();
+    model.graph.remove_dangling_values();
+  }
   return result;
 }
 
@@ -93,6 +100,9 @@ const PassInfo& quant_int8_pass() {
               "full-range weights)"),
        option("float-bias", K::Boolean, "false", "keep biases in float instead of int32"),
        option("per-tensor", K::Boolean, "false", "one weight scale per tensor instead of per output channel"),
+       option("float-embeddings", K::Boolean, "false", "leave embedding tables (Gather by token ids) in float"),
+       option("activation-matmuls", K::Boolean, "false",
+              "also quantize MatMuls of two activations (attention's Q x K^T and scores x V)"),
        option("smooth-alpha", K::Number, "0",
               "SmoothQuant: move activation outliers of LayerNorm outputs into the MatMul/Gemm weights after them with "
               "this strength (0: off; the paper uses 0.5)")

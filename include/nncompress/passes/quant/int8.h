@@ -43,6 +43,9 @@ struct Int8Options {
   CalibrationOptions calibration;
   // SmoothQuant's migration strength before calibration (passes/quant/smoothquant.h); 0: off.
   double smooth_alpha = 0;
+  // MatMuls of two activations (attention's Q x K^T and scores x V) quantized too: both inputs
+  // and the output get Q/DQ, which ONNX Runtime runs as QLinearMatMul.
+  bool activation_matmuls = false;
 };
 
 struct QuantizedLayer {
