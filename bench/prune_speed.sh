@@ -22,19 +22,11 @@ if [ -z "$pruned" ]; then
 fi
 ./build/nncompress inspect --json "$model" >"$work/before.json"
 ./build/nncompress inspect --json "$pruned" >"$work/after.json"
-shape=$(./build/nncompress inspect --json "$model" | /usr/bin/python3 -c \
-  'import json,sys; print(json.load(sys.stdin)["inputs"][0]["type"])')
-/usr/bin/python3 - "$work" "$shape" <<'PY'
-import re, sys, numpy as np
-work, shape = sys.argv[1], sys.argv[2]
-dims = [int(d) if d.isdigit() else 1 for d in re.search(r"\[(.*)\]", shape).group(1).split(",")]
-for batch in (1, 32):
-    np.save(f"{work}/x{batch}.npy", np.random.RandomState(0).randn(batch, *dims[1:]).astype(np.float32))
-PY
-input=$(./build/nncompress inspect --json "$model" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"][0]["name"])')
+for batch in 1 32; do /usr/bin/python3 bench/ort_feeds.py "$work/before.json" "$batch" "$work" >"$work/feeds$batch"; done
 for batch in 32 1; do
   for m in "$model" "$pruned"; do
-    node tools/ort/run.js "$m" "$work/out" --threads "$threads" --repeat 20 "$input=$work/x$batch.npy" |
+    # shellcheck disable=SC2046  # the feeds are NAME=FILE words without spaces
+    node tools/ort/run.js "$m" "$work/out" --threads "$threads" --repeat 20 $(cat "$work/feeds$batch") |
       /usr/bin/python3 -c "import json,sys; print('$batch', '$m', json.load(sys.stdin)['median_ms'])"
   done
 done | /usr/bin/python3 -c "

@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""Issue 18's quantization numbers on the Vision Transformer, side by side in one run: the float
-model, nncompress's static int8 (quant.int8), dynamic int8 (quant.dynamic) and block-wise 4-bit
-weight-only (quant.weight-only, RTN and GPTQ), and PyTorch's own dynamic quantization
-(torch.ao.quantization.quantize_dynamic) of the same weights as the peer.
+"""Issue 18's quantization numbers on the reference transformers, side by side in one run: the
+float model, nncompress's static int8 (quant.int8), dynamic int8 (quant.dynamic) and block-wise
+4-bit weight-only (quant.weight-only, RTN and GPTQ); for the ViT also PyTorch's own dynamic
+quantization (torch.ao.quantization.quantize_dynamic) of the same weights as the peer.
 
-For each: top-1 on the 10,000 Fashion-MNIST test images in ONNX Runtime (onnxruntime-node, the
-deployment runtime; PyTorch's quantized model runs in PyTorch, which cannot export it to ONNX),
-file size, and latency (median of 20 runs) at batch 32 and 1 with THREADS intra-op threads.
+  vit:  models/vit-fmnist.onnx on the 10,000 Fashion-MNIST test images
+  text: models/bert-debian.onnx on the 2,257 Debian package descriptions of its test split
 
-  bench/vit_quantization.py [--model models/vit-fmnist.onnx] [--threads 2] [--repeat 20]
+For each: top-1 on the test split in ONNX Runtime (onnxruntime-node, the deployment runtime;
+PyTorch's quantized model runs in PyTorch, which cannot export it to ONNX), file size, and latency
+(median of REPEAT runs) at batch 32 and 1 with THREADS intra-op threads.
+
+  bench/transformer_quantization.py [--model vit|text] [--threads 2] [--repeat 20]
 """
 import argparse
 import json
@@ -21,8 +24,20 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NNC = os.path.join(ROOT, "build", "nncompress")
-TRAIN = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-TEST = os.path.join(ROOT, "models", "data", "fmnist-test.npz")
+MODELS = {  # model, calibration data, test split
+    "vit": ("models/vit-fmnist.onnx", "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+            "models/data/fmnist-test.npz"),
+    "text": ("models/bert-debian.onnx", "build/data/debian-sections-train.npz", "models/data/debian-sections-test.npz"),
+}
+
+
+def feeds_of(test_npz):
+    """The model inputs as ONNX Runtime wants them: images scaled to [0,1] as [N,1,28,28], or
+    token ids and attention masks as int64; and the labels."""
+    d = np.load(test_npz)
+    if "x" in d:
+        return {"input": (d["x"][:, None] / 255.0).astype(np.float32)}, d["y"]
+    return {k: d[k].astype(np.int64) for k in d if k != "y"}, d["y"]
 
 
 def sh(cmd):
@@ -32,15 +47,25 @@ def sh(cmd):
     return r.stdout
 
 
-def ort_logits(model, x_path, work):
+def save_feeds(feeds, work, tag, rows=None):
+    """Writes each input (its first `rows` samples) as WORK/<name><tag>.npy; returns run.js's NAME=FILE list."""
+    args = []
+    for name, a in feeds.items():
+        path = os.path.join(work, f"{name}{tag}.npy")
+        np.save(path, a if rows is None else a[:rows])
+        args.append(f"{name}={path}")
+    return args
+
+
+def ort_logits(model, feed_args, work):
     out = os.path.join(work, "ort-out")
-    sh(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, out, f"input={x_path}"])
+    sh(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, out, *feed_args])
     return np.load(os.path.join(out, "logits.npy"))
 
 
-def ort_latency(model, x_path, work, threads, repeat):
+def ort_latency(model, feed_args, work, threads, repeat):
     r = sh(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, os.path.join(work, "lat"), "--threads", threads,
-            "--repeat", repeat, f"input={x_path}"])
+            "--repeat", repeat, *feed_args])
     return json.loads(r)["median_ms"]
 
 
@@ -97,21 +122,19 @@ def torch_peer(model_path, x, y, threads, repeat):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=os.path.join(ROOT, "models", "vit-fmnist.onnx"))
+    ap.add_argument("--model", choices=list(MODELS), default="vit")
     ap.add_argument("--threads", default=str(os.cpu_count()))
     ap.add_argument("--repeat", default="20")
-    ap.add_argument("--work", default=os.path.join(ROOT, "build", "bench", "vit_quantization"))
     args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    d = np.load(TEST)
-    x, y = (d["x"][:, None] / 255.0).astype(np.float32), d["y"]
-    x_path = os.path.join(args.work, "x.npy")
-    np.save(x_path, x)
-    for batch in (32, 1):
-        np.save(os.path.join(args.work, f"x{batch}.npy"), x[:batch])
+    model, train, test = (os.path.join(ROOT, p) for p in MODELS[args.model])
+    work = os.path.join(ROOT, "build", "bench", f"{args.model}_quantization")
+    os.makedirs(work, exist_ok=True)
+    feeds, y = feeds_of(test)
+    everything = save_feeds(feeds, work, "")
+    batches = {batch: save_feeds(feeds, work, str(batch), batch) for batch in (32, 1)}
 
-    variants = {"float": (args.model, None)}
-    calib = ["--calib", TRAIN, "--calib-limit"]
+    variants = {"float": model}
+    calib = ["--calib", train, "--calib-limit"]
     for label, options in [
         ("int8 static (quant.int8)", ["--method", "int8", *calib, "1000"]),
         ("int8 dynamic (quant.dynamic)", ["--method", "dynamic"]),
@@ -119,21 +142,22 @@ def main():
         ("int4 weight-only GPTQ, block 32", ["--method", "weight-only", "--algorithm", "gptq", *calib, "128"]),
         ("int4 weight-only RTN, block 128", ["--method", "weight-only", "--block", "128"]),
     ]:
-        out = os.path.join(args.work, label.split(" (")[0].replace(" ", "-").replace(",", "") + ".onnx")
-        sh([NNC, "--quiet", "--threads", args.threads, "quantize", args.model, "-o", out, *options])
-        variants[label] = (out, options)
+        out = os.path.join(work, label.split(" (")[0].replace(" ", "-").replace(",", "") + ".onnx")
+        sh([NNC, "--quiet", "--threads", args.threads, "quantize", model, "-o", out, *options])
+        variants[label] = out
 
     rows = {}
-    for label, (path, _) in variants.items():
-        logits = ort_logits(path, x_path, args.work)
+    for label, path in variants.items():
+        logits = ort_logits(path, everything, work)
         rows[label] = {"top1": float((logits.argmax(1) == y).mean()), "bytes": os.path.getsize(path),
-                       "ms32": ort_latency(path, os.path.join(args.work, "x32.npy"), args.work, args.threads, args.repeat),
-                       "ms1": ort_latency(path, os.path.join(args.work, "x1.npy"), args.work, args.threads, args.repeat),
+                       "ms32": ort_latency(path, batches[32], work, args.threads, args.repeat),
+                       "ms1": ort_latency(path, batches[1], work, args.threads, args.repeat),
                        "runtime": "ONNX Runtime"}
-    rows.update(torch_peer(args.model, x, y, args.threads, args.repeat))
+    if args.model == "vit":
+        rows.update(torch_peer(model, feeds["input"], y, args.threads, args.repeat))
 
     base = rows["float"]
-    print(f"model {os.path.relpath(args.model, ROOT)}, {len(y)} test images, {args.threads} threads, median of {args.repeat}")
+    print(f"model {os.path.relpath(model, ROOT)}, {len(y)} test samples, {args.threads} threads, median of {args.repeat}")
     print("| variant | runtime | top-1 | Δ top-1 | size | smaller | batch 32 | speed-up | batch 1 | speed-up |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, r in rows.items():

@@ -102,9 +102,11 @@ def ort_outputs(model, feeds, out_dir, options=()):
 
 
 def our_outputs(nncompress, model, feed, out_dir):
-    """nncompress run's outputs of `model` for one input .npy, by output name."""
+    """nncompress run's outputs of `model` for one input .npy (or feeds {input name: .npy path}),
+    by output name."""
     import numpy as np
-    code, _, err = run([nncompress, "--quiet", "run", str(model), "-i", str(feed), "-o", str(out_dir)])
+    feeds = [f"{k}={v}" for k, v in feed.items()] if isinstance(feed, dict) else [str(feed)]
+    code, _, err = run([nncompress, "--quiet", "run", str(model), "-i", *feeds, "-o", str(out_dir)])
     assert code == 0, err
     return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir)}
 

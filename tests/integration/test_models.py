@@ -21,16 +21,22 @@ def test_the_readme_lists_the_models():
                                               else row for row in ROWS])
 def test_eval_and_onnxruntime_give_the_readme_accuracy(nncompress, tmp_path, name, table_top1):
     model = os.path.join(MODELS, name)
-    dataset = os.path.join(MODELS, "data", ("fmnist" if "fmnist" in name else "mnist") + "-test.npz")
+    split = "debian-sections" if "debian" in name else "fmnist" if "fmnist" in name else "mnist"
+    dataset = os.path.join(MODELS, "data", split + "-test.npz")
     assert os.path.exists(model)
     code, out, err = run([nncompress, "--quiet", "eval", model, "--data", dataset, "--json"])
     assert code == 0, err
     ours = json.loads(out)["top1"] * 100
     assert abs(ours - float(table_top1)) < 0.005 + 1e-9, f"eval {ours:.2f}% vs README {table_top1}%"
     d = np.load(dataset)
-    x_path = tmp_path / "x.npy"
-    np.save(x_path, (d["x"].astype(np.float32) / 255.0)[:, None])
-    code, _, err = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, tmp_path / "ort", f"input={x_path}"])
+    if "x" in d:  # images: uint8 [N,28,28] -> float [N,1,28,28] in [0,1]
+        feeds = {"input": (d["x"].astype(np.float32) / 255.0)[:, None]}
+    else:  # token ids and attention masks, int64 for the model
+        feeds = {k: d[k].astype(np.int64) for k in d if k != "y"}
+    for k, a in feeds.items():
+        np.save(tmp_path / f"{k}.npy", a)
+    code, _, err = run(["node", os.path.join(ROOT, "tools", "ort", "run.js"), model, tmp_path / "ort",
+                        *[f"{k}={tmp_path / k}.npy" for k in feeds]])
     assert code == 0, err
     theirs = float((np.load(tmp_path / "ort" / "logits.npy").argmax(1) == d["y"]).mean() * 100)
     assert abs(theirs - ours) <= 0.1, f"onnxruntime-node {theirs:.2f}% vs {ours:.2f}%"

@@ -10,14 +10,23 @@
   vit:           Vision Transformer: 7x7 patches (16 tokens + class token), dim 128, 4 layers of
                  pre-norm attention (4 heads, separate Q/K/V) and GELU MLP 256, learned positions.
                  Exported at opset 17 (LayerNormalization, GELU as Erf), in eval mode.
+  text:          BERT-style text classifier (tools/models/make_text_dataset.py's token ids):
+                 word + position embeddings (vocabulary 2048, 16 tokens), dim 256, 2 post-norm
+                 encoder layers of 4-head attention (separate Q/K/V, padding masked by Where) and
+                 GELU (Erf) MLP 1024, dropout 0.1 on the embeddings and the [CLS] feature, a
+                 linear head on the [CLS] token. Exported at opset 17 with its Dropout nodes.
 
   /usr/bin/python3 tools/models/export_architectures.py --out build/archs
+  /usr/bin/python3 tools/models/export_architectures.py --text-weights TRAINED.onnx --opset 14 --out DIR
+      the trained text model again at an older opset: LayerNorm written out as ReduceMean, Sub,
+      Pow, Sqrt, Div (what exporters before opset 17 write), same weights
 """
 import argparse
 import math
 import os
 
 import onnx
+import onnx.numpy_helper
 import torch
 from torch import nn
 from torchvision.models.mobilenetv2 import MobileNetV2
@@ -145,14 +154,93 @@ class ViT(nn.Module):
         return self.head(self.norm(self.blocks(x))[:, 0])
 
 
-ARCHS = {"lenet-300-100": LeNet300, "lenet5": LeNet5, "resnet20": ResNet20, "mobilenetv2": mobilenetv2, "vit": ViT}
+class TextLayer(nn.Module):
+    """A BERT encoder layer: post-norm residuals, separate Q/K/V, padding masked by Where."""
+
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = Dense(dim, dim), Dense(dim, dim), Dense(dim, dim), Dense(dim, dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.up, self.down = Dense(dim, hidden), Dense(hidden, dim)
+        self.gelu = nn.GELU()
+
+    def split_heads(self, x):
+        return x.reshape(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
+
+    def forward(self, x, padding):
+        q, k, v = self.split_heads(self.q(x)), self.split_heads(self.k(x)), self.split_heads(self.v(x))
+        scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(padding, -1e4)
+        y = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        x = self.norm1(x + self.o(y))
+        return self.norm2(x + self.down(self.gelu(self.up(x))))
+
+
+class TextEncoder(nn.Module):
+    """BERT-style classifier of token ids (tools/models/make_text_dataset.py): token + learned
+    position embeddings, LayerNorm, post-norm encoder layers, a linear head on the [CLS] token."""
+
+    def __init__(self, vocab=2048, seq=16, dim=256, depth=2, heads=4, hidden=1024, classes=10, dropout=0.1):
+        super().__init__()
+        self.seq = seq
+        self.tokens = nn.Embedding(vocab, dim)
+        nn.init.trunc_normal_(self.tokens.weight, std=0.02)
+        self.positions = nn.Parameter(torch.empty(1, seq, dim))
+        nn.init.trunc_normal_(self.positions, std=0.02)
+        self.norm = nn.LayerNorm(dim)
+        # Dropout on the embeddings and the [CLS] feature only: the encoder layers stay the plain
+        # pattern that the head and neuron pruning and SmoothQuant match.
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList([TextLayer(dim, heads, hidden) for _ in range(depth)])
+        self.head = nn.Linear(dim, classes)
+        for norm in [m for m in self.modules() if isinstance(m, nn.LayerNorm)]:
+            nn.init.normal_(norm.weight, 1.0, 1e-3)
+            nn.init.normal_(norm.bias, 0.0, 1e-3)
+
+    def forward(self, input_ids, attention_mask):
+        x = self.dropout(self.norm(self.tokens(input_ids) + self.positions))
+        padding = (attention_mask == 0)[:, None, None, :]
+        for layer in self.layers:
+            x = layer(x, padding)
+        return self.head(self.dropout(x[:, 0]))
+
+
+ARCHS = {"lenet-300-100": LeNet300, "lenet5": LeNet5, "resnet20": ResNet20, "mobilenetv2": mobilenetv2, "vit": ViT,
+         "text": TextEncoder}
 # Transformers export in eval mode at opset 17 (LayerNormalization); the CNNs in training mode.
-TRANSFORMERS = {"vit"}
+TRANSFORMERS = {"vit", "text"}
+
+
+def export_text(model, path, opset, training):
+    """The text encoder with inputs input_ids and attention_mask (int64 [N, seq]); `training`
+    keeps its Dropout nodes (in inference form) for nncompress's trainer."""
+    ids = torch.ones(1, model.seq, dtype=torch.long)
+    mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
+    torch.onnx.export(model, (ids, ids), path, opset_version=opset, input_names=["input_ids", "attention_mask"],
+                      output_names=["logits"], dynamic_axes={n: {0: "N"} for n in ["input_ids", "attention_mask", "logits"]},
+                      training=mode)
+    proto = onnx.load(path)
+    inference_form(proto)
+    onnx.save(proto, path)
+    finish(path)
+
+
+def export_trained_text(weights, out, opset):
+    """Loads a trained text model's initializers (named after the torch parameters) into the
+    architecture and exports it as out/<name>-opset<opset>.onnx."""
+    trained = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in onnx.load(weights).graph.initializer}
+    model = TextEncoder().eval()
+    model.load_state_dict({name: trained[name] for name, _ in model.state_dict().items()})
+    name = os.path.splitext(os.path.basename(weights))[0]
+    export_text(model, os.path.join(out, f"{name}-opset{opset}.onnx"), opset, training=False)
 
 
 def export(name, path, seed):
     torch.manual_seed(seed)
     model = ARCHS[name]().eval()
+    if name == "text":
+        export_text(model.train(), path, 17, training=True)
+        return
     x = torch.zeros(1, 1, 28, 28)
     if name in TRANSFORMERS:
         torch.onnx.export(model, x, path, opset_version=17, input_names=["input"], output_names=["logits"],
@@ -200,6 +288,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("archs", nargs="*", default=list(ARCHS))
+    ap.add_argument("--text-weights", metavar="MODEL", help="export the text architecture with this model's weights")
+    ap.add_argument("--opset", type=int, default=17, help="with --text-weights: the opset to export at")
     ap.add_argument("--inference-form", metavar="MODEL",
                     help="rewrite a model trained from an older export in place with inference_form() and exit")
     args = ap.parse_args()
@@ -210,6 +300,9 @@ def main():
         onnx.save(proto, args.inference_form)
         return
     os.makedirs(args.out, exist_ok=True)
+    if args.text_weights:
+        export_trained_text(args.text_weights, args.out, args.opset)
+        return
     for name in args.archs:
         export(name, os.path.join(args.out, name + ".onnx"), args.seed)
 

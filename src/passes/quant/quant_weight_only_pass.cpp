@@ -18,6 +18,7 @@
 #include "nncompress/passes/pass.h"
 #include "nncompress/passes/quant/blockwise.h"
 #include "nncompress/passes/quant/calibration.h"
+#include "nncompress/passes/quant/embedding_weights.h"
 #include "nncompress/passes/quant/matmul_weights.h"
 
 namespace nncompress::passes {
@@ -148,6 +149,11 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   result.notes.push_back(format("%zu layers, %s weights at %.3f bits each (codes, scales%s); activations stay float",
                                 layers.size(), with_commas(weights).c_str(), mean_bits, o.symmetric ? "" : ", zero points"));
   if (shared > 0) result.notes.push_back(format("%d MatMul/Gemm reading a weight shared with other nodes left in float", shared));
+  if (!v.boolean("float-embeddings")) {  // int8 per table: a Gather's rows cannot follow the blocks
+    quantize_embeddings(model.graph, embedding_lookups(model.graph, keep), result);
+    model.graph.sort_topologically();
+    model.graph.remove_dangling_values();
+  }
   return result;
 }
 
@@ -169,6 +175,7 @@ const PassInfo& quant_weight_only_pass() {
        option("damp", K::Number, "0.01", "GPTQ dampening: this fraction of the mean Hessian diagonal is added to it")
            .at_least(0, false).at_most(1),
        option("calib-limit", K::Integer, "128", "GPTQ: input statistics from the first N samples").at_least(1),
+       option("float-embeddings", K::Boolean, "false", "leave embedding tables (Gather by token ids) in float (default: int8)"),
        option("keep", K::List, "", "nodes left in float: names, globs (matmul*) or op:TYPE").also("exclude")},
       needs,
       check,
