@@ -113,6 +113,29 @@ std::optional<Element> target_element(ir::Value* target, int64_t position, const
   return Element{false, nullptr, 0, 0};
 }
 
+// Past a scaling by a scalar (Q * dh^-0.5, written with a constant or a computed scalar).
+ir::Value* past_scalar_scaling(ir::Value* v, const ir::TypeMap& types) {
+  for (int step = 0; step < 2 && v && v->producer(); ++step) {
+    ir::Node* n = v->producer();
+    if ((n->op_type() != "Mul" && n->op_type() != "Div") || n->inputs().size() != 2 || data_readers(v).size() != 1) break;
+    const auto scalar = [&](const ir::Value* x) {
+      const auto s = static_dims(x, types);
+      return s && ir::element_count(*s) == 1;
+    };
+    if (scalar(n->input(1))) v = n->input(0);
+    else if (n->op_type() == "Mul" && scalar(n->input(0))) v = n->input(1);
+    else break;
+  }
+  return v;
+}
+
+// An integer constant's single value (a scalar or a 1-element vector).
+std::optional<int64_t> single_int(const ir::Value* v) {
+  const auto c = int_constant(v);
+  if (!c || c->size() != 1) return std::nullopt;
+  return (*c)[0];
+}
+
 class Matcher {
  public:
   explicit Matcher(const ir::TypeMap& types) : types_(types) {}
@@ -124,13 +147,78 @@ class Matcher {
     ir::Node* qk = scores_matmul(softmax.input(0), 0);
     if (!qk) return std::nullopt;
     AttentionBlock b;
-    if (!split(qk->input(0), {0, 2, 1, 3}, b) || !split(qk->input(1), {0, 2, 3, 1}, b) || !split(av->input(1), {0, 2, 1, 3}, b))
-      return std::nullopt;
+    if (!fused(qk->input(0), qk->input(1), av->input(1), b)) {
+      b = AttentionBlock();
+      if (!split(qk->input(0), {0, 2, 1, 3}, b) || !split(qk->input(1), {0, 2, 3, 1}, b) || !split(av->input(1), {0, 2, 1, 3}, b))
+        return std::nullopt;
+    }
     if (!merge(av->output(0), b)) return std::nullopt;
     return b;
   }
 
  private:
+  // Q, K^T and V as the thirds of one fused projection's [B, T, 3, H, dh] split.
+  bool fused(ir::Value* q, ir::Value* k_t, ir::Value* v, AttentionBlock& b) {
+    ir::Node* k_transpose = k_t->producer();
+    if (!k_transpose || k_transpose->op_type() != "Transpose" || k_transpose->attr_ints("perm", {}) != Perm{0, 1, 3, 2} ||
+        data_readers(k_t).size() != 1)
+      return false;
+    const auto tq = third(past_scalar_scaling(q, types_)), tk = third(k_transpose->input(0)), tv = third(v);
+    if (!tq || !tk || !tv || tq->second != tk->second || tq->second != tv->second) return false;
+    if (std::set<int64_t>{tq->first, tk->first, tv->first} != std::set<int64_t>{0, 1, 2}) return false;
+    ir::Node* reshape = tq->second;
+    const auto in = static_dims(reshape->input(0), types_);
+    const auto three = target_element(reshape->input(1), 2, types_), h = target_element(reshape->input(1), 3, types_),
+               d = target_element(reshape->input(1), 4, types_);
+    if (!in || in->size() != 3 || (*in)[2] <= 0 || !three || !three->constant || three->value != 3 || !h || !h->constant ||
+        h->value <= 0 || !d || (d->constant && d->value <= 0))
+      return false;
+    const int64_t features = (*in)[2];
+    if (features % (3 * h->value) != 0 || (d->constant && d->value * 3 * h->value != features)) return false;
+    ir::Node* projection = projection_of(reshape->input(0));
+    if (!projection || !only_reader(reshape->input(0), reshape)) return false;
+    b.heads = h->value;
+    b.head_dim = features / (3 * h->value);
+    b.replicas = 3;
+    b.projections = {projection};
+    b.splits = {reshape};
+    b.head_counts = {{h->tensor, h->index, 1}};
+    return true;
+  }
+
+  // (r, the Reshape) when `v` is third r of Reshape [B, T, 3, H, dh] -> Transpose (2, 0, 3, 1, 4):
+  // through Squeeze (axis 0) of output r of a Split (axis 0) into three, or a Gather (axis 0) of r.
+  std::optional<std::pair<int64_t, ir::Node*>> third(ir::Value* v) {
+    ir::Node* n = v ? v->producer() : nullptr;
+    if (!n || data_readers(v).size() != 1 || v->is_graph_output()) return std::nullopt;
+    ir::Value* stacked = nullptr;
+    int64_t r = -1;
+    if (n->op_type() == "Gather" && n->attr_int("axis", 0) == 0) {
+      const auto index = single_int(n->input(1));
+      const auto s = static_dims(n->input(1), types_);
+      if (!index || !s || !s->empty()) return std::nullopt;  // a scalar index drops the axis
+      r = *index < 0 ? *index + 3 : *index;
+      stacked = n->input(0);
+    } else if (n->op_type() == "Squeeze") {
+      const auto axes = n->inputs().size() > 1 ? int_constant(n->input(1)) : std::optional(n->attr_ints("axes", {}));
+      ir::Node* split = n->input(0) ? n->input(0)->producer() : nullptr;
+      if (!axes || *axes != std::vector<int64_t>{0} || !split || split->op_type() != "Split" ||
+          split->attr_int("axis", 0) != 0 || split->outputs().size() != 3 || data_readers(n->input(0)).size() != 1)
+        return std::nullopt;
+      if (split->inputs().size() > 1 && split->input(1) && int_constant(split->input(1)) != std::vector<int64_t>{1, 1, 1})
+        return std::nullopt;
+      for (size_t i = 0; i < 3; ++i)
+        if (split->output(i) == n->input(0)) r = static_cast<int64_t>(i);
+      stacked = split->input(0);
+    }
+    ir::Node* t = stacked ? stacked->producer() : nullptr;
+    if (r < 0 || r > 2 || !t || t->op_type() != "Transpose" || t->attr_ints("perm", {}) != Perm{2, 0, 3, 1, 4})
+      return std::nullopt;
+    ir::Node* reshape = t->input(0) ? t->input(0)->producer() : nullptr;
+    if (!reshape || reshape->op_type() != "Reshape" || !only_reader(t->input(0), t)) return std::nullopt;
+    return std::make_pair(r, reshape);
+  }
+
   // One of Q, K^T, V: back to its head split and projection.
   bool split(ir::Value* v, const Perm& want, AttentionBlock& b) {
     const auto path = back_to_reshape(v);
@@ -169,8 +257,13 @@ class Matcher {
     const auto out = static_dims(reshape->output(0), types_);
     if (!out || out->size() != 3 || ((*out)[2] != b.heads * b.head_dim && (*out)[2] != -1)) return false;
     const auto last = target_element(reshape->input(1), 2, types_);
-    if (!last || !last->constant || (last->value != -1 && last->value != b.heads * b.head_dim)) return false;
-    if (last->value != -1) b.head_counts.push_back({last->tensor, last->index, b.head_dim});
+    if (!last) return false;
+    if (!last->constant) {  // read from the stream's shape: written as the kept width when pruning
+      b.computed_widths.push_back({reshape->input(1)->producer(), 2, b.head_dim});
+    } else {
+      if (last->value != -1 && last->value != b.heads * b.head_dim) return false;
+      if (last->value != -1) b.head_counts.push_back({last->tensor, last->index, b.head_dim});
+    }
     b.merge = reshape;
     return true;
   }

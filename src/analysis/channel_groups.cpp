@@ -60,6 +60,7 @@ class Builder {
       if (block_joined_[b] != static_cast<int>(blocks_[b].projections.size()))
         block({{block_group_[b], blocks_[b].heads}}, "not every projection of the attention block joined its heads");
       for (const HeadCountConstant& h : blocks_[b].head_counts) cg_.head_counts.push_back({h, block_group_[b]});
+      for (const ComputedWidth& w : blocks_[b].computed_widths) cg_.computed_widths.push_back({w, block_group_[b]});
     }
     for (ir::Value* out : graph_.outputs())
       if (auto* c = find(out)) block(c->list, "reaches the graph output '" + out->name() + "'");
@@ -217,7 +218,8 @@ class Builder {
     ChannelGroup& g = cg_.groups[c.list[0].group];
     g.size = b.heads;
     g.stride = b.head_dim;
-    c = {{{g.id, b.heads}}, b.head_dim, true};
+    g.replicas = b.replicas;
+    c = {SegmentList(b.replicas, {g.id, b.heads}), b.head_dim, true};
     if (block_group_[block] < 0) block_group_[block] = g.id;
     else unite(block_group_[block], g.id);
     ++block_joined_[block];

@@ -1,10 +1,10 @@
 """Structured pruning of transformer blocks with real removal (prune --method channels): the hidden
 neurons of each MLP (up-projection columns with their bias, down-projection rows) form a channel
-group through the GELU; with separate Q, K and V projections, attention heads are a group too (a
-head's rows of Q, K, V, its columns of the output projection, and the head count in the Reshape
-shapes); the residual stream (read by LayerNorm) and fused QKV projections are left alone, each
-with its reason. AutoPrune gates whole heads. ONNX Runtime runs every pruned model and agrees
-with nncompress."""
+group through the GELU; attention heads are a group too (a head's rows of Q, K, V, its columns of
+the output projection, and the head count in the Reshape shapes), with separate Q, K and V
+projections or one fused QKV projection split by Reshape [B, T, 3, H, dh] (a head's features in
+each of its three thirds); the residual stream (read by LayerNorm) is left alone with its reason.
+AutoPrune gates whole heads. ONNX Runtime runs every pruned model and agrees with nncompress."""
 import json
 import os
 
@@ -21,7 +21,7 @@ def matmul_weights(path):
     return [inits[n.input[1]].shape for n in m.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
 
 
-def test_mlp_neurons_are_removed_and_ort_agrees(nncompress, tmp_path):
+def test_mlp_neurons_and_fused_qkv_heads_are_removed_and_ort_agrees(nncompress, tmp_path):
     model, out = tmp_path / "encoder.onnx", tmp_path / "pruned.onnx"
     export_attention_encoder(model)
     code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.5",
@@ -29,9 +29,10 @@ def test_mlp_neurons_are_removed_and_ort_agrees(nncompress, tmp_path):
     assert code == 0, err
     report = json.loads(stdout)
     before, after = matmul_weights(model), matmul_weights(out)
-    # Per block: qkv [64, 192] and proj [64, 64] unchanged, MLP [64, 128] -> [64, 64] and [128, 64] -> [64, 64].
+    # Per block: qkv [64, 192] -> [64, 96] and proj [64, 64] -> [32, 64] (2 of 4 heads of 16),
+    # MLP [64, 128] -> [64, 64] and [128, 64] -> [64, 64].
     assert sorted(before) == sorted([(64, 192), (64, 64), (64, 128), (128, 64)] * 2)
-    assert sorted(after) == sorted([(64, 192), (64, 64), (64, 64), (64, 64)] * 2)
+    assert sorted(after) == sorted([(64, 96), (32, 64), (64, 64), (64, 64)] * 2)
     assert report["params_after"] < report["params_before"]
     probe = tmp_path / "t.npy"
     np.save(probe, np.random.RandomState(2).randn(3, 12, 64).astype(np.float32))
@@ -40,15 +41,52 @@ def test_mlp_neurons_are_removed_and_ort_agrees(nncompress, tmp_path):
     assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max()
 
 
-def test_attention_and_residual_stream_are_left_alone_with_reasons(nncompress, tmp_path):
+def test_the_residual_stream_is_left_alone_with_its_reason(nncompress, tmp_path):
     model = tmp_path / "encoder.onnx"
     export_attention_encoder(model)
     code, stdout, err = run([nncompress, "--quiet", "prune", model, "-o", tmp_path / "p.onnx", "--method", "channels",
                              "--ratio", "0.5", "--json"])
     assert code == 0, err
     reasons = {r["node"]: r["reason"] for r in json.loads(stdout)["unprunable"]}
-    assert "Reshape" in reasons["/0/qkv/MatMul"]  # fused Q, K and V, split by one Reshape
+    assert "/0/qkv/MatMul" not in reasons  # fused Q, K and V lose whole heads
     assert "not per channel at '/0/Add'" in reasons["/0/mlp/mlp.2/MatMul"]  # the residual stream
+
+
+def test_fused_qkv_heads_removed_equal_the_heads_silenced(nncompress, tmp_path):
+    """Removing heads of a fused QKV projection computes what the original computes with those
+    heads' output-projection rows zeroed: the same heads went from Q, K and V, and the Reshape
+    shapes (head count written, merged width computed from the input's shape) follow."""
+    model, out = tmp_path / "encoder.onnx", tmp_path / "heads.onnx"
+    export_attention_encoder(model)
+    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.5",
+                        "--keep", "*mlp*"])
+    assert code == 0, err
+    original, pruned = onnx.load(str(model)), onnx.load(str(out))
+    w0 = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
+    w1 = {i.name: numpy_helper.to_array(i) for i in pruned.graph.initializer}
+    silenced = onnx.load(str(model))
+    for block in range(2):
+        qkv = lambda m, w: w[next(n.input[1] for n in m.graph.node if n.name == f"/{block}/qkv/MatMul")]
+        a, b = qkv(original, w0), qkv(pruned, w1)  # [64, 3 x 4 heads x 16] -> [64, 3 x 2 x 16]
+        kept = [h for h in range(4) if any(np.array_equal(a[:, h * 16:(h + 1) * 16], b[:, k * 16:(k + 1) * 16])
+                                           for k in range(2))]
+        assert len(kept) == 2
+        for third in range(3):  # K and V kept the same heads as Q
+            expect = np.concatenate([a[:, (third * 4 + h) * 16:(third * 4 + h + 1) * 16] for h in kept], 1)
+            assert np.array_equal(b[:, third * 32:(third + 1) * 32], expect)
+        proj = next(n.input[1] for n in silenced.graph.node if n.name == f"/{block}/proj/MatMul")
+        init = next(i for i in silenced.graph.initializer if i.name == proj)
+        rows = numpy_helper.to_array(init).copy()
+        for h in set(range(4)) - set(kept):
+            rows[h * 16:(h + 1) * 16] = 0
+        init.CopyFrom(numpy_helper.from_array(rows, proj))
+    onnx.save(silenced, str(tmp_path / "silenced.onnx"))
+    probe = tmp_path / "t.npy"
+    np.save(probe, np.random.RandomState(5).randn(3, 12, 64).astype(np.float32))
+    want = ort_outputs(tmp_path / "silenced.onnx", {"tokens": probe}, tmp_path / "ort-silenced")["hidden"]
+    for got in (ort_outputs(out, {"tokens": probe}, tmp_path / "ort")["hidden"],
+                our_outputs(nncompress, out, probe, tmp_path / "ours")["hidden"]):
+        assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
 
 def export_vit(folder):

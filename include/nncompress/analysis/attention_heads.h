@@ -7,6 +7,12 @@
 // (separate Q, K and V projections, as BERT-style encoders and nncompress's ViT write them). A
 // head is dh consecutive features of X_q, X_k and X_v and the same rows of W_o; removing heads
 // rewrites those and the constants that name H in the Reshape shapes.
+//
+// A fused projection (timm's and torchvision Swin's qkv Linear) is one MatMul split into heads
+// by one Reshape:
+//   X = x W_qkv [+ b] -> Reshape [B, T, 3, H, dh] -> Transpose (2, 0, 3, 1, 4)
+//     -> Split (axis 0) + Squeeze, or Gather (axis 0, index 0/1/2) -> Q, K (-> Transpose -> K^T), V
+// whose output features are [3, H, dh]: a head is dh features in each of the three thirds.
 #include <cstdint>
 #include <map>
 #include <set>
@@ -23,12 +29,22 @@ struct HeadCountConstant {
   int64_t multiplier = 1;
 };
 
+// A Concat input that computes the merged width H * dh from the stream's shape (exports that
+// write `reshape(B, T, C)` with C read from the input): pruning writes the kept width there.
+struct ComputedWidth {
+  ir::Node* concat = nullptr;
+  size_t input = 0;
+  int64_t head_dim = 0;
+};
+
 struct AttentionBlock {
   int64_t heads = 0, head_dim = 0;
-  std::vector<ir::Node*> projections;  // the MatMuls of Q, K and V (constant weights)
+  int64_t replicas = 1;                // 3 for a fused QKV projection: its features are [3, H, dh]
+  std::vector<ir::Node*> projections;  // the MatMuls of Q, K and V (constant weights), or the fused one
   std::vector<ir::Node*> splits;       // their Reshapes into heads
   ir::Node* merge = nullptr;           // the Reshape back to [B, T, H * dh]
   std::vector<HeadCountConstant> head_counts;
+  std::vector<ComputedWidth> computed_widths;
 };
 
 // The blocks of `graph` that match in full; anything else is left to the channel analysis.

@@ -11,7 +11,8 @@
 // consistently, so the result is a smaller dense model.
 //
 // Attention heads (analysis/attention_heads.h) are groups too: a channel is a head, `stride`
-// consecutive output features of the Q, K and V projections and rows of the output projection.
+// consecutive output features of the Q, K and V projections (of each third of a fused QKV
+// projection: `replicas` 3) and rows of the output projection.
 //
 // Groups that cannot be handled safely (they reach a graph output, are read by an op that moves
 // or mixes channels, or come from grouped convolutions) are marked unprunable with the reason.
@@ -46,6 +47,9 @@ struct ChannelGroup {
   std::vector<ir::Node*> producers;
   // Output channels of each producer per channel of the group: 1, or a head's features.
   int64_t stride = 1;
+  // Copies of the channel axis along each producer's outputs: [replicas, size, stride] (3 for the
+  // Q, K and V thirds of a fused projection).
+  int64_t replicas = 1;
   bool prunable = true;
   std::string reason;  // why not prunable
 };
@@ -60,6 +64,8 @@ struct ChannelGraph {
   std::vector<ir::Value*> flatten_shapes;
   // Constants naming a head count, with their group: pruning writes the heads kept.
   std::vector<std::pair<HeadCountConstant, int>> head_counts;
+  // Merged widths computed from the stream's shape, with their group: pruning writes the kept width.
+  std::vector<std::pair<ComputedWidth, int>> computed_widths;
 
   // Root group id after unions.
   int find(int group) const;

@@ -49,9 +49,10 @@ std::vector<GatedTensor> gated_tensors(const ChannelPlan& plan) {
   std::vector<GatedTensor> gated;
   for (const auto& [root, size] : plan.sizes)
     for (const ir::Node* p : cg.groups[root].producers) {
-      const int64_t stride = cg.groups[root].stride;
-      gated.push_back({p->input(1)->name(), analysis::output_channel_axis(*p), {{root, size}}, stride});
-      if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, {{root, size}}, stride});
+      const analysis::ChannelGroup& g = cg.groups[root];
+      const std::vector<std::pair<int, int64_t>> thirds(g.replicas, {root, size});  // a fused QKV's Q, K, V
+      gated.push_back({p->input(1)->name(), analysis::output_channel_axis(*p), thirds, g.stride});
+      if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, thirds, g.stride});
     }
   std::set<const ir::Node*> depthwise;
   for (const auto& [node, source] : cg.depthwise) depthwise.insert(node);

@@ -10,6 +10,7 @@
 #include "nncompress/analysis/weighted_layers.h"
 #include "nncompress/core/error.h"
 #include "nncompress/passes/cleanup/private_constants.h"
+#include "nncompress/passes/graph_build.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
@@ -74,7 +75,7 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
   };
   for (const auto& [root, idx] : kept)
     for (const ir::Node* p : cg.groups[root].producers) {
-      const int64_t n = idx.size(0) * cg.groups[root].stride;
+      const int64_t n = idx.size(0) * cg.groups[root].stride * cg.groups[root].replicas;
       set(p->input(1), analysis::output_channel_axis(*p), n);
       if (has_vector_bias(*p)) set(p->input(2), 0, n);
     }
@@ -85,6 +86,16 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
 
 }  // namespace
 
+
+at::Tensor per_channel(const analysis::ChannelGroup& g, const at::Tensor& outputs) {
+  return outputs.reshape({g.replicas, g.size, -1}).transpose(0, 1).reshape({g.size, -1});
+}
+
+at::Tensor producer_positions(const analysis::ChannelGroup& g, const at::Tensor& idx) {
+  std::vector<at::Tensor> thirds;
+  for (int64_t r = 0; r < g.replicas; ++r) thirds.push_back(spread(idx + r * g.size, g.stride));
+  return at::cat(thirds);
+}
 
 bool has_vector_bias(const ir::Node& p) {
   return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
@@ -225,7 +236,7 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
   if (!kept.empty()) {
     // Producers: output channels of the weight and the bias.
     for (const auto& [root, idx] : kept) {
-      const at::Tensor outputs = spread(idx, cg.groups[root].stride);
+      const at::Tensor outputs = producer_positions(cg.groups[root], idx);
       for (ir::Node* p : cg.groups[root].producers) {
         select(p->input(1), analysis::output_channel_axis(*p), outputs);
         if (has_vector_bias(*p)) select(p->input(2), 0, outputs);
@@ -237,6 +248,12 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
         t.view({-1})[constant.element] = it->second.size(0) * constant.multiplier;
         runtime::replace_data(*constant.tensor->mutable_initializer(), t);
       }
+    for (const auto& [width, group] : cg.computed_widths)
+      if (auto it = kept.find(cg.find(group)); it != kept.end())
+        graph.set_input(width.concat, width.input,
+                        add_constant(graph, width.concat->name + "_kept_width",
+                                     at::tensor(std::vector<int64_t>{it->second.size(0) * width.head_dim}, at::kLong),
+                                     ir::DataType::Int64));
     // Every tensor indexed by pruned channels.
     for (const analysis::ChannelUser& u : cg.users) select(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept));
     for (const auto& [node, source] : cg.depthwise)

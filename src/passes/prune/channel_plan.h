@@ -32,6 +32,11 @@ struct ChannelPlan {
 
 // A producer's weight as rows per output channel: [channels, rest], float.
 at::Tensor output_rows(const ir::Node& producer);
+// Per-output values of a producer of group g ([outputs, ...]: rows, scores) regrouped per channel
+// of the group: [g.size, -1] (a head's features, and its rows in every third of a fused QKV).
+at::Tensor per_channel(const analysis::ChannelGroup& g, const at::Tensor& outputs);
+// A producer's output positions of the channels `idx` of group g.
+at::Tensor producer_positions(const analysis::ChannelGroup& g, const at::Tensor& idx);
 // True when the producer has a constant bias with one value per output channel (pruned with it).
 bool has_vector_bias(const ir::Node& producer);
 

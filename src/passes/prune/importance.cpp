@@ -16,7 +16,7 @@ template <typename F>
 at::Tensor over_filters(const ScoringContext& c, int root, F f) {
   const analysis::ChannelGroup& g = c.cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
-  for (const ir::Node* p : g.producers) score += f(output_rows(*p).to(at::kDouble).reshape({g.size, -1}));
+  for (const ir::Node* p : g.producers) score += f(per_channel(g, output_rows(*p).to(at::kDouble)));
   return score;
 }
 
@@ -53,7 +53,7 @@ at::Tensor taylor(const ScoringContext& c, int root) {
   const analysis::ChannelGroup& g = c.cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
   for (const ir::Node* p : g.producers)
-    if (auto it = c.gradient_scores.find(p); it != c.gradient_scores.end()) score += it->second.reshape({g.size, -1}).sum(1);
+    if (auto it = c.gradient_scores.find(p); it != c.gradient_scores.end()) score += per_channel(g, it->second).sum(1);
   return score;
 }
 
