@@ -49,25 +49,6 @@ std::optional<std::pair<ir::Node*, Perm>> back_to_reshape(ir::Value* v) {
   return std::nullopt;
 }
 
-// The MatMul of Q K^T behind a Softmax input, through scaling and masking.
-ir::Node* scores_matmul(ir::Value* v, int depth) {
-  if (!v || !v->producer() || depth > 4) return nullptr;
-  ir::Node* n = v->producer();
-  if (n->op_type() == "MatMul" && n->input(0) && n->input(1) && !n->input(0)->has_initializer() &&
-      !n->input(1)->has_initializer())
-    return n;
-  static const std::set<std::string> kPassing = {"Add", "Sub", "Mul", "Div", "Where", "Cast"};
-  if (!kPassing.count(n->op_type()) || !n->in_default_domain()) return nullptr;
-  for (ir::Value* in : n->inputs()) {
-    // A constant with a head axis (rank 4, dim 1 > 1) would have to lose heads too.
-    if (in && in->has_initializer() && in->initializer()->dims().size() == 4 && in->initializer()->dims()[1] != 1)
-      return nullptr;
-  }
-  for (ir::Value* in : n->inputs())
-    if (ir::Node* m = scores_matmul(in, depth + 1)) return m;
-  return nullptr;
-}
-
 // The projection MatMul (constant 2-D weight) behind a head split's input, through a bias Add or
 // a scaling by a constant.
 ir::Node* projection_of(ir::Value* v) {
@@ -136,6 +117,16 @@ std::optional<int64_t> single_int(const ir::Value* v) {
   return (*c)[0];
 }
 
+// What lies between the scores MatMul (Q K^T) and the Softmax: scalings, masks, biases per head
+// (Swin's relative positions) and Reshapes that split or merge the batch around the head axis
+// (Swin's shifted-window masks). Every tensor on the way is [..., H, T, T]: the head axis is the
+// third from the end. Head counts and per-head constants are checked once H is known.
+struct ScoresPath {
+  ir::Node* matmul = nullptr;
+  std::vector<std::pair<ir::Value*, int64_t>> per_head;  // constants with H on this axis
+  std::vector<ir::Node*> reshapes;                       // whose target names H third from the end
+};
+
 class Matcher {
  public:
   explicit Matcher(const ir::TypeMap& types) : types_(types) {}
@@ -144,19 +135,76 @@ class Matcher {
     if (softmax.output(0)->uses().size() != 1) return std::nullopt;
     ir::Node* av = softmax.output(0)->uses()[0].node;  // attention x V
     if (av->op_type() != "MatMul" || softmax.output(0)->uses()[0].index != 0) return std::nullopt;
-    ir::Node* qk = scores_matmul(softmax.input(0), 0);
-    if (!qk) return std::nullopt;
+    const std::optional<ScoresPath> path = scores_path(softmax.input(0), 0);
+    if (!path) return std::nullopt;
+    ir::Node* qk = path->matmul;
     AttentionBlock b;
     if (!fused(qk->input(0), qk->input(1), av->input(1), b)) {
       b = AttentionBlock();
       if (!split(qk->input(0), {0, 2, 1, 3}, b) || !split(qk->input(1), {0, 2, 3, 1}, b) || !split(av->input(1), {0, 2, 1, 3}, b))
         return std::nullopt;
     }
-    if (!merge(av->output(0), b)) return std::nullopt;
+    if (!merge(av->output(0), b) || !heads_on_path(*path, b)) return std::nullopt;
     return b;
   }
 
  private:
+  std::optional<ScoresPath> scores_path(ir::Value* v, int depth) {
+    if (!v || !v->producer() || depth > 8) return std::nullopt;
+    ir::Node* n = v->producer();
+    if (n->op_type() == "MatMul" && n->input(0) && n->input(1) && !n->input(0)->has_initializer() &&
+        !n->input(1)->has_initializer()) {
+      ScoresPath p;
+      p.matmul = n;
+      return p;
+    }
+    if (!n->in_default_domain() || data_readers(v).size() != 1) return std::nullopt;
+    if (n->op_type() == "Reshape") {  // [B*W, H, T, T] <-> [B, W, H, T, T]
+      const auto in = static_dims(n->input(0), types_), out = static_dims(n->output(0), types_);
+      if (!in || !out || in->size() < 3 || out->size() < 3) return std::nullopt;
+      for (size_t i = 1; i <= 3; ++i)
+        if ((*in)[in->size() - i] <= 0 || (*in)[in->size() - i] != (*out)[out->size() - i]) return std::nullopt;
+      auto p = scores_path(n->input(0), depth + 1);
+      if (p) p->reshapes.push_back(n);
+      return p;
+    }
+    static const std::set<std::string> kPassing = {"Add", "Sub", "Mul", "Div", "Where", "Cast"};
+    if (!kPassing.count(n->op_type())) return std::nullopt;
+    for (size_t k = 0; k < n->inputs().size(); ++k) {
+      auto p = scores_path(n->input(k), depth + 1);
+      if (!p) continue;
+      // The other operands broadcast over heads (1 on the head axis) or are constants per head.
+      for (size_t j = 0; j < n->inputs().size(); ++j) {
+        ir::Value* other = n->input(j);
+        const auto s = j == k || !other ? std::nullopt : static_dims(other, types_);
+        if (j == k || !other || (s && s->size() < 3)) continue;
+        if (!s) return std::nullopt;
+        const int64_t axis = static_cast<int64_t>(s->size()) - 3;
+        if ((*s)[axis] == 1) continue;
+        if (!other->has_initializer()) return std::nullopt;
+        p->per_head.push_back({other, axis});
+      }
+      return p;
+    }
+    return std::nullopt;
+  }
+
+  // The path's Reshapes name H (a constant, rewritten with the heads kept) and its per-head
+  // constants have H entries (pruned with the heads).
+  bool heads_on_path(const ScoresPath& path, AttentionBlock& b) {
+    for (const auto& [constant, axis] : path.per_head) {
+      if (constant->initializer()->dims()[axis] != b.heads) return false;
+      b.per_head_constants.push_back({constant, axis});
+    }
+    for (ir::Node* reshape : path.reshapes) {
+      const auto out = static_dims(reshape->output(0), types_);
+      const auto h = target_element(reshape->input(1), static_cast<int64_t>(out->size()) - 3, types_);
+      if (!h || !h->constant || h->value != b.heads) return false;
+      b.head_counts.push_back({h->tensor, h->index, 1});
+    }
+    return true;
+  }
+
   // Q, K^T and V as the thirds of one fused projection's [B, T, 3, H, dh] split.
   bool fused(ir::Value* q, ir::Value* k_t, ir::Value* v, AttentionBlock& b) {
     ir::Node* k_transpose = k_t->producer();
@@ -259,6 +307,7 @@ class Matcher {
     const auto last = target_element(reshape->input(1), 2, types_);
     if (!last) return false;
     if (!last->constant) {  // read from the stream's shape: written as the kept width when pruning
+      if (reshape->input(1)->uses().size() != 1) return false;  // a target other Reshapes share
       b.computed_widths.push_back({reshape->input(1)->producer(), 2, b.head_dim});
     } else {
       if (last->value != -1 && last->value != b.heads * b.head_dim) return false;

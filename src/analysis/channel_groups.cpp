@@ -61,6 +61,8 @@ class Builder {
         block({{block_group_[b], blocks_[b].heads}}, "not every projection of the attention block joined its heads");
       for (const HeadCountConstant& h : blocks_[b].head_counts) cg_.head_counts.push_back({h, block_group_[b]});
       for (const ComputedWidth& w : blocks_[b].computed_widths) cg_.computed_widths.push_back({w, block_group_[b]});
+      for (const auto& [constant, axis] : blocks_[b].per_head_constants)
+        cg_.users.push_back({constant, axis, {{block_group_[b], blocks_[b].heads}}, 1});
     }
     for (ir::Value* out : graph_.outputs())
       if (auto* c = find(out)) block(c->list, "reaches the graph output '" + out->name() + "'");

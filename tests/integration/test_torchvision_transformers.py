@@ -43,3 +43,46 @@ def test_runs_like_ort_and_quantized_models_run_in_ort(nncompress, models_dir, i
         # Exact for weight-only (float arithmetic on the same weights); within rounding of the
         # integer kernels otherwise, relative to the logits' range.
         assert np.abs(mine - theirs).max() <= tolerance * max(np.abs(theirs).max(), 1), method
+
+
+@pytest.mark.parametrize("name,opset", [c for c in CASES if c[0] == "swin_t"])
+def test_swin_heads_removed_equal_the_heads_silenced(nncompress, models_dir, images, tmp_path, name, opset):
+    """Head pruning of Swin's fused QKV projections (per-head relative position biases, shifted
+    windows' mask Reshapes naming the head count): the pruned model computes what the original
+    computes with the removed heads' output-projection rows zeroed, in ONNX Runtime."""
+    import onnx
+    from onnx import numpy_helper
+    model = export_torchvision(os.path.join(models_dir, f"opset{opset}"), [name], opset)[name]
+    out = tmp_path / "heads.onnx"
+    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.25",
+                        "--keep", "*mlp*", "--keep", "*reduction*"])
+    assert code == 0, err
+    original, pruned = onnx.load(model), onnx.load(str(out))
+    w0 = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
+    w1 = {i.name: numpy_helper.to_array(i) for i in pruned.graph.initializer}
+    n0, n1 = {n.name: n for n in original.graph.node}, {n.name: n for n in pruned.graph.node}
+    blocks = 0
+    for qkv in [k for k in n0 if k.endswith("attn/MatMul")]:
+        a, b = w0[n0[qkv].input[1]], w1[n1[qkv].input[1]]
+        d = 32  # every Swin-T head is 32 wide
+        heads, kept_count = a.shape[1] // (3 * d), b.shape[1] // (3 * d)
+        if kept_count == heads:
+            continue
+        kept = [h for h in range(heads) if any(np.array_equal(a[:, h * d:(h + 1) * d], b[:, k * d:(k + 1) * d])
+                                               for k in range(kept_count))]
+        assert len(kept) == kept_count, qkv
+        for third in range(3):  # K and V kept the same heads as Q
+            expect = np.concatenate([a[:, (third * heads + h) * d:(third * heads + h + 1) * d] for h in kept], 1)
+            assert np.array_equal(b[:, third * kept_count * d:(third + 1) * kept_count * d], expect), qkv
+        proj = n0[qkv + "_3"].input[1]  # attn/MatMul_3: the output projection
+        rows = w0[proj].copy()
+        for h in set(range(heads)) - set(kept):
+            rows[h * d:(h + 1) * d] = 0
+        next(i for i in original.graph.initializer if i.name == proj).CopyFrom(numpy_helper.from_array(rows, proj))
+        blocks += 1
+    assert blocks >= 8  # stages of 6, 12 and 24 heads lose a quarter; the 3-head stage keeps all
+    onnx.save(original, str(tmp_path / "silenced.onnx"))
+    probe = images / "probe.npy"
+    want = ort_outputs(tmp_path / "silenced.onnx", {"input": probe}, tmp_path / "ort-silenced")["logits"]
+    got = ort_outputs(out, {"input": probe}, tmp_path / "ort-heads")["logits"]
+    assert np.abs(got - want).max() <= 1e-4 * max(np.abs(want).max(), 1)

@@ -89,6 +89,21 @@ TEST(Normalize, KeepDropoutLeavesDropoutAndStillRemovesIdentity) {
   }
 }
 
+// torchvision's Swin exports F.dropout(p=0, training=True): identity, removed; p > 0 in training
+// mode is not.
+TEST(Normalize, DropoutWithRatioZeroIsRemovedEvenInTrainingMode) {
+  for (const float ratio : {0.0f, 0.5f}) {
+    Model model = paddle_style(Dim::symbol("N"));
+    Graph& g = model.graph;
+    Node* reshape = g.outputs().at(0)->producer();
+    Value* p = g.add_initializer("ratio", runtime::from_aten(at::tensor(ratio), DataType::Float));
+    Value* training = g.add_initializer("training", runtime::from_aten(at::ones({}, at::kBool), DataType::Bool));
+    Node* drop = g.add_node({"Dropout", "drop", "", {reshape->input(0), p, training}, {"dropped"}, {}, {}, ""});
+    g.set_input(reshape, 0, drop->output(0));
+    EXPECT_EQ(passes::normalize_model(model).dropouts_removed, ratio == 0.0f ? 1 : 0);
+  }
+}
+
 TEST(Normalize, InputShapeParsingAndErrors) {
   const passes::InputShape s = passes::parse_input_shape("x=N,3,48,192");
   EXPECT_EQ(s.input, "x");

@@ -3,7 +3,7 @@
 //   X_q = x W_q [+ b_q]  -> Reshape [B, T, H, dh] -> Transpose (0, 2, 1, 3)            -> Q
 //   X_k = x W_k [+ b_k]  -> Reshape [B, T, H, dh] -> Transpose(s) to (0, 2, 3, 1)       -> K^T
 //   X_v = x W_v [+ b_v]  -> Reshape [B, T, H, dh] -> Transpose (0, 2, 1, 3)            -> V
-//   Softmax(Q K^T [scaled, masked]) V -> Transpose (0, 2, 1, 3) -> Reshape [B, T, H * dh] -> W_o
+//   Softmax(Q K^T [scaled, masked, biased per head]) V -> Transpose (0, 2, 1, 3) -> Reshape [B, T, H * dh] -> W_o
 // (separate Q, K and V projections, as BERT-style encoders and nncompress's ViT write them). A
 // head is dh consecutive features of X_q, X_k and X_v and the same rows of W_o; removing heads
 // rewrites those and the constants that name H in the Reshape shapes.
@@ -45,6 +45,8 @@ struct AttentionBlock {
   ir::Node* merge = nullptr;           // the Reshape back to [B, T, H * dh]
   std::vector<HeadCountConstant> head_counts;
   std::vector<ComputedWidth> computed_widths;
+  // Constants added to the scores with one entry per head on `axis` (relative position biases).
+  std::vector<std::pair<ir::Value*, int64_t>> per_head_constants;
 };
 
 // The blocks of `graph` that match in full; anything else is left to the channel analysis.

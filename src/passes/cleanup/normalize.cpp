@@ -119,6 +119,12 @@ bool passes_input_through(const ir::Node& n) {
   if (n.op_type() != "Dropout") return false;
   const ir::Value* mask = n.output(1);
   if (mask && (!mask->uses().empty() || mask->is_graph_output())) return false;
+  // A constant ratio of 0 drops nothing even in training mode (torchvision's Swin exports
+  // F.dropout(p=0, training=True)).
+  const ir::Value* ratio = n.input(1);
+  if (ratio && is_constant(ratio) && ratio->initializer()->numel() == 1 &&
+      runtime::to_aten(*ratio->initializer()).item<double>() == 0.0)
+    return true;
   const ir::Value* training_mode = n.input(2);
   if (!training_mode) return true;
   return is_constant(training_mode) && training_mode->initializer()->numel() == 1 &&
