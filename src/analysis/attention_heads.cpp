@@ -176,9 +176,10 @@ class Matcher {
       // The other operands broadcast over heads (1 on the head axis) or are constants per head.
       for (size_t j = 0; j < n->inputs().size(); ++j) {
         ir::Value* other = n->input(j);
-        const auto s = j == k || !other ? std::nullopt : static_dims(other, types_);
-        if (j == k || !other || (s && s->size() < 3)) continue;
+        if (j == k || !other) continue;
+        const auto s = static_dims(other, types_);
         if (!s) return std::nullopt;
+        if (s->size() < 3) continue;  // no head axis: broadcasts
         const int64_t axis = static_cast<int64_t>(s->size()) - 3;
         if ((*s)[axis] == 1) continue;
         if (!other->has_initializer()) return std::nullopt;
