@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -73,8 +74,17 @@ BatchEntry make_entry(const std::map<std::string, std::string>& kv, const std::s
   auto number = [&](const std::string& key, const std::string& v) {
     char* end = nullptr;
     const double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end || x < 0) throw bad_input(place(path, line) + ": '" + key + "' must be a non-negative number, got '" + v + "'");
+    if (v.empty() || *end || !std::isfinite(x) || x < 0)
+      throw bad_input(place(path, line) + ": '" + key + "' must be a finite non-negative number, got '" + v + "'");
     return x;
+  };
+  auto count = [&](const std::string& key, const std::string& v) {
+    char* end = nullptr;
+    errno = 0;
+    const long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end || errno == ERANGE || n < 0)
+      throw bad_input(place(path, line) + ": '" + key + "' must be a non-negative integer, got '" + v + "'");
+    return static_cast<int64_t>(n);
   };
   for (const auto& [key, value] : kv) {
     if (value.empty()) continue;
@@ -86,7 +96,7 @@ BatchEntry make_entry(const std::map<std::string, std::string>& kv, const std::s
     else if (key == "report") e.report = value;
     else if (key == "max-accuracy-drop") e.max_accuracy_drop = number(key, value);
     else if (key == "min-size-ratio") e.min_size_ratio = number(key, value);
-    else if (key == "limit") e.limit = static_cast<int64_t>(number(key, value));
+    else if (key == "limit") e.limit = count(key, value);
     else if (auto k = std::find_if(std::begin(kPassThrough), std::end(kPassThrough), [&name = key](const PassThroughKey& p) { return name == p.key; });
              k != std::end(kPassThrough))
       pass_through(e, *k, value, place(path, line));

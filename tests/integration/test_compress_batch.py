@@ -68,6 +68,9 @@ def test_a_csv_manifest(nncompress, work):
     ("unknown-key.yaml", f"models:\n  - model: {LENET5}\n    outptu: x.onnx\n", ":2: unknown key 'outptu'"),
     ("no-output.csv", f"model\n{LENET5}\n", ":2: each entry needs 'model' and 'output'"),
     ("twice.yaml", "models:\n  - model: a.onnx\n    output: OUT/x.onnx\n  - model: b.onnx\n    output: OUT/x.onnx\n", ":4: output"),
+    # Found by fuzz_manifest: a limit past int64 was converted with undefined behaviour.
+    ("huge-limit.csv", f"model,output,limit\n{LENET5},OUT/x.onnx,3003333333333333333333333\n", ":2: 'limit' must be a non-negative integer"),
+    ("nan-drop.csv", f"model,output,max-accuracy-drop\n{LENET5},OUT/x.onnx,nan\n", ":2: 'max-accuracy-drop' must be a finite"),
 ])
 def test_bad_manifests_exit_2_naming_the_line(nncompress, work, name, text, needle):
     path = work / name
