@@ -1,5 +1,6 @@
 #include "nncompress/analysis/attention_heads.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <string>
@@ -32,17 +33,19 @@ bool only_reader(const ir::Value* v, const ir::Node* n) {
   return r.size() == 1 && r[0] == n && !v->is_graph_output();
 }
 
-// From `v` back through Transposes to the Reshape that made it: v = reshape_out.permute(perm).
-std::optional<std::pair<ir::Node*, Perm>> back_to_reshape(ir::Value* v) {
-  Perm perm = {0, 1, 2, 3};
+// From `v` (of rank `rank`) back through Transposes to the Reshape that made it:
+// v = reshape_out.permute(perm).
+std::optional<std::pair<ir::Node*, Perm>> back_to_reshape(ir::Value* v, size_t rank) {
+  Perm perm(rank);
+  for (size_t i = 0; i < rank; ++i) perm[i] = static_cast<int64_t>(i);
   for (int step = 0; step < 4 && v && v->producer(); ++step) {
     if (data_readers(v).size() != 1 || v->is_graph_output()) return std::nullopt;  // only this path reads it
     ir::Node* n = v->producer();
     if (n->op_type() == "Reshape") return std::make_pair(n, perm);
     const Perm p = n->attr_ints("perm", {});
-    if (n->op_type() != "Transpose" || p.size() != 4) return std::nullopt;
-    Perm composed(4);
-    for (size_t i = 0; i < 4; ++i) composed[i] = p[perm[i]];
+    if (n->op_type() != "Transpose" || p.size() != rank) return std::nullopt;
+    Perm composed(rank);
+    for (size_t i = 0; i < rank; ++i) composed[i] = p[perm[i]];
     perm = composed;
     v = n->input(0);
   }
@@ -117,6 +120,31 @@ std::optional<int64_t> single_int(const ir::Value* v) {
   return (*c)[0];
 }
 
+// The Shape nodes that a small integer computation (a Slice bound, a Reshape target element)
+// reads, through index and arithmetic ops on constants; false when it reads anything else.
+bool shape_leaves(ir::Value* v, std::vector<ir::Node*>& leaves, int depth = 0) {
+  if (!v) return false;
+  if (v->has_initializer()) return true;
+  ir::Node* n = v->producer();
+  if (!n || depth > 12 || !n->in_default_domain()) return false;
+  if (n->op_type() == "Shape") {
+    leaves.push_back(n);
+    return true;
+  }
+  static const std::set<std::string> kIntegerOps = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",
+                                                    "Add",    "Sub",       "Mul",     "Div",    "Slice"};
+  if (!kIntegerOps.count(n->op_type())) return false;
+  for (ir::Value* in : n->inputs())
+    if (in && !shape_leaves(in, leaves, depth + 1)) return false;
+  return true;
+}
+
+void add_head_count(AttentionBlock& b, const HeadCountConstant& h) {
+  for (const HeadCountConstant& c : b.head_counts)
+    if (c.tensor == h.tensor && c.element == h.element) return;  // one constant shared by Q, K and V's targets
+  b.head_counts.push_back(h);
+}
+
 // What lies between the scores MatMul (Q K^T) and the Softmax: scalings, masks, biases per head
 // (Swin's relative positions) and Reshapes that split or merge the batch around the head axis
 // (Swin's shifted-window masks). Every tensor on the way is [..., H, T, T]: the head axis is the
@@ -132,10 +160,8 @@ class Matcher {
   explicit Matcher(const ir::TypeMap& types) : types_(types) {}
 
   std::optional<AttentionBlock> match(ir::Node& softmax) {
-    if (softmax.output(0)->uses().size() != 1) return std::nullopt;
-    ir::Node* av = softmax.output(0)->uses()[0].node;  // attention x V
-    if (av->op_type() != "MatMul" || softmax.output(0)->uses()[0].index != 0) return std::nullopt;
-    const std::optional<ScoresPath> path = scores_path(softmax.input(0), 0);
+    ir::Node* av = attention_times_v(softmax);
+    const std::optional<ScoresPath> path = av ? scores_path(softmax.input(0), 0) : std::nullopt;
     if (!path) return std::nullopt;
     ir::Node* qk = path->matmul;
     AttentionBlock b;
@@ -144,11 +170,154 @@ class Matcher {
       if (!split(qk->input(0), {0, 2, 1, 3}, b) || !split(qk->input(1), {0, 2, 3, 1}, b) || !split(av->input(1), {0, 2, 1, 3}, b))
         return std::nullopt;
     }
-    if (!merge(av->output(0), b) || !heads_on_path(*path, b)) return std::nullopt;
+    if (!merge(av->output(0), b, {0, 2, 1, 3}) || !heads_on_path(*path, b)) return std::nullopt;
+    return b;
+  }
+
+  // torch's nn.MultiheadAttention (torchvision's ViT): tokens first, heads merged into the batch.
+  //   P = x W_in [+ b] ([T, B, 3 * H * dh]) -> three Slices of the last axis (chunk(3); bounds
+  //   constant or computed from P's own width) -> Reshape [T, B * H, dh] -> Transpose (1, 0, 2)
+  //   -> Q and V, Transpose (1, 2, 0) -> K^T; Softmax of [B * H, T, T]; attention x V
+  //   -> Transpose (1, 0, 2) -> Reshape [T * B, H * dh] -> W_out.
+  // P's features are [3, H, dh] as in a fused projection. B * H in the head split targets is
+  // written as B times a constant H (rewritten) or as one constant (static batch).
+  std::optional<AttentionBlock> match_batch_merged(ir::Node& softmax) {
+    ir::Node* av = attention_times_v(softmax);
+    const std::optional<ScoresPath> path = av ? scores_path(softmax.input(0), 0) : std::nullopt;
+    // Masks and biases on the way would carry B * H on their first axis: not handled.
+    if (!path || !path->per_head.empty() || !path->reshapes.empty()) return std::nullopt;
+    ir::Node* qk = path->matmul;
+    const auto q = back_to_reshape(past_scalar_scaling(qk->input(0), types_), 3);
+    const auto k = back_to_reshape(qk->input(1), 3);
+    const auto v = back_to_reshape(av->input(1), 3);
+    if (!q || !k || !v || q->second != Perm{1, 0, 2} || k->second != Perm{1, 2, 0} || v->second != Perm{1, 0, 2})
+      return std::nullopt;
+    const std::vector<ir::Node*> reshapes = {q->first, k->first, v->first};
+    std::vector<ir::Node*> slices;
+    for (ir::Node* r : reshapes) {
+      ir::Node* slice = r->input(0) ? r->input(0)->producer() : nullptr;
+      if (!slice || slice->op_type() != "Slice" || slice->inputs().size() < 4 || !only_reader(r->input(0), r) ||
+          (!slices.empty() && slice->input(0) != slices[0]->input(0)))
+        return std::nullopt;
+      slices.push_back(slice);
+    }
+    ir::Value* projected = slices[0]->input(0);
+    const auto dims = static_dims(projected, types_);
+    if (!dims || dims->size() != 3 || (*dims)[2] <= 0 || (*dims)[2] % 3 != 0 || projected->is_graph_output()) return std::nullopt;
+    for (ir::Node* reader : data_readers(projected))
+      if (std::find(slices.begin(), slices.end(), reader) == slices.end()) return std::nullopt;
+    AttentionBlock b;
+    const int64_t features = (*dims)[2];
+    for (ir::Node* r : reshapes)
+      if (!batch_merged_heads(r, features, slices, b)) return std::nullopt;
+    ir::Node* projection = projection_of(projected);
+    if (!projection || !chunk_bounds(slices, features, b)) return std::nullopt;
+    b.replicas = 3;
+    b.projections = {projection};
+    b.splits.insert(b.splits.begin(), slices.begin(), slices.end());
+    if (!merge(av->output(0), b, {1, 0, 2})) return std::nullopt;
     return b;
   }
 
  private:
+  // The MatMul of the attention weights with V, the Softmax's only reader.
+  static ir::Node* attention_times_v(ir::Node& softmax) {
+    if (softmax.output(0)->uses().size() != 1 || softmax.output(0)->uses()[0].index != 0) return nullptr;
+    ir::Node* av = softmax.output(0)->uses()[0].node;
+    return av->op_type() == "MatMul" ? av : nullptr;
+  }
+
+  // A head split Reshape [T, B, 3 * H * dh / 3] -> [T, B * H, dh]: finds H and dh and the
+  // constants naming H. dh may be computed from a width that pruning leaves alone (the block's
+  // input), never from P or its thirds.
+  bool batch_merged_heads(ir::Node* reshape, int64_t features, const std::vector<ir::Node*>& slices, AttentionBlock& b) {
+    const auto out = static_dims(reshape->output(0), types_);
+    const auto bh = target_element(reshape->input(1), 1, types_), d = target_element(reshape->input(1), 2, types_);
+    if (!out || out->size() != 3 || !bh || !d || reshape->attr_int("allowzero", 0) != 0) return false;
+    int64_t head_dim = d->constant ? d->value : (*out)[2];
+    if (!d->constant) {
+      std::vector<ir::Node*> leaves;
+      if (!shape_leaves(reshape->input(1)->producer()->input(2), leaves)) return false;
+      for (const ir::Node* leaf : leaves) {
+        if (leaf->input(0) == slices[0]->input(0)) return false;
+        for (const ir::Node* s : slices)
+          if (leaf->input(0) == s->output(0)) return false;
+      }
+    }
+    HeadCountConstant count;
+    int64_t heads = 0;
+    if (bh->constant) {  // B * H written out: a static batch
+      if (head_dim <= 0 || features % (3 * head_dim) != 0) return false;
+      heads = features / (3 * head_dim);
+      if (bh->value <= 0 || bh->value % heads != 0) return false;
+      count = {bh->tensor, bh->index, bh->value / heads};
+    } else {  // Mul(B, H), through an Unsqueeze into the target's Concat
+      ir::Node* mul = reshape->input(1)->producer()->input(1)->producer();
+      if (mul && mul->op_type() == "Unsqueeze") mul = mul->input(0) ? mul->input(0)->producer() : nullptr;
+      if (!mul || mul->op_type() != "Mul" || mul->inputs().size() != 2) return false;
+      ir::Value* h = single_int(mul->input(1)) ? mul->input(1) : mul->input(0);
+      const auto value = single_int(h);
+      if (!value || *value <= 0 || h->uses().size() != 1 || features % (3 * *value) != 0) return false;
+      heads = *value;
+      count = {h, 0, 1};
+    }
+    if (head_dim > 0 && head_dim * heads * 3 != features) return false;
+    if (b.heads && b.heads != heads) return false;
+    b.heads = heads;
+    b.head_dim = features / (3 * heads);
+    add_head_count(b, count);
+    return true;
+  }
+
+  // The three Slices cut the last axis into thirds 0..T, T..2T, 2T..end (T = features / 3).
+  // Constant bounds are rewritten with the heads kept; computed ones must read only P's width,
+  // whose Shape nodes then join the block's splits.
+  bool chunk_bounds(const std::vector<ir::Node*>& slices, int64_t features, AttentionBlock& b) {
+    ir::Value* projected = slices[0]->input(0);
+    for (const ir::Node* s : slices) {
+      const auto axes = int_constant(s->input(3));
+      const auto out = static_dims(s->output(0), types_);
+      if (!axes || axes->size() != 1 || ((*axes)[0] != -1 && (*axes)[0] != 2) || !out || out->size() != 3 ||
+          (*out)[2] != features / 3)
+        return false;
+      if (s->inputs().size() > 4 && s->input(4) && int_constant(s->input(4)) != std::vector<int64_t>{1}) return false;
+    }
+    const auto same = [](ir::Value* a, ir::Value* c) { return a == c || (single_int(a) && single_int(a) == single_int(c)); };
+    std::vector<const ir::Node*> order;  // by position along the axis
+    for (int64_t r = 0; r < 3; ++r) {
+      for (const ir::Node* s : slices)
+        if (r == 0 ? single_int(s->input(1)) == 0 : same(s->input(1), order.back()->input(2))) {
+          order.push_back(s);
+          break;
+        }
+      if (static_cast<int64_t>(order.size()) != r + 1) return false;
+    }
+    const int64_t third = features / 3;
+    for (int64_t r = 0; r < 3; ++r)
+      for (ir::Value* bound : {order[r]->input(1), order[r]->input(2)}) {
+        const bool start = bound == order[r]->input(1);
+        if (const auto value = single_int(bound)) {
+          const int64_t at = start ? r : r + 1;  // in thirds
+          if (*value == at * third) {
+            if (at == 0) continue;
+            for (const ir::Use& u : bound->uses())
+              if (std::find(slices.begin(), slices.end(), u.node) == slices.end()) return false;
+            add_head_count(b, {bound, 0, at * b.head_dim});
+          } else if (start || r != 2 || *value < features) {  // only the last end may run past the axis
+            return false;
+          }
+          continue;
+        }
+        std::vector<ir::Node*> leaves;
+        if (!shape_leaves(bound, leaves)) return false;
+        for (ir::Node* leaf : leaves) {
+          if (leaf->input(0) != projected) return false;
+          if (std::find(b.splits.begin(), b.splits.end(), leaf) == b.splits.end()) b.splits.push_back(leaf);
+        }
+      }
+    return true;
+  }
+
   std::optional<ScoresPath> scores_path(ir::Value* v, int depth) {
     if (!v || !v->producer() || depth > 8) return std::nullopt;
     ir::Node* n = v->producer();
@@ -270,7 +439,7 @@ class Matcher {
 
   // One of Q, K^T, V: back to its head split and projection.
   bool split(ir::Value* v, const Perm& want, AttentionBlock& b) {
-    const auto path = back_to_reshape(v);
+    const auto path = back_to_reshape(v, 4);
     if (!path || path->second != want) return false;
     ir::Node* reshape = path->first;
     // [B, T, D] -> [B, T, H, dh]: H and dh from the inferred shape or the target's constants
@@ -295,21 +464,23 @@ class Matcher {
     return true;
   }
 
-  // attention x V -> Transpose (0, 2, 1, 3) -> Reshape [B, T, H * dh]
-  bool merge(ir::Value* v, AttentionBlock& b) {
+  // attention x V -> Transpose `perm` -> Reshape to features H * dh on the last axis: [B, T, H * dh]
+  // after (0, 2, 1, 3), or [T * B, H * dh] after (1, 0, 2) when heads share the batch axis.
+  bool merge(ir::Value* v, AttentionBlock& b, const Perm& perm) {
     if (v->uses().size() != 1) return false;
     ir::Node* t = v->uses()[0].node;
-    if (t->op_type() != "Transpose" || t->attr_ints("perm", {}) != Perm{0, 2, 1, 3} || t->output(0)->uses().size() != 1)
-      return false;
+    if (t->op_type() != "Transpose" || t->attr_ints("perm", {}) != perm || t->output(0)->uses().size() != 1) return false;
     ir::Node* reshape = t->output(0)->uses()[0].node;
     if (reshape->op_type() != "Reshape" || t->output(0)->uses()[0].index != 0) return false;
     const auto out = static_dims(reshape->output(0), types_);
-    if (!out || out->size() != 3 || ((*out)[2] != b.heads * b.head_dim && (*out)[2] != -1)) return false;
-    const auto last = target_element(reshape->input(1), 2, types_);
+    const size_t last_axis = perm.size() - 2;
+    if (!out || out->size() != last_axis + 1 || ((*out)[last_axis] != b.heads * b.head_dim && (*out)[last_axis] != -1))
+      return false;
+    const auto last = target_element(reshape->input(1), static_cast<int64_t>(last_axis), types_);
     if (!last) return false;
     if (!last->constant) {  // read from the stream's shape: written as the kept width when pruning
       if (reshape->input(1)->uses().size() != 1) return false;  // a target other Reshapes share
-      b.computed_widths.push_back({reshape->input(1)->producer(), 2, b.head_dim});
+      b.computed_widths.push_back({reshape->input(1)->producer(), last_axis, b.head_dim});
     } else {
       if (last->value != -1 && last->value != b.heads * b.head_dim) return false;
       if (last->value != -1) b.head_counts.push_back({last->tensor, last->index, b.head_dim});
@@ -331,8 +502,9 @@ std::vector<AttentionBlock> find_attention_blocks(const ir::Graph& graph, const 
     const auto s = static_dims(n->input(0), types);
     // The last axis, written out (before opset 13 the default is 1 and means something else).
     const int64_t axis = n->attr_int("axis", 1);
-    if (!s || s->size() != 4 || (axis != -1 && axis != 3)) continue;
-    if (std::optional<AttentionBlock> b = m.match(*n)) blocks.push_back(std::move(*b));
+    if (!s || (s->size() != 4 && s->size() != 3) || (axis != -1 && axis != static_cast<int64_t>(s->size()) - 1)) continue;
+    std::optional<AttentionBlock> b = s->size() == 4 ? m.match(*n) : m.match_batch_merged(*n);
+    if (b) blocks.push_back(std::move(*b));
   }
   return blocks;
 }

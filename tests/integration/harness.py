@@ -133,3 +133,17 @@ def export_attention_encoder(path):
     model = torch.nn.Sequential(Block(), Block()).eval()
     torch.onnx.export(model, torch.randn(2, 12, 64), str(path), input_names=["tokens"], output_names=["hidden"],
                       dynamic_axes={"tokens": {0: "batch"}}, opset_version=14)
+
+
+def export_small_torchvision_vit(path, opset, static_batch=None):
+    """torchvision's VisionTransformer (nn.MultiheadAttention: chunked in-projection, heads merged
+    into the batch) made small: 32x32 images, patches of 8, 2 layers of 4 heads of 16. With a
+    static batch, the exporter writes the Slice bounds and Reshape targets as constants."""
+    import torch
+    import torchvision
+    torch.manual_seed(0)
+    model = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64,
+                                                 mlp_dim=128, num_classes=10).eval()
+    dynamic = {} if static_batch else {"input": {0: "N"}, "logits": {0: "N"}}
+    torch.onnx.export(model, torch.randn(static_batch or 1, 3, 32, 32), str(path), input_names=["input"],
+                      output_names=["logits"], dynamic_axes=dynamic, opset_version=opset)

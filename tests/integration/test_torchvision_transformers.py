@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from harness import ORT_EXACT_MATMULNBITS, export_torchvision, ort_outputs, our_outputs, run
+from harness import ORT_EXACT_MATMULNBITS, export_small_torchvision_vit, export_torchvision, ort_outputs, our_outputs, run
 
 CASES = [("swin_t", 17)]
 if os.environ.get("NNCOMPRESS_ALL_TRANSFORMERS") == "1":
@@ -86,3 +86,62 @@ def test_swin_heads_removed_equal_the_heads_silenced(nncompress, models_dir, ima
     want = ort_outputs(tmp_path / "silenced.onnx", {"input": probe}, tmp_path / "ort-silenced")["logits"]
     got = ort_outputs(out, {"input": probe}, tmp_path / "ort-heads")["logits"]
     assert np.abs(got - want).max() <= 1e-4 * max(np.abs(want).max(), 1)
+
+
+def kept_heads(before, after, heads, d):
+    """Heads of `before`'s [E, 3 x heads x d] in-projection that `after` kept, the same in Q, K and V."""
+    kept_count = after.shape[1] // (3 * d)
+    kept = [h for h in range(heads) if any(np.array_equal(before[:, h * d:(h + 1) * d], after[:, k * d:(k + 1) * d])
+                                           for k in range(kept_count))]
+    assert len(kept) == kept_count
+    for third in range(3):
+        expect = np.concatenate([before[:, (third * heads + h) * d:(third * heads + h + 1) * d] for h in kept], 1)
+        assert np.array_equal(after[:, third * kept_count * d:(third + 1) * kept_count * d], expect)
+    return kept
+
+
+MULTIHEAD_CASES = [("small", 14, None), ("small", 17, None), ("small", 17, 3)]
+if os.environ.get("NNCOMPRESS_ALL_TRANSFORMERS") == "1":
+    MULTIHEAD_CASES += [("vit_b_16", 14, None), ("vit_b_16", 17, None)]
+
+
+@pytest.mark.parametrize("name,opset,static_batch", MULTIHEAD_CASES)
+def test_multihead_attention_heads_removed_equal_the_heads_silenced(nncompress, models_dir, tmp_path, name, opset,
+                                                                    static_batch):
+    """Head pruning of torch's nn.MultiheadAttention as torchvision's ViT exports it (one
+    in-projection cut by Slices with bounds computed from its width, heads merged into the batch,
+    B * H and the merged width computed in the Reshape targets): the pruned model computes what the
+    original computes with the removed heads' output-projection columns zeroed. A static batch
+    gives constant bounds and targets, rewritten."""
+    import onnx
+    from onnx import numpy_helper
+    if name == "small":  # 2 layers of 4 heads of 16 on 32x32 images
+        model, heads, d, size = tmp_path / "vit.onnx", 4, 16, 32
+        export_small_torchvision_vit(model, opset, static_batch)
+    else:  # vit_b_16: 12 layers of 12 heads of 64
+        model, heads, d, size = export_torchvision(os.path.join(models_dir, f"opset{opset}"), [name], opset)[name], 12, 64, 224
+    out = tmp_path / "heads.onnx"
+    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.5",
+                        "--keep", "*mlp*"])
+    assert code == 0, err
+    original, pruned = onnx.load(str(model)), onnx.load(str(out))
+    w0 = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
+    w1 = {i.name: numpy_helper.to_array(i) for i in pruned.graph.initializer}
+    n0, n1 = {n.name: n for n in original.graph.node}, {n.name: n for n in pruned.graph.node}
+    prefixes = [k[:-len("MatMul")] for k in n0 if k.endswith("/self_attention/MatMul")]
+    assert prefixes
+    for prefix in prefixes:
+        kept = kept_heads(w0[n0[prefix + "MatMul"].input[1]], w1[n1[prefix + "MatMul"].input[1]], heads, d)
+        assert len(kept) == heads // 2
+        proj = n0[prefix + "Gemm"].input[1]  # [E out, E in]: a head is d input columns
+        columns = w0[proj].copy()
+        for h in set(range(heads)) - set(kept):
+            columns[:, h * d:(h + 1) * d] = 0
+        next(i for i in original.graph.initializer if i.name == proj).CopyFrom(numpy_helper.from_array(columns, proj))
+    onnx.save(original, str(tmp_path / "silenced.onnx"))
+    probe = tmp_path / "x.npy"
+    np.save(probe, np.random.RandomState(3).randn(static_batch or 2, 3, size, size).astype(np.float32))
+    want = ort_outputs(tmp_path / "silenced.onnx", {"input": probe}, tmp_path / "ort-silenced")["logits"]
+    for got in (ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"],
+                our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]):
+        assert np.abs(got - want).max() <= 1e-4 * max(np.abs(want).max(), 1)

@@ -13,6 +13,11 @@
 //   X = x W_qkv [+ b] -> Reshape [B, T, 3, H, dh] -> Transpose (2, 0, 3, 1, 4)
 //     -> Split (axis 0) + Squeeze, or Gather (axis 0, index 0/1/2) -> Q, K (-> Transpose -> K^T), V
 // whose output features are [3, H, dh]: a head is dh features in each of the three thirds.
+//
+// torch's nn.MultiheadAttention (torchvision's ViT) cuts one such projection into thirds with
+// Slices and merges the heads into the batch axis:
+//   P = x W_in [+ b] -> Slice (last axis) x 3 -> Reshape [T, B * H, dh] -> Transpose (1, 0, 2)
+//   ... Softmax over [B * H, T, T] ... -> Transpose (1, 0, 2) -> Reshape [T * B, H * dh] -> W_out
 #include <cstdint>
 #include <map>
 #include <set>
@@ -41,7 +46,9 @@ struct AttentionBlock {
   int64_t heads = 0, head_dim = 0;
   int64_t replicas = 1;                // 3 for a fused QKV projection: its features are [3, H, dh]
   std::vector<ir::Node*> projections;  // the MatMuls of Q, K and V (constant weights), or the fused one
-  std::vector<ir::Node*> splits;       // their Reshapes into heads
+  // What reads the projections into heads: their Reshapes, or the Slices of a chunked projection
+  // and the Shape nodes of it that computed Slice bounds read.
+  std::vector<ir::Node*> splits;
   ir::Node* merge = nullptr;           // the Reshape back to [B, T, H * dh]
   std::vector<HeadCountConstant> head_counts;
   std::vector<ComputedWidth> computed_widths;
