@@ -11,6 +11,7 @@ std::optional<std::vector<int64_t>> shape_at_batch1(const ir::ValueType& type) {
   for (size_t i = 0; i < type.shape->size(); ++i) {
     const ir::Dim& d = (*type.shape)[i];
     if (d.is_known()) out.push_back(*d.value);
+    else if (const auto k = d.batch_multiple_value()) out.push_back(*k);
     else if (i == 0) out.push_back(1);
     else return std::nullopt;
   }

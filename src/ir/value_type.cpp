@@ -10,6 +10,16 @@ ValueType ValueType::tensor(DataType elem, std::vector<Dim> dims) {
   return t;
 }
 
+Dim Dim::batch_multiple(int64_t k) { return symbol(k == 1 ? "batch" : "batch*" + std::to_string(k)); }
+
+std::optional<int64_t> Dim::batch_multiple_value() const {
+  if (param == "batch") return 1;
+  if (param.rfind("batch*", 0) != 0 || param.size() == 6 || param.size() > 24) return std::nullopt;
+  const std::string digits = param.substr(6);
+  if (digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoll(digits);
+}
+
 std::optional<std::vector<int64_t>> ValueType::static_shape() const {
   if (!is_tensor() || !shape) return std::nullopt;
   std::vector<int64_t> out;

@@ -97,7 +97,11 @@ int complete_shapes_by_running(const ir::Model& model, ir::TypeMap& types, std::
       for (int64_t i = 0; i < tensor.dim(); ++i) {
         const bool fixed = !symbolic_batch || other->second.size(i) == tensor.size(i);
         const bool had = inferred.shape && static_cast<int64_t>(inferred.shape->size()) == tensor.dim();
-        dims.push_back(fixed ? ir::Dim::known(tensor.size(i)) : had ? (*inferred.shape)[i] : ir::Dim{});
+        const bool per_batch = !fixed && other->second.size(i) == 2 * tensor.size(i);
+        dims.push_back(fixed       ? ir::Dim::known(tensor.size(i))
+                       : per_batch ? ir::Dim::batch_multiple(tensor.size(i))
+                       : had       ? (*inferred.shape)[i]
+                                   : ir::Dim{});
       }
       ir::DataType elem = inferred.elem_type;  // inferred, else declared, else what ran
       if (elem == ir::DataType::Undefined) elem = model.graph.value(name).type.elem_type;

@@ -145,3 +145,20 @@ def test_multihead_attention_heads_removed_equal_the_heads_silenced(nncompress, 
     for got in (ort_outputs(out, {"input": probe}, tmp_path / "ort")["logits"],
                 our_outputs(nncompress, out, probe, tmp_path / "ours")["logits"]):
         assert np.abs(got - want).max() <= 1e-4 * max(np.abs(want).max(), 1)
+
+
+def test_macs_count_attention_whose_heads_share_the_batch_axis(nncompress, tmp_path):
+    """The small torchvision ViT's MACs, with the tokens-first attention ([T, B, E], [T, B * H, dh])
+    that only a run of the model sizes: those dimensions are read at batch 1."""
+    import json
+    model = tmp_path / "vit.onnx"
+    export_small_torchvision_vit(model, 17)
+    code, out, err = run([nncompress, "--quiet", "inspect", model, "--json"])
+    assert code == 0, err
+    tokens, e, layer = 17, 64, 0
+    layer += tokens * e * 3 * e + 2 * tokens * tokens * e + tokens * e * e  # in-projection, Q K^T and A V, out-projection
+    layer += 2 * tokens * e * 128  # MLP
+    patches, head = 16 * e * 3 * 8 * 8, e * 10
+    report = json.loads(out)
+    assert report["nodes_with_unknown_macs"] == 0
+    assert report["macs"] == patches + 2 * layer + head

@@ -58,7 +58,17 @@ TEST(RunShapes, ASymbolicBatchStaysSymbolicAndTheRestIsFixed) {
   TypeMap types = onnxio::infer_shapes(m);
   std::vector<std::string> warnings;
   EXPECT_GT(runtime::complete_shapes_by_running(m, types, &warnings), 0);
-  // Inference stopped at Gelu, so nothing named y's batch: it stays an unknown dimension.
-  EXPECT_EQ(ir::to_string(types.at("y")), "FLOAT[?,5,8,8]");
+  // Inference stopped at Gelu: y's first dimension followed the batch in the two runs (1 and 2).
+  EXPECT_EQ(ir::to_string(types.at("y")), "FLOAT[batch,5,8,8]");
+  EXPECT_EQ((*types.at("y").shape)[0].batch_multiple_value(), 1);
   EXPECT_EQ(analysis::compute_cost(m.graph, types).nodes_with_unknown_macs, 0);
+}
+
+TEST(RunShapes, BatchMultiplesReadBackTheirSizeAtBatchOne) {
+  EXPECT_EQ(Dim::batch_multiple(12).batch_multiple_value(), 12);
+  EXPECT_EQ(Dim::batch_multiple(1).param, "batch");
+  EXPECT_EQ(Dim::symbol("batch*").batch_multiple_value(), std::nullopt);
+  EXPECT_EQ(Dim::symbol("batch*3x").batch_multiple_value(), std::nullopt);
+  EXPECT_EQ(Dim::symbol("N").batch_multiple_value(), std::nullopt);
+  EXPECT_EQ(Dim::symbol("batch*99999999999999999999999").batch_multiple_value(), std::nullopt);  // past int64
 }

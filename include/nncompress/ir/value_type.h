@@ -18,6 +18,11 @@ struct Dim {
 
   static Dim known(int64_t v) { return Dim{v, {}, {}}; }
   static Dim symbol(std::string name) { return Dim{std::nullopt, std::move(name), {}}; }
+  // A dimension that is k times the batch size (the batch merged with heads or tokens), as found
+  // by running the model at two batch sizes: the symbol "batch*k" ("batch" for k = 1).
+  static Dim batch_multiple(int64_t k);
+  // k for such a dimension: its size at batch 1.
+  std::optional<int64_t> batch_multiple_value() const;
   bool is_known() const { return value.has_value(); }
   bool operator==(const Dim& o) const { return value == o.value && param == o.param && denotation == o.denotation; }
 };
