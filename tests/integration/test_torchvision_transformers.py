@@ -162,3 +162,16 @@ def test_macs_count_attention_whose_heads_share_the_batch_axis(nncompress, tmp_p
     report = json.loads(out)
     assert report["nodes_with_unknown_macs"] == 0
     assert report["macs"] == patches + 2 * layer + head
+
+
+def test_taylor_refuses_to_rank_when_no_gradient_arrives(nncompress, tmp_path):
+    """torchvision starts the ViT's classifier at zero: every gradient behind it is zero, and
+    Taylor scores would rank nothing (a --target-macs search then took every head but one)."""
+    model, data = tmp_path / "vit.onnx", tmp_path / "d.npz"
+    export_small_torchvision_vit(model, 17)
+    rng = np.random.RandomState(0)
+    np.savez(data, x=rng.randn(64, 3, 32, 32).astype(np.float32), y=rng.randint(0, 10, 64).astype(np.int64))
+    code, _, err = run([nncompress, "prune", model, "-o", tmp_path / "out.onnx", "--method", "channels",
+                        "--criterion", "taylor", "--data", data, "--target-macs", "0.8"])
+    assert code == 2 and "every gradient reaching the prunable layers is zero" in err, err
+    assert not (tmp_path / "out.onnx").exists()

@@ -13,7 +13,7 @@
   text:          BERT-style text classifier (tools/models/make_text_dataset.py's token ids):
                  word + position embeddings (vocabulary 2048, 16 tokens), dim 256, 2 post-norm
                  encoder layers of 4-head attention (separate Q/K/V, padding masked by Where) and
-                 GELU (Erf) MLP 1024, dropout 0.1 on the embeddings and the [CLS] feature, a
+                 GELU (Erf) MLP 768, dropout 0.1 on the embeddings and the [CLS] feature, a
                  linear head on the [CLS] token. Exported at opset 17 with its Dropout nodes.
 
   /usr/bin/python3 tools/models/export_architectures.py --out build/archs
@@ -180,7 +180,7 @@ class TextEncoder(nn.Module):
     """BERT-style classifier of token ids (tools/models/make_text_dataset.py): token + learned
     position embeddings, LayerNorm, post-norm encoder layers, a linear head on the [CLS] token."""
 
-    def __init__(self, vocab=2048, seq=16, dim=256, depth=2, heads=4, hidden=1024, classes=10, dropout=0.1):
+    def __init__(self, vocab=2048, seq=16, dim=256, depth=2, heads=4, hidden=768, classes=10, dropout=0.1):
         super().__init__()
         self.seq = seq
         self.tokens = nn.Embedding(vocab, dim)

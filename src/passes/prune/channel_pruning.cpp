@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <map>
 
 #include "channel_plan.h"
@@ -71,6 +72,12 @@ ChannelPruneReport prune_channels(ir::Model& model, const ir::TypeMap& types, co
   if (criterion.needs_gradients) scoring.gradient_scores = taylor_importance(model, plan.cg, o);
   std::map<int, at::Tensor> scores;
   for (const auto& [group, size] : plan.sizes) scores[group] = criterion.score(scoring, group);
+  // All-zero gradients rank nothing: any channel would go first (torchvision initializes some
+  // classifiers at zero, which stops every gradient behind them).
+  if (criterion.needs_gradients && !scores.empty() &&
+      std::all_of(scores.begin(), scores.end(), [](const auto& s) { return s.second.abs().max().template item<double>() == 0; }))
+    throw bad_input("criterion " + o.criterion + ": every gradient reaching the prunable layers is zero on this data "
+                    "(a classifier initialized at zero?), so it cannot rank their channels; use --criterion l1");
   KeptChannels kept;
   if (o.target_macs > 0 || o.target_params > 0) {
     // Scores relative to their group's mean, so groups of different layers compare.
