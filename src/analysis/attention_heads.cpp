@@ -171,6 +171,7 @@ class Matcher {
         return std::nullopt;
     }
     if (!merge(av->output(0), b, {0, 2, 1, 3}) || !heads_on_path(*path, b)) return std::nullopt;
+    b.head_matmuls = {qk, av};
     return b;
   }
 
@@ -216,6 +217,7 @@ class Matcher {
     b.projections = {projection};
     b.splits.insert(b.splits.begin(), slices.begin(), slices.end());
     if (!merge(av->output(0), b, {1, 0, 2})) return std::nullopt;
+    b.head_matmuls = {qk, av};
     return b;
   }
 

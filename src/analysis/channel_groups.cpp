@@ -61,6 +61,7 @@ class Builder {
         block({{block_group_[b], blocks_[b].heads}}, "not every projection of the attention block joined its heads");
       for (const HeadCountConstant& h : blocks_[b].head_counts) cg_.head_counts.push_back({h, block_group_[b]});
       for (const ComputedWidth& w : blocks_[b].computed_widths) cg_.computed_widths.push_back({w, block_group_[b]});
+      for (const ir::Node* m : blocks_[b].head_matmuls) cg_.head_matmuls.push_back({m, block_group_[b]});
       for (const auto& [constant, axis] : blocks_[b].per_head_constants)
         cg_.users.push_back({constant, axis, {{block_group_[b], blocks_[b].heads}}, 1});
     }

@@ -175,3 +175,17 @@ def test_taylor_refuses_to_rank_when_no_gradient_arrives(nncompress, tmp_path):
                         "--criterion", "taylor", "--data", data, "--target-macs", "0.8"])
     assert code == 2 and "every gradient reaching the prunable layers is zero" in err, err
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_a_macs_target_predicts_the_attention_it_removes(nncompress, tmp_path):
+    """--target-macs predicts the MACs left exactly, attention's Q K^T and attention x V included
+    (they shrink with the heads)."""
+    import json
+    model = tmp_path / "vit.onnx"
+    export_small_torchvision_vit(model, 17)
+    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", tmp_path / "out.onnx", "--method", "channels",
+                          "--target-macs", "0.6", "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["macs_after"] <= 0.6 * report["macs_before"]
+    assert abs(report["predicted_fraction"] - report["macs_after"] / report["macs_before"]) < 1e-9

@@ -50,6 +50,7 @@ struct AttentionBlock {
   // and the Shape nodes of it that computed Slice bounds read.
   std::vector<ir::Node*> splits;
   ir::Node* merge = nullptr;           // the Reshape back to [B, T, H * dh]
+  std::vector<ir::Node*> head_matmuls;  // Q K^T and attention x V: per head, no weights
   std::vector<HeadCountConstant> head_counts;
   std::vector<ComputedWidth> computed_widths;
   // Constants added to the scores with one entry per head on `axis` (relative position biases).

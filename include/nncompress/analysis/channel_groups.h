@@ -66,6 +66,8 @@ struct ChannelGraph {
   std::vector<std::pair<HeadCountConstant, int>> head_counts;
   // Merged widths computed from the stream's shape, with their group: pruning writes the kept width.
   std::vector<std::pair<ComputedWidth, int>> computed_widths;
+  // Attention's Q K^T and attention x V MatMuls, with their group: their MACs scale with the heads kept.
+  std::vector<std::pair<const ir::Node*, int>> head_matmuls;
 
   // Root group id after unions.
   int find(int group) const;

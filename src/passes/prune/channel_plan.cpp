@@ -162,7 +162,7 @@ KeptChannels decide(const ChannelPlan& plan, const std::map<int, at::Tensor>& sc
 }
 
 // MACs of a Conv/Gemm/MatMul scale with its weight's element count, since spatial sizes do not
-// change.
+// change; those of attention's Q K^T and attention x V with the share of heads kept.
 double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, const ChannelPlan& plan,
                      const KeptChannels& kept, bool macs) {
   const auto dims = dims_after(plan.cg, kept);
@@ -170,6 +170,10 @@ double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, co
     auto it = dims.find(v);
     return it == dims.end() ? v->initializer()->numel() : ir::element_count(it->second);
   };
+  std::map<const ir::Node*, double> heads_kept;
+  for (const auto& [node, group] : plan.cg.head_matmuls)
+    if (auto it = kept.find(plan.cg.find(group)); it != kept.end())
+      heads_kept[node] = static_cast<double>(it->second.size(0)) / static_cast<double>(plan.sizes.at(it->first));
   double before = 0, after = 0;
   if (macs) {
     for (const analysis::NodeCost& nc : cost.nodes) {
@@ -177,7 +181,10 @@ double fraction_left(const ir::Graph& graph, const analysis::ModelCost& cost, co
       before += static_cast<double>(*nc.macs);
       const ir::Value* w = nc.node->input(1);
       const bool scaled = w && w->has_initializer() && w->initializer()->numel() > 0;
-      after += scaled ? static_cast<double>(*nc.macs) * numel_after(w) / w->initializer()->numel() : *nc.macs;
+      const auto share = heads_kept.find(nc.node);
+      after += scaled                        ? static_cast<double>(*nc.macs) * numel_after(w) / w->initializer()->numel()
+               : share != heads_kept.end() ? static_cast<double>(*nc.macs) * share->second
+                                           : static_cast<double>(*nc.macs);
     }
   } else {
     before = plan.params_baseline;
