@@ -121,21 +121,29 @@ std::optional<int64_t> single_int(const ir::Value* v) {
 }
 
 // The Shape nodes that a small integer computation (a Slice bound, a Reshape target element)
-// reads, through index and arithmetic ops on constants; false when it reads anything else.
-bool shape_leaves(ir::Value* v, std::vector<ir::Node*>& leaves, int depth = 0) {
-  if (!v) return false;
-  if (v->has_initializer()) return true;
-  ir::Node* n = v->producer();
-  if (!n || depth > 12 || !n->in_default_domain()) return false;
-  if (n->op_type() == "Shape") {
-    leaves.push_back(n);
-    return true;
-  }
+// reads, through index and arithmetic ops on constants; false when it reads anything else or is
+// not small (64 nodes).
+bool shape_leaves(ir::Value* v, std::vector<ir::Node*>& leaves) {
   static const std::set<std::string> kIntegerOps = {"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",
                                                     "Add",    "Sub",       "Mul",     "Div",    "Slice"};
-  if (!kIntegerOps.count(n->op_type())) return false;
-  for (ir::Value* in : n->inputs())
-    if (in && !shape_leaves(in, leaves, depth + 1)) return false;
+  std::vector<ir::Value*> todo = {v};
+  std::set<const ir::Node*> seen;
+  while (!todo.empty()) {
+    ir::Value* x = todo.back();
+    todo.pop_back();
+    if (!x) return false;
+    if (x->has_initializer()) continue;
+    ir::Node* n = x->producer();
+    if (!n || !n->in_default_domain()) return false;
+    if (!seen.insert(n).second) continue;
+    if (seen.size() > 64) return false;
+    if (n->op_type() == "Shape") {
+      leaves.push_back(n);
+      continue;
+    }
+    if (!kIntegerOps.count(n->op_type())) return false;
+    todo.insert(todo.end(), n->inputs().begin(), n->inputs().end());
+  }
   return true;
 }
 
