@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import types
 
 # The repository root (tests/integration/../..), and the shipped default model and its data.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -147,3 +148,42 @@ def export_small_torchvision_vit(path, opset, static_batch=None):
     dynamic = {} if static_batch else {"input": {0: "N"}, "logits": {0: "N"}}
     torch.onnx.export(model, torch.randn(static_batch or 1, 3, 32, 32), str(path), input_names=["input"],
                       output_names=["logits"], dynamic_axes=dynamic, opset_version=opset)
+
+
+def prune_channels_and_load(nncompress, model, out, *options):
+    """`prune --method channels OPTIONS` of `model` into `out`; both models as loaded by
+    python3-onnx (.model), with their initializers as arrays (.weights) and nodes by name (.nodes)."""
+    import onnx
+    from onnx import numpy_helper
+    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", *options])
+    assert code == 0, err
+
+    def load(path):
+        m = onnx.load(str(path))
+        return types.SimpleNamespace(model=m, weights={i.name: numpy_helper.to_array(i) for i in m.graph.initializer},
+                                     nodes={n.name: n for n in m.graph.node})
+    return load(model), load(out)
+
+
+def kept_heads(before, after, heads, d):
+    """Heads of `before`'s [E, 3 x heads x d] fused in-projection that `after` kept, checked to be
+    the same heads in Q, K and V."""
+    import numpy as np
+    kept_count = after.shape[1] // (3 * d)
+    kept = [h for h in range(heads) if any(np.array_equal(before[:, h * d:(h + 1) * d], after[:, k * d:(k + 1) * d])
+                                           for k in range(kept_count))]
+    assert len(kept) == kept_count
+    for third in range(3):
+        expect = np.concatenate([before[:, (third * heads + h) * d:(third * heads + h + 1) * d] for h in kept], 1)
+        assert np.array_equal(after[:, third * kept_count * d:(third + 1) * kept_count * d], expect)
+    return kept
+
+
+def silence_heads(loaded, weight, heads, kept, d, axis):
+    """Zeroes what the output projection `weight` of a loaded model reads from the heads not in
+    `kept` (d features each on `axis`: 0 for x W, 1 for Gemm's transposed W), in its .model."""
+    from onnx import numpy_helper
+    w = loaded.weights[weight].copy()
+    for h in set(range(heads)) - set(kept):
+        w[(slice(None),) * axis + (slice(h * d, (h + 1) * d),)] = 0
+    next(i for i in loaded.model.graph.initializer if i.name == weight).CopyFrom(numpy_helper.from_array(w, weight))

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from harness import ROOT, export_attention_encoder, ort_outputs, our_outputs, run
+from harness import ROOT, export_attention_encoder, kept_heads, ort_outputs, our_outputs, prune_channels_and_load, run, silence_heads
 
 
 def matmul_weights(path):
@@ -58,29 +58,13 @@ def test_fused_qkv_heads_removed_equal_the_heads_silenced(nncompress, tmp_path):
     shapes (head count written, merged width computed from the input's shape) follow."""
     model, out = tmp_path / "encoder.onnx", tmp_path / "heads.onnx"
     export_attention_encoder(model)
-    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.5",
-                        "--keep", "*mlp*"])
-    assert code == 0, err
-    original, pruned = onnx.load(str(model)), onnx.load(str(out))
-    w0 = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
-    w1 = {i.name: numpy_helper.to_array(i) for i in pruned.graph.initializer}
-    silenced = onnx.load(str(model))
+    original, pruned = prune_channels_and_load(nncompress, model, out, "--ratio", "0.5", "--keep", "*mlp*")
     for block in range(2):
-        qkv = lambda m, w: w[next(n.input[1] for n in m.graph.node if n.name == f"/{block}/qkv/MatMul")]
-        a, b = qkv(original, w0), qkv(pruned, w1)  # [64, 3 x 4 heads x 16] -> [64, 3 x 2 x 16]
-        kept = [h for h in range(4) if any(np.array_equal(a[:, h * 16:(h + 1) * 16], b[:, k * 16:(k + 1) * 16])
-                                           for k in range(2))]
+        qkv = f"/{block}/qkv/MatMul"  # [64, 3 x 4 heads x 16] -> [64, 3 x 2 x 16]
+        kept = kept_heads(original.weights[original.nodes[qkv].input[1]], pruned.weights[pruned.nodes[qkv].input[1]], 4, 16)
         assert len(kept) == 2
-        for third in range(3):  # K and V kept the same heads as Q
-            expect = np.concatenate([a[:, (third * 4 + h) * 16:(third * 4 + h + 1) * 16] for h in kept], 1)
-            assert np.array_equal(b[:, third * 32:(third + 1) * 32], expect)
-        proj = next(n.input[1] for n in silenced.graph.node if n.name == f"/{block}/proj/MatMul")
-        init = next(i for i in silenced.graph.initializer if i.name == proj)
-        rows = numpy_helper.to_array(init).copy()
-        for h in set(range(4)) - set(kept):
-            rows[h * 16:(h + 1) * 16] = 0
-        init.CopyFrom(numpy_helper.from_array(rows, proj))
-    onnx.save(silenced, str(tmp_path / "silenced.onnx"))
+        silence_heads(original, original.nodes[f"/{block}/proj/MatMul"].input[1], 4, kept, 16, 0)
+    onnx.save(original.model, str(tmp_path / "silenced.onnx"))
     probe = tmp_path / "t.npy"
     np.save(probe, np.random.RandomState(5).randn(3, 12, 64).astype(np.float32))
     want = ort_outputs(tmp_path / "silenced.onnx", {"tokens": probe}, tmp_path / "ort-silenced")["hidden"]

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from harness import ORT_EXACT_MATMULNBITS, export_small_torchvision_vit, export_torchvision, ort_outputs, our_outputs, run
+from harness import (ORT_EXACT_MATMULNBITS, export_small_torchvision_vit, export_torchvision, kept_heads, ort_outputs,
+                     our_outputs, prune_channels_and_load, run, silence_heads)
 
 CASES = [("swin_t", 17)]
 if os.environ.get("NNCOMPRESS_ALL_TRANSFORMERS") == "1":
@@ -51,53 +52,26 @@ def test_swin_heads_removed_equal_the_heads_silenced(nncompress, models_dir, ima
     windows' mask Reshapes naming the head count): the pruned model computes what the original
     computes with the removed heads' output-projection rows zeroed, in ONNX Runtime."""
     import onnx
-    from onnx import numpy_helper
     model = export_torchvision(os.path.join(models_dir, f"opset{opset}"), [name], opset)[name]
     out = tmp_path / "heads.onnx"
-    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.25",
-                        "--keep", "*mlp*", "--keep", "*reduction*"])
-    assert code == 0, err
-    original, pruned = onnx.load(model), onnx.load(str(out))
-    w0 = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
-    w1 = {i.name: numpy_helper.to_array(i) for i in pruned.graph.initializer}
-    n0, n1 = {n.name: n for n in original.graph.node}, {n.name: n for n in pruned.graph.node}
+    original, pruned = prune_channels_and_load(nncompress, model, out, "--ratio", "0.25", "--keep", "*mlp*",
+                                               "--keep", "*reduction*")
     blocks = 0
-    for qkv in [k for k in n0 if k.endswith("attn/MatMul")]:
-        a, b = w0[n0[qkv].input[1]], w1[n1[qkv].input[1]]
+    for qkv in [k for k in original.nodes if k.endswith("attn/MatMul")]:
+        a, b = original.weights[original.nodes[qkv].input[1]], pruned.weights[pruned.nodes[qkv].input[1]]
         d = 32  # every Swin-T head is 32 wide
-        heads, kept_count = a.shape[1] // (3 * d), b.shape[1] // (3 * d)
-        if kept_count == heads:
+        heads = a.shape[1] // (3 * d)
+        if b.shape[1] == a.shape[1]:
             continue
-        kept = [h for h in range(heads) if any(np.array_equal(a[:, h * d:(h + 1) * d], b[:, k * d:(k + 1) * d])
-                                               for k in range(kept_count))]
-        assert len(kept) == kept_count, qkv
-        for third in range(3):  # K and V kept the same heads as Q
-            expect = np.concatenate([a[:, (third * heads + h) * d:(third * heads + h + 1) * d] for h in kept], 1)
-            assert np.array_equal(b[:, third * kept_count * d:(third + 1) * kept_count * d], expect), qkv
-        proj = n0[qkv + "_3"].input[1]  # attn/MatMul_3: the output projection
-        rows = w0[proj].copy()
-        for h in set(range(heads)) - set(kept):
-            rows[h * d:(h + 1) * d] = 0
-        next(i for i in original.graph.initializer if i.name == proj).CopyFrom(numpy_helper.from_array(rows, proj))
+        kept = kept_heads(a, b, heads, d)
+        silence_heads(original, original.nodes[qkv + "_3"].input[1], heads, kept, d, 0)  # attn/MatMul_3: x W_out
         blocks += 1
     assert blocks >= 8  # stages of 6, 12 and 24 heads lose a quarter; the 3-head stage keeps all
-    onnx.save(original, str(tmp_path / "silenced.onnx"))
+    onnx.save(original.model, str(tmp_path / "silenced.onnx"))
     probe = images / "probe.npy"
     want = ort_outputs(tmp_path / "silenced.onnx", {"input": probe}, tmp_path / "ort-silenced")["logits"]
     got = ort_outputs(out, {"input": probe}, tmp_path / "ort-heads")["logits"]
     assert np.abs(got - want).max() <= 1e-4 * max(np.abs(want).max(), 1)
-
-
-def kept_heads(before, after, heads, d):
-    """Heads of `before`'s [E, 3 x heads x d] in-projection that `after` kept, the same in Q, K and V."""
-    kept_count = after.shape[1] // (3 * d)
-    kept = [h for h in range(heads) if any(np.array_equal(before[:, h * d:(h + 1) * d], after[:, k * d:(k + 1) * d])
-                                           for k in range(kept_count))]
-    assert len(kept) == kept_count
-    for third in range(3):
-        expect = np.concatenate([before[:, (third * heads + h) * d:(third * heads + h + 1) * d] for h in kept], 1)
-        assert np.array_equal(after[:, third * kept_count * d:(third + 1) * kept_count * d], expect)
-    return kept
 
 
 MULTIHEAD_CASES = [("small", 14, None), ("small", 17, None), ("small", 17, 3)]
@@ -114,31 +88,21 @@ def test_multihead_attention_heads_removed_equal_the_heads_silenced(nncompress, 
     original computes with the removed heads' output-projection columns zeroed. A static batch
     gives constant bounds and targets, rewritten."""
     import onnx
-    from onnx import numpy_helper
     if name == "small":  # 2 layers of 4 heads of 16 on 32x32 images
         model, heads, d, size = tmp_path / "vit.onnx", 4, 16, 32
         export_small_torchvision_vit(model, opset, static_batch)
     else:  # vit_b_16: 12 layers of 12 heads of 64
         model, heads, d, size = export_torchvision(os.path.join(models_dir, f"opset{opset}"), [name], opset)[name], 12, 64, 224
     out = tmp_path / "heads.onnx"
-    code, _, err = run([nncompress, "--quiet", "prune", model, "-o", out, "--method", "channels", "--ratio", "0.5",
-                        "--keep", "*mlp*"])
-    assert code == 0, err
-    original, pruned = onnx.load(str(model)), onnx.load(str(out))
-    w0 = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
-    w1 = {i.name: numpy_helper.to_array(i) for i in pruned.graph.initializer}
-    n0, n1 = {n.name: n for n in original.graph.node}, {n.name: n for n in pruned.graph.node}
-    prefixes = [k[:-len("MatMul")] for k in n0 if k.endswith("/self_attention/MatMul")]
+    original, pruned = prune_channels_and_load(nncompress, model, out, "--ratio", "0.5", "--keep", "*mlp*")
+    prefixes = [k[:-len("MatMul")] for k in original.nodes if k.endswith("/self_attention/MatMul")]
     assert prefixes
     for prefix in prefixes:
-        kept = kept_heads(w0[n0[prefix + "MatMul"].input[1]], w1[n1[prefix + "MatMul"].input[1]], heads, d)
+        kept = kept_heads(original.weights[original.nodes[prefix + "MatMul"].input[1]],
+                          pruned.weights[pruned.nodes[prefix + "MatMul"].input[1]], heads, d)
         assert len(kept) == heads // 2
-        proj = n0[prefix + "Gemm"].input[1]  # [E out, E in]: a head is d input columns
-        columns = w0[proj].copy()
-        for h in set(range(heads)) - set(kept):
-            columns[:, h * d:(h + 1) * d] = 0
-        next(i for i in original.graph.initializer if i.name == proj).CopyFrom(numpy_helper.from_array(columns, proj))
-    onnx.save(original, str(tmp_path / "silenced.onnx"))
+        silence_heads(original, original.nodes[prefix + "Gemm"].input[1], heads, kept, d, 1)  # Gemm transB: [E out, E in]
+    onnx.save(original.model, str(tmp_path / "silenced.onnx"))
     probe = tmp_path / "x.npy"
     np.save(probe, np.random.RandomState(3).randn(static_batch or 2, 3, size, size).astype(np.float32))
     want = ort_outputs(tmp_path / "silenced.onnx", {"input": probe}, tmp_path / "ort-silenced")["logits"]
