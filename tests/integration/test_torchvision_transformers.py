@@ -153,3 +153,14 @@ def test_a_macs_target_predicts_the_attention_it_removes(nncompress, tmp_path):
     report = json.loads(out)
     assert report["macs_after"] <= 0.6 * report["macs_before"]
     assert abs(report["predicted_fraction"] - report["macs_after"] / report["macs_before"]) < 1e-9
+
+
+def test_round_to_counts_the_features_of_a_head(nncompress, tmp_path):
+    """--round-to 8 on heads of 16 features: any head count is a multiple of 8 features, so a
+    quarter of 4 heads goes (it was rounded as if heads were features: 3 -> 8, nothing pruned)."""
+    model = tmp_path / "vit.onnx"
+    export_small_torchvision_vit(model, 17)
+    original, pruned = prune_channels_and_load(nncompress, model, tmp_path / "out.onnx", "--ratio", "0.25",
+                                               "--round-to", "8", "--keep", "*mlp*")
+    qkv = "/encoder/layers/encoder_layer_0/self_attention/MatMul"
+    assert pruned.weights[pruned.nodes[qkv].input[1]].shape == (64, 3 * 3 * 16)

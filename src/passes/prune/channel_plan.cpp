@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 #include <set>
 
 #include "nncompress/analysis/weighted_layers.h"
@@ -149,12 +150,16 @@ KeptChannels decide(const ChannelPlan& plan, const std::map<int, at::Tensor>& sc
   KeptChannels kept;
   for (const auto& [group, score] : scores) {
     const int64_t size = plan.sizes.at(group);
-    int64_t count = keep_count(size, ratio, round_to);
+    // round_to counts features: a channel of `stride` features (an attention head) needs fewer
+    // channels to a multiple (heads of 64 meet any multiple of 8 one by one).
+    const int64_t stride = std::max<int64_t>(1, plan.cg.groups[group].stride);
+    const int64_t rounding = round_to / std::gcd(round_to, stride);
+    int64_t count = keep_count(size, ratio, rounding);
     if (threshold) {
       const at::Tensor d = score.to(at::kDouble);
       const at::Tensor s = normalize ? d / std::max(d.mean().item<double>(), 1e-30) : d;
       const int64_t above = s.ge(*threshold).sum().item<int64_t>();
-      count = keep_count(size, 1.0 - static_cast<double>(above) / size, round_to);
+      count = keep_count(size, 1.0 - static_cast<double>(above) / size, rounding);
     }
     if (count < size) kept[group] = top(score, count);
   }
