@@ -3,8 +3,9 @@
 // run where it stops (an op libonnx 1.12 does not know, such as opset 20's Gelu, or a shape
 // computed from data). The run feeds zeros of the graph inputs' shapes, so it needs every input
 // dimension fixed (--input-shape) but the batch; a symbolic batch runs twice (1 and 2) and the
-// dimensions that follow it stay symbolic. With other unknown input dimensions, the inferred
-// shapes are returned as they are.
+// dimensions that follow it stay symbolic: those that double are written as batch multiples
+// (ir::Dim::batch_multiple, read at batch 1 for MACs). With other unknown input dimensions, the
+// inferred shapes are returned as they are.
 #include <string>
 #include <vector>
 

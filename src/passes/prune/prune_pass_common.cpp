@@ -28,7 +28,8 @@ void describe_channels(const ChannelPruneReport& report, PassResult& result) {
   }
   result.details.update({{"granularity", "channels"}, {"groups_pruned", report.groups_pruned}, {"layers", layers},
                          {"unprunable", left}});
-  if (report.predicted_fraction < 1.0) result.details["predicted_fraction"] = report.predicted_fraction;  // a target's
+  // With a target: the fraction of MACs or params predicted to remain.
+  if (report.predicted_fraction < 1.0) result.details["predicted_fraction"] = report.predicted_fraction;
 }
 
 void describe_sparsity(const std::vector<SparsityRow>& rows, const ir::Model& model, PassResult& result) {
