@@ -35,15 +35,18 @@ selected resnet20-fmnist && train resnet20-fmnist resnet20 "$fmnist" models/data
 selected mobilenetv2-fmnist && train mobilenetv2-fmnist mobilenetv2 "$fmnist" models/data/fmnist-test.npz \
   --epochs 8 --batch 128 --lr 0.1 --weight-decay 4e-5 --augment-crop 2 --augment-flip
 # The transformer: Adam (no weight decay: coupled L2 held an earlier run under its training
-# accuracy), one-cycle, flips only; then 5 epochs of distillation from resnet20-fmnist (a CNN
-# teacher, as DeiT distils ViTs) at a low learning rate.
+# accuracy), one-cycle, flips only; then two 5-epoch cosine cycles of distillation from
+# resnet20-fmnist (a CNN teacher, as DeiT distils ViTs) at low learning rates.
 if selected vit-fmnist; then
   train vit-fmnist vit "$fmnist" models/data/fmnist-test.npz \
     --epochs 15 --batch 128 --optimizer adam --lr 1e-3 --schedule onecycle --weight-decay 0 --augment-flip
   "$nnc" finetune models/vit-fmnist.onnx --data "$fmnist" --val models/data/fmnist-test.npz -o build/vit-distilled.onnx \
     --seed 1 --distill-from models/resnet20-fmnist.onnx --epochs 5 --batch 128 --optimizer adam --lr 2e-4 \
     --schedule cosine --weight-decay 0 --augment-flip
-  mv build/vit-distilled.onnx models/vit-fmnist.onnx
+  # A second cosine cycle at half the rate (89.87% -> 90.07%).
+  "$nnc" finetune build/vit-distilled.onnx --data "$fmnist" --val models/data/fmnist-test.npz -o models/vit-fmnist.onnx \
+    --seed 1 --distill-from models/resnet20-fmnist.onnx --epochs 5 --batch 128 --optimizer adam --lr 1e-4 \
+    --schedule cosine --weight-decay 0 --augment-flip
   report vit-fmnist models/data/fmnist-test.npz
 fi
 # The text classifier (BERT-style, word vocabulary): Adam, one-cycle, its two Dropout nodes.
