@@ -21,16 +21,20 @@ import torchvision
 
 MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x1_0", "densenet121", "googlenet",
           "efficientnet_b0"]
-# Exported only when named (vit_b_16 is 346 MB): attention, LayerNorm and GELU at scale.
-TRANSFORMERS = ["vit_b_16", "swin_t"]
+
+
+def classifiers():
+    """Every classification architecture of torchvision; those beyond MODELS are exported only when
+    named (vit_b_16 is 346 MB)."""
+    return torchvision.models.list_models(module=torchvision.models)
 
 
 def build(name):
     kwargs = {"weights": None}
-    if name == "googlenet":
+    if name in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=False, init_weights=True)
-    model = getattr(torchvision.models, name)(**kwargs).eval()
-    if name == "vit_b_16":  # torchvision starts its classifier at zero: every logit would be 0
+    model = torchvision.models.get_model(name, **kwargs).eval()
+    if name.startswith("vit_"):  # torchvision starts its classifier at zero: every logit would be 0
         torch.nn.init.normal_(model.heads.head.weight, std=0.02)
     return model
 
@@ -56,7 +60,7 @@ def export(name, out_dir, opset, size, seed):
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".onnx.tmp")
     os.close(fd)
     # With gradients off, nn.MultiheadAttention takes its fused fast path, which has no ONNX export.
-    grad = contextlib.nullcontext() if name in TRANSFORMERS else torch.no_grad()
+    grad = contextlib.nullcontext() if name.startswith(("vit_", "swin_", "maxvit_")) else torch.no_grad()
     try:
         with grad:
             torch.onnx.export(model, x, tmp, opset_version=opset, input_names=["input"], output_names=["logits"],
@@ -84,8 +88,8 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for name in args.models:
-        if name not in MODELS + TRANSFORMERS:
-            sys.exit(f"unknown model {name!r}; choose from {', '.join(MODELS + TRANSFORMERS)}")
+        if name not in classifiers():
+            sys.exit(f"unknown model {name!r}; choose from {', '.join(classifiers())}")
         if not args.force and up_to_date(args.out, name, settings(args.opset, args.size, args.seed)):
             continue
         facts = export(name, args.out, args.opset, args.size, args.seed)

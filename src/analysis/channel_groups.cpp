@@ -67,10 +67,10 @@ class Builder {
     }
     for (ir::Value* out : graph_.outputs())
       if (auto* c = find(out)) block(c->list, "reaches the graph output '" + out->name() + "'");
-    // A tensor indexed by two different channel sources cannot be rewritten for both.
-    std::unordered_map<const ir::Value*, size_t> seen;
+    // A tensor axis indexed by two different channel sources cannot be rewritten for both.
+    std::map<std::pair<const ir::Value*, int64_t>, size_t> seen;
     for (size_t i = 0; i < cg_.users.size(); ++i) {
-      auto [it, fresh] = seen.emplace(cg_.users[i].tensor, i);
+      auto [it, fresh] = seen.emplace(std::make_pair(cg_.users[i].tensor, cg_.users[i].axis), i);
       if (!fresh) {
         block(cg_.users[i].source, "shares the tensor '" + cg_.users[i].tensor->name() + "' with other channels");
         block(cg_.users[it->second].source, "shares the tensor '" + cg_.users[i].tensor->name() + "' with other channels");
@@ -93,7 +93,10 @@ class Builder {
     ChannelGroup g;
     g.id = id;
     g.size = size;
-    if (producer) g.producers.push_back(producer);
+    if (producer) {
+      g.producers.push_back(producer);
+      g.offsets.push_back(0);
+    }
     g.prunable = unprunable_reason.empty();
     g.reason = unprunable_reason;
     cg_.groups.push_back(g);
@@ -119,6 +122,7 @@ class Builder {
     ChannelGroup& ga = cg_.groups[a];
     const ChannelGroup& gb = cg_.groups[b];
     ga.producers.insert(ga.producers.end(), gb.producers.begin(), gb.producers.end());
+    ga.offsets.insert(ga.offsets.end(), gb.offsets.begin(), gb.offsets.end());
   }
 
   Channels* find(const ir::Value* v) {
@@ -150,6 +154,7 @@ class Builder {
     if (n.output(output)) channels_[n.output(output)] = {{{new_group(size, unprunable.empty() ? &n : nullptr, unprunable), size}}, 1};
   }
 
+  // Conv and ConvTranspose (weights [out, in / groups, ...] and [in, out / groups, ...]).
   void visit_conv(ir::Node& n) {
     ir::Value* w = n.input(1);
     if (!w || !w->has_initializer() || w->initializer()->dims().size() < 3) {
@@ -157,25 +162,153 @@ class Builder {
       return;
     }
     const auto& wd = w->initializer()->dims();
-    const int64_t groups = n.attr_int("group", 1), cout = wd[0], cin = wd[1] * groups;
+    const bool transposed = n.op_type() == "ConvTranspose";
+    const int64_t in_axis = transposed ? 0 : 1, out_axis = transposed ? 1 : 0;
+    const int64_t groups = n.attr_int("group", 1);
+    const int64_t cin = transposed ? wd[0] : wd[1] * groups, cout = transposed ? wd[1] * groups : wd[0];
     const Channels in = channels_of(n.input(0), cin, n);
-    if (in.stride != 1 || total(in.list) != cin) {
+    if (in.stride != 1 || total(in.list) != cin || groups < 1) {
       block(in.list, "channel count mismatch at " + n.describe());
       produce(n, 0, cout, "follows a channel mismatch");
       return;
     }
     if (groups == 1) {
-      user(w, 1, in);
+      user(w, in_axis, in);
       produce(n, 0, cout);
-    } else if (groups == cin && cout == cin) {  // depthwise: output channel i is input channel i
+      return;
+    }
+    if (groups == cin && cout == cin) {  // depthwise: output channel i is input channel i
       user(w, 0, in);
       if (n.input(2) && n.input(2)->has_initializer()) user(n.input(2), 0, in);
       cg_.depthwise.push_back({&n, in.list});
       channels_[n.output(0)] = in;
-    } else {
-      block(in.list, "read by the grouped convolution " + n.describe());
-      produce(n, 0, cout, "output of the grouped convolution " + n.describe());
+      return;
     }
+    // Grouped (ResNeXt, RegNet): output channel g * w + i follows input channel g * w + i when both
+    // sides have w channels per group, so the same i leaves every group and `group` stays.
+    std::optional<SegmentList> per_group = cout == cin ? replicated(in.list, groups) : std::nullopt;
+    if (!per_group) {
+      block(in.list, cout == cin ? "read by the grouped convolution " + n.describe() + " from channels of several sources"
+                                 : "read by the grouped convolution " + n.describe() + " whose groups widen or narrow");
+      produce(n, 0, cout, "output of the grouped convolution " + n.describe());
+      return;
+    }
+    const Channels across = {*per_group, 1, false};
+    user(w, out_axis, across);
+    user(w, in_axis, {{per_group->front()}, 1, false});
+    if (n.input(2) && n.input(2)->has_initializer()) user(n.input(2), 0, across);
+    channels_[n.output(0)] = across;
+  }
+
+  // `list` as `copies` equal runs of one group's channels, the layout a grouped convolution needs
+  // (each of its groups keeps the same channels). A single segment of a plain group (one copy, one
+  // position per channel) is re-divided in place; nullopt when the list cannot take that layout.
+  std::optional<SegmentList> replicated(const SegmentList& list, int64_t copies) {
+    if (list.empty()) return std::nullopt;
+    const int root = cg_.find(list[0].group);
+    if (static_cast<int64_t>(list.size()) == copies) {
+      for (const Segment& s : list)
+        if (cg_.find(s.group) != root || s.count != list[0].count) return std::nullopt;
+      return cg_.groups[root].replicas == copies ? std::optional<SegmentList>(list) : std::nullopt;
+    }
+    ChannelGroup& g = cg_.groups[root];
+    if (list.size() != 1 || g.replicas != 1 || g.stride != 1 || g.size != list[0].count || g.size % copies != 0)
+      return std::nullopt;
+    const int64_t whole = g.size;
+    g.size = whole / copies;
+    g.replicas = copies;
+    rewrite_lists(root, whole, [&](const Segment& s) { return SegmentList(copies, {s.group, g.size}); });
+    return SegmentList(copies, {list[0].group, g.size});
+  }
+
+  // Every list recorded so far that names the `whole` channels of `root` as one run gets
+  // `parts(segment)` in its place.
+  template <typename Parts>
+  void rewrite_lists(int root, int64_t whole, Parts parts) {
+    auto rewrite = [&](SegmentList& l) {
+      SegmentList out;
+      for (const Segment& s : l) {
+        if (cg_.find(s.group) != root || s.count != whole) {
+          out.push_back(s);
+          continue;
+        }
+        const SegmentList p = parts(s);
+        out.insert(out.end(), p.begin(), p.end());
+      }
+      l = std::move(out);
+    };
+    for (auto& [value, c] : channels_) rewrite(c.list);
+    for (ChannelUser& u : cg_.users) rewrite(u.source);
+    for (auto& [node, l] : cg_.depthwise) rewrite(l);
+    for (auto& [node, outs] : cg_.splits)
+      for (SegmentList& l : outs) rewrite(l);
+  }
+
+  // Cuts a plain group (one copy, one position per channel) after its first `at` channels: the
+  // rest becomes a group of its own, made by the same producers further along their outputs.
+  bool cut(const Segment& seg, int64_t at) {
+    const int root = cg_.find(seg.group);
+    const ChannelGroup& g = cg_.groups[root];
+    if (g.replicas != 1 || g.stride != 1 || seg.count != g.size || at <= 0 || at >= g.size) return false;
+    const int64_t whole = g.size;
+    std::string reason;  // the cut-off channels stay as prunable as the union they leave
+    for (const ChannelGroup& member : cg_.groups)
+      if (!member.prunable && cg_.find(member.id) == root) reason = member.reason;
+    const int rest = new_group(whole - at, nullptr, reason);
+    ChannelGroup& head = cg_.groups[root];  // new_group may have moved the groups
+    ChannelGroup& tail = cg_.groups[rest];
+    for (size_t i = 0; i < head.producers.size(); ++i) {
+      tail.producers.push_back(head.producers[i]);
+      tail.offsets.push_back(head.offsets[i] + at);
+    }
+    head.size = at;
+    rewrite_lists(root, whole, [&](const Segment& s) { return SegmentList{{s.group, at}, {rest, whole - at}}; });
+    return true;
+  }
+
+  // Split along channels: each output carries its part of the list; a part boundary inside a
+  // group's run cuts that group in two.
+  void visit_split(ir::Node& n, const Channels& in) {
+    const auto s = shape(n.input(0));
+    int64_t axis = n.attr_int("axis", 0);
+    if (axis < 0 && s) axis += static_cast<int64_t>(s->size());
+    std::vector<int64_t> sizes = n.attr_ints("split", {});
+    if (const ir::Value* v = n.input(1); v && v->has_initializer() && v->initializer()->dtype() == ir::DataType::Int64) {
+      const at::Tensor t = v->initializer()->data().contiguous();
+      sizes.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    } else if (n.input(1)) {
+      return block(in.list, "split into computed sizes by " + n.describe());
+    }
+    const int64_t channels = total(in.list);
+    if (sizes.empty() && !n.outputs().empty() && channels % static_cast<int64_t>(n.outputs().size()) == 0)
+      sizes.assign(n.outputs().size(), channels / static_cast<int64_t>(n.outputs().size()));
+    int64_t sum = 0;
+    for (int64_t v : sizes) sum += v > 0 ? v : channels + 1;
+    if (axis != 1 || in.stride != 1 || in.last || sizes.size() != n.outputs().size() || sum != channels)
+      return block(in.list, "split by " + n.describe() + " not into parts along channels");
+    // Cut the groups the part boundaries fall into, then hand each output its segments.
+    int64_t boundary = 0;
+    for (size_t o = 0; o + 1 < sizes.size(); ++o) {
+      boundary += sizes[o];
+      const SegmentList list = find(n.input(0))->list;  // cut() rewrites it
+      int64_t start = 0;
+      for (const Segment& seg : list) {
+        if (boundary > start && boundary < start + seg.count) {
+          if (!cut(seg, boundary - start))
+            return block(list, "split by " + n.describe() + " inside channels it cannot cut");
+          break;
+        }
+        start += seg.count;
+      }
+    }
+    const SegmentList list = find(n.input(0))->list;
+    std::vector<SegmentList> parts(sizes.size());
+    size_t next = 0;
+    for (size_t o = 0; o < sizes.size(); ++o) {
+      for (int64_t filled = 0; filled < sizes[o]; filled += list[next].count) parts[o].push_back(list[next++]);
+      if (n.output(o)) channels_[n.output(o)] = {parts[o], 1, false};
+    }
+    cg_.splits.push_back({&n, parts});
   }
 
   // Gemm (A activation, B constant) and MatMul(activation, constant 2-D).
@@ -248,7 +381,20 @@ class Builder {
     return d.scalar_type() == at::kLong ? d.data_ptr<int64_t>()[0] : d.scalar_type() == at::kInt ? d.data_ptr<int32_t>()[0] : -1;
   }
 
+  // A plain run of channels meeting channels laid out per group (a grouped convolution's output,
+  // which RegNet's squeeze-excitation multiplies) takes that layout too.
+  void align_layouts(const ir::Node& n) {
+    int64_t copies = 1;
+    for (ir::Value* in : n.inputs())
+      if (auto* c = find(in); c && c->list.size() > 1 && cg_.groups[cg_.find(c->list[0].group)].replicas > 1)
+        copies = cg_.groups[cg_.find(c->list[0].group)].replicas;
+    if (copies == 1) return;
+    for (ir::Value* in : n.inputs())
+      if (auto* c = find(in); c && c->list.size() == 1 && c->stride == 1 && !c->last) replicated(c->list, copies);
+  }
+
   void visit_elementwise(ir::Node& n) {
+    align_layouts(n);
     std::vector<Channels> lists;
     const auto out_shape = shape(n.output(0));
     for (ir::Value* in : n.inputs())
@@ -263,7 +409,8 @@ class Builder {
         continue;
       }
       for (size_t s = 0; s < first.list.size(); ++s) {
-        if (first.list[s].count != other.list[s].count) {
+        if (first.list[s].count != other.list[s].count ||
+            cg_.group(first.list[s].group).replicas != cg_.group(other.list[s].group).replicas) {
           block(first.list, "mixed channel layouts at " + n.describe());
           block(other.list, "mixed channel layouts at " + n.describe());
           break;
@@ -364,7 +511,7 @@ class Builder {
       const auto s = shape(n.input(0));
       if (c && c->last && s && reads_other_axes(n, static_cast<int64_t>(s->size()))) return;
     }
-    if (standard && op == "Conv") return visit_conv(n);
+    if (standard && (op == "Conv" || op == "ConvTranspose")) return visit_conv(n);
     if (standard && (op == "Gemm" || op == "MatMul")) return visit_dense(n);
     Channels* in = find(n.input(0));
     if (standard && kElementwise.count(op)) return visit_elementwise(n);
@@ -427,6 +574,7 @@ class Builder {
       return;
     }
     if (standard && (op == "Flatten" || op == "Reshape")) return visit_flatten(n, *in);
+    if (standard && op == "Split") return visit_split(n, *in);
     for (ir::Value* v : n.inputs())
       if (auto* c = find(v)) block(c->list, "read by " + n.describe());
   }

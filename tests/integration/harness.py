@@ -16,10 +16,10 @@ def run(cmd, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
-def export_torchvision(folder, names, opset=13):
+def export_torchvision(folder, names, opset=13, size=224):
     """Exports torchvision models (random weights, fixed seed) to `folder`/NAME.onnx, once."""
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torchvision.py"), "--out", folder,
-                    "--opset", str(opset), *names], check=True)
+                    "--opset", str(opset), "--size", str(size), *names], check=True)
     return {n: os.path.join(folder, n + ".onnx") for n in names}
 
 

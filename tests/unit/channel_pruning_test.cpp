@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <set>
 
 #include "nncompress/analysis/channel_groups.h"
@@ -118,4 +119,151 @@ TEST(ChannelPruning, FirstConvKeptByDefaultAndRatioZeroChangesNothing) {
   Net fresh;
   o.ratio = 0;
   EXPECT_EQ(passes::prune_channels(fresh.model, shapes(), o).groups_pruned, 0);
+}
+
+namespace {
+
+// Weights with the given rows (axis 0) or columns (axis 1) zeroed.
+at::Tensor zeroed(std::vector<int64_t> dims, int64_t axis, const std::vector<int64_t>& zero) {
+  at::Tensor w = at::randn(dims, at::kFloat) + 0.1;
+  for (int64_t i : zero) w.select(axis, i).zero_();
+  return w;
+}
+
+Value* constant(Graph& g, const std::string& name, const at::Tensor& t) {
+  return g.add_initializer(name, runtime::from_aten(t, DataType::Float));
+}
+
+}  // namespace
+
+// x -> conv1 -> relu -> grouped conv (2 groups of 4) -> relu -+-> mul -> GAP -> flatten -> fc
+//                                        GAP -> reduce -> relu -> expand -> sigmoid -+
+// Channels 2 and 3 of each group do nothing (zero rows and columns), so removing them from both
+// groups keeps the outputs, and the squeeze-excitation's expand conv is pruned with them.
+TEST(ChannelPruning, GroupedConvolutionsLoseTheSameChannelsInEveryGroup) {
+  at::manual_seed(0);
+  Model model;
+  model.opset_imports = {{"", 13}};
+  Graph& g = model.graph;
+  const std::vector<int64_t> idle = {2, 3, 6, 7};
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(8), Dim::known(8)}));
+  auto pads = Attribute::make_ints("pads", {1, 1, 1, 1});
+  auto node = [&](const std::string& op, const std::string& name, std::vector<Value*> in, std::vector<Attribute> attrs = {}) {
+    return g.add_node({op, name, "", std::move(in), {name + "_out"}, std::move(attrs), {}, ""});
+  };
+  Node* conv1 = node("Conv", "conv1", {x, constant(g, "w1", zeroed({8, 3, 3, 3}, 0, idle))}, {pads});
+  Node* r1 = node("Relu", "r1", {conv1->output(0)});
+  Node* grouped = node("Conv", "grouped", {r1->output(0), constant(g, "wg", zeroed({8, 4, 3, 3}, 0, {}))},
+                       {pads, Attribute::make_int("group", 2)});
+  Node* r2 = node("Relu", "r2", {grouped->output(0)});
+  Node* squeeze = node("GlobalAveragePool", "squeeze", {r2->output(0)});
+  Node* reduce = node("Conv", "reduce", {squeeze->output(0), constant(g, "wr", zeroed({2, 8, 1, 1}, 1, idle))});
+  Node* r3 = node("Relu", "r3", {reduce->output(0)});
+  Node* expand = node("Conv", "expand", {r3->output(0), constant(g, "we", zeroed({8, 2, 1, 1}, 0, idle))});
+  Node* gate = node("Sigmoid", "gate", {expand->output(0)});
+  Node* mul = node("Mul", "mul", {r2->output(0), gate->output(0)});
+  Node* gap = node("GlobalAveragePool", "gap", {mul->output(0)});
+  Node* flat = node("Flatten", "flat", {gap->output(0)});
+  Node* fc = node("Gemm", "fc", {flat->output(0), constant(g, "wf", zeroed({10, 8}, 1, idle))}, {Attribute::make_int("transB", 1)});
+  g.mark_output(fc->output(0));
+  TypeMap types;
+  types["gap_out"] = ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(8), Dim::known(1), Dim::known(1)});
+
+  const analysis::ChannelGraph cg = analysis::build_channel_graph(g, types);
+  int stream = -1;
+  for (int id : cg.prunable_groups())
+    if (std::count(cg.groups[id].producers.begin(), cg.groups[id].producers.end(), conv1)) stream = id;
+  ASSERT_GE(stream, 0) << "conv1's channels are not prunable";
+  EXPECT_EQ(cg.groups[stream].size, 4);
+  EXPECT_EQ(cg.groups[stream].replicas, 2);
+  EXPECT_EQ(std::set<Node*>(cg.groups[stream].producers.begin(), cg.groups[stream].producers.end()),
+            (std::set<Node*>{conv1, expand}));
+
+  const at::Tensor in = at::randn({2, 3, 8, 8});
+  const at::Tensor before = runtime::Executor(model).run({in})[0];
+  passes::ChannelPruneOptions o;
+  o.ratio = 0.5;
+  o.keep_first_conv = false;
+  o.keep = {"reduce"};
+  passes::prune_channels(model, types, o);
+  auto dims = [](const Node* n) { return n->input(1)->initializer()->dims(); };
+  EXPECT_EQ(dims(conv1), (std::vector<int64_t>{4, 3, 3, 3}));
+  EXPECT_EQ(dims(grouped), (std::vector<int64_t>{4, 2, 3, 3}));
+  EXPECT_EQ(grouped->attr_int("group", 0), 2);
+  EXPECT_EQ(dims(reduce), (std::vector<int64_t>{2, 4, 1, 1}));
+  EXPECT_EQ(dims(expand), (std::vector<int64_t>{4, 2, 1, 1}));
+  EXPECT_EQ(dims(fc), (std::vector<int64_t>{10, 4}));
+  const at::Tensor after = runtime::Executor(model).run({in})[0];
+  EXPECT_TRUE(at::allclose(before, after, 1e-5, 1e-5));
+}
+
+// ConvTranspose's weight is [in, out / group, ...]: its output channels are axis 1.
+TEST(ChannelPruning, ConvTransposeLosesOutputChannelsOnItsSecondAxis) {
+  at::manual_seed(0);
+  Model model;
+  model.opset_imports = {{"", 13}};
+  Graph& g = model.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(4), Dim::known(4)}));
+  Node* up = g.add_node({"ConvTranspose", "up", "", {x, constant(g, "wu", zeroed({3, 8, 2, 2}, 1, {4, 5, 6, 7}))}, {"u"},
+                         {Attribute::make_ints("strides", {2, 2})}, {}, ""});
+  Node* relu = g.add_node({"Relu", "relu", "", {up->output(0)}, {"r"}, {}, {}, ""});
+  Node* out = g.add_node({"ConvTranspose", "out", "", {relu->output(0), constant(g, "wo", zeroed({8, 4, 3, 3}, 0, {}))}, {"y"},
+                          {}, {}, ""});
+  g.mark_output(out->output(0));
+  const at::Tensor in = at::randn({2, 3, 4, 4});
+  const at::Tensor before = runtime::Executor(model).run({in})[0];
+  passes::ChannelPruneOptions o;
+  o.ratio = 0.5;
+  o.keep_first_conv = false;
+  EXPECT_EQ(passes::prune_channels(model, {}, o).groups_pruned, 1);
+  EXPECT_EQ(up->input(1)->initializer()->dims(), (std::vector<int64_t>{3, 4, 2, 2}));
+  EXPECT_EQ(out->input(1)->initializer()->dims(), (std::vector<int64_t>{4, 4, 3, 3}));
+  EXPECT_TRUE(at::allclose(before, runtime::Executor(model).run({in})[0], 1e-5, 1e-5));
+}
+
+// x -> conv1 -> relu -> Split [4, 4] -> a ------------------------------+-> concat -> conv3 -> ...
+//                                     -> b -> conv2 -> relu -> add(b, .) -+
+// (YOLOv8's C2f.) Each part is its own group: conv1's rows 2, 3 (part a) and 6, 7 (part b, with
+// conv2's rows 2, 3 through the residual Add) do nothing, so both parts lose them and the Split's
+// sizes become [2, 2], written where the opset keeps them.
+TEST(ChannelPruning, SplitAlongChannelsCutsItsProducerIntoParts) {
+  for (const int64_t opset : {11, 13}) {
+    at::manual_seed(0);
+    Model model;
+    model.opset_imports = {{"", opset}};
+    Graph& g = model.graph;
+    Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(6), Dim::known(6)}));
+    auto pads = Attribute::make_ints("pads", {1, 1, 1, 1});
+    Node* conv1 = g.add_node({"Conv", "conv1", "", {x, constant(g, "w1", zeroed({8, 3, 3, 3}, 0, {2, 3, 6, 7}))}, {"c1"}, {pads}, {}, ""});
+    Node* r1 = g.add_node({"Relu", "r1", "", {conv1->output(0)}, {"r1"}, {}, {}, ""});
+    std::vector<Value*> split_in = {r1->output(0)};
+    std::vector<Attribute> split_attrs = {Attribute::make_int("axis", 1)};
+    if (opset >= 13) split_in.push_back(g.add_initializer("sizes", runtime::from_aten(at::tensor(std::vector<int64_t>{4, 4}), DataType::Int64)));
+    else split_attrs.push_back(Attribute::make_ints("split", {4, 4}));
+    Node* split = g.add_node({"Split", "split", "", split_in, {"a", "b"}, split_attrs, {}, ""});
+    Node* conv2 = g.add_node({"Conv", "conv2", "", {split->output(1), constant(g, "w2", zeroed({4, 4, 3, 3}, 0, {2, 3}))}, {"c2"}, {pads}, {}, ""});
+    Node* r2 = g.add_node({"Relu", "r2", "", {conv2->output(0)}, {"r2"}, {}, {}, ""});
+    Node* add = g.add_node({"Add", "add", "", {split->output(1), r2->output(0)}, {"s"}, {}, {}, ""});
+    Node* cat = g.add_node({"Concat", "cat", "", {split->output(0), add->output(0)}, {"cat"}, {Attribute::make_int("axis", 1)}, {}, ""});
+    Node* conv3 = g.add_node({"Conv", "conv3", "", {cat->output(0), constant(g, "w3", zeroed({5, 8, 1, 1}, 0, {}))}, {"y"}, {}, {}, ""});
+    g.mark_output(conv3->output(0));
+
+    const at::Tensor in = at::randn({2, 3, 6, 6});
+    const at::Tensor before = runtime::Executor(model).run({in})[0];
+    passes::ChannelPruneOptions o;
+    o.ratio = 0.5;
+    o.keep_first_conv = false;
+    EXPECT_EQ(passes::prune_channels(model, {}, o).groups_pruned, 2) << "opset " << opset;
+    auto dims = [](const Node* n) { return n->input(1)->initializer()->dims(); };
+    EXPECT_EQ(dims(conv1), (std::vector<int64_t>{4, 3, 3, 3}));
+    EXPECT_EQ(dims(conv2), (std::vector<int64_t>{2, 2, 3, 3}));
+    EXPECT_EQ(dims(conv3), (std::vector<int64_t>{5, 4, 1, 1}));
+    if (opset >= 13) {
+      const at::Tensor sizes = runtime::to_aten(*split->input(1)->initializer());
+      EXPECT_TRUE(at::equal(sizes, at::tensor(std::vector<int64_t>{2, 2}))) << sizes;
+    } else {
+      EXPECT_EQ(split->attr_ints("split", {}), (std::vector<int64_t>{2, 2}));
+    }
+    EXPECT_TRUE(at::allclose(before, runtime::Executor(model).run({in})[0], 1e-5, 1e-5)) << "opset " << opset;
+  }
 }

@@ -4,8 +4,12 @@
 // Every producer of channels (a Conv's output channels, a Gemm's output features) starts a group.
 // Channels flow through the graph as a list of segments (group, count): element-wise ops and
 // activations pass the list on, BatchNormalization and depthwise convolutions pass it on and own
-// per-channel parameters, Concat (axis 1) concatenates lists, residual Add/Mul/Sub unify the
-// groups on both sides, Flatten turns each channel into a block of spatial columns. Every tensor
+// per-channel parameters, grouped convolutions with as many outputs as inputs pass it on as one
+// run per conv group (every group keeps the same channels), Concat (axis 1) concatenates lists,
+// residual Add/Mul/Sub unify the groups on both sides, Flatten turns each channel into a block of
+// spatial columns, Split along channels hands each output its part (a group cut by a part
+// boundary becomes two groups, made by the same producers at two offsets: YOLOv8's C2f).
+// ConvTranspose produces channels on its weight's axis 1. Every tensor
 // indexed by channels (a consumer Conv's input axis, BN parameters, a Gemm's input columns) is
 // recorded as a user of a segment list. Removing channels of a group then rewrites all of them
 // consistently, so the result is a smaller dense model.
@@ -15,7 +19,8 @@
 // projection: `replicas` 3) and rows of the output projection.
 //
 // Groups that cannot be handled safely (they reach a graph output, are read by an op that moves
-// or mixes channels, or come from grouped convolutions) are marked unprunable with the reason.
+// or mixes channels, or by a grouped convolution that widens or narrows) are marked unprunable
+// with the reason.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,12 +48,15 @@ struct ChannelUser {
 struct ChannelGroup {
   int id = 0;
   int64_t size = 0;
-  // Producers: nodes whose weight axis 0 (and bias) create these channels (Conv, Gemm with transB).
+  // Producers: nodes whose weight's output axis (and bias) create these channels (Conv, Gemm, ...).
   std::vector<ir::Node*> producers;
+  // Per producer: where these channels start on its output axis (0 unless a Split along channels
+  // cut the producer's outputs into parts, each part a group of its own).
+  std::vector<int64_t> offsets;
   // Output channels of each producer per channel of the group: 1, or a head's features.
   int64_t stride = 1;
   // Copies of the channel axis along each producer's outputs: [replicas, size, stride] (3 for the
-  // Q, K and V thirds of a fused projection).
+  // Q, K and V thirds of a fused projection; the conv groups of a grouped convolution it feeds).
   int64_t replicas = 1;
   bool prunable = true;
   std::string reason;  // why not prunable
@@ -59,6 +67,8 @@ struct ChannelGraph {
   std::vector<ChannelUser> users;
   // Depthwise convolutions whose `group` attribute equals their (prunable) channel count.
   std::vector<std::pair<ir::Node*, SegmentList>> depthwise;
+  // Splits along channels with the channels of each output: pruning writes the sizes kept.
+  std::vector<std::pair<ir::Node*, std::vector<SegmentList>>> splits;
   // Reshape targets of flattens written with an explicit count ([N, C*H*W], as folded shapes are):
   // pruning rewrites them to [0, -1] (batch copied, the rest inferred).
   std::vector<ir::Value*> flatten_shapes;

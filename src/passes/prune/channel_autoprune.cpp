@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "auxiliary_signal.h"
@@ -47,13 +48,26 @@ bool restores_channel(const analysis::ChannelUser& u, const std::set<const ir::N
 std::vector<GatedTensor> gated_tensors(const ChannelPlan& plan) {
   const analysis::ChannelGraph& cg = plan.cg;
   std::vector<GatedTensor> gated;
+  // Each producer's output axis: the pruned groups it makes at their offsets (replicas of one: a
+  // fused QKV's Q, K, V thirds), ungated channels between them.
+  std::map<const ir::Node*, std::map<int64_t, int>> made;  // producer -> offset -> root group
   for (const auto& [root, size] : plan.sizes)
-    for (const ir::Node* p : cg.groups[root].producers) {
+    for (size_t i = 0; i < cg.groups[root].producers.size(); ++i) made[cg.groups[root].producers[i]][cg.groups[root].offsets[i]] = root;
+  for (const auto& [p, parts] : made) {
+    GatedTensor t{p->input(1)->name(), analysis::output_channel_axis(*p), {}, 1};
+    int64_t at = 0;
+    for (const auto& [offset, root] : parts) {
       const analysis::ChannelGroup& g = cg.groups[root];
-      const std::vector<std::pair<int, int64_t>> thirds(g.replicas, {root, size});  // a fused QKV's Q, K, V
-      gated.push_back({p->input(1)->name(), analysis::output_channel_axis(*p), thirds, g.stride});
-      if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, thirds, g.stride});
+      if (offset > at) t.segments.push_back({-1, offset - at});
+      t.segments.insert(t.segments.end(), g.replicas, {root, g.size});
+      t.stride = g.stride;  // more than 1 only for heads, whose groups take a producer's whole axis
+      at = offset + g.replicas * g.size * g.stride;
     }
+    const int64_t outputs = p->input(1)->initializer()->dims()[t.axis];
+    if (outputs > at) t.segments.push_back({-1, outputs - at});
+    gated.push_back(t);
+    if (has_vector_bias(*p)) gated.push_back({p->input(2)->name(), 0, t.segments, t.stride});
+  }
   std::set<const ir::Node*> depthwise;
   for (const auto& [node, source] : cg.depthwise) depthwise.insert(node);
   for (const analysis::ChannelUser& u : cg.users) {

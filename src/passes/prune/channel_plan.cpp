@@ -67,6 +67,35 @@ int64_t params_of(const ir::Node& n) {
   return p;
 }
 
+// A producer's output positions of the channels `idx` of group g, from the group's offset.
+at::Tensor producer_positions(const analysis::ChannelGroup& g, const at::Tensor& idx) {
+  std::vector<at::Tensor> thirds;
+  for (int64_t r = 0; r < g.replicas; ++r) thirds.push_back(spread(idx + r * g.size, g.stride));
+  return at::cat(thirds);
+}
+
+// The output positions each producer of a pruned group keeps: a pruned group's part of its output
+// axis keeps the chosen channels; the parts of groups left whole (other Split parts) stay.
+std::map<ir::Node*, at::Tensor> kept_outputs(const ChannelGraph& cg, const KeptChannels& kept) {
+  std::map<ir::Node*, at::Tensor> keep;
+  for (const auto& [root, idx] : kept) {
+    const analysis::ChannelGroup& g = cg.groups[root];
+    const int64_t extent = g.replicas * g.size * g.stride;
+    const at::Tensor part = at::zeros({extent}, at::kBool).index_fill_(0, producer_positions(g, idx), true);
+    for (size_t i = 0; i < g.producers.size(); ++i) {
+      ir::Node* p = g.producers[i];
+      auto it = keep.find(p);
+      if (it == keep.end()) {
+        const int64_t outputs = p->input(1)->initializer()->dims()[analysis::output_channel_axis(*p)];
+        it = keep.emplace(p, at::ones({outputs}, at::kBool)).first;
+      }
+      it->second.narrow(0, g.offsets[i], extent).copy_(part);
+    }
+  }
+  for (auto& [p, mask] : keep) mask = mask.nonzero().reshape({-1});
+  return keep;
+}
+
 // The dims every initializer would have after removing the channels not in `kept`.
 std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& cg, const KeptChannels& kept) {
   std::map<const ir::Value*, std::vector<int64_t>> dims;
@@ -74,28 +103,44 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
     auto it = dims.emplace(v, v->initializer()->dims()).first;
     it->second[axis] = n;
   };
-  for (const auto& [root, idx] : kept)
-    for (const ir::Node* p : cg.groups[root].producers) {
-      const int64_t n = idx.size(0) * cg.groups[root].stride * cg.groups[root].replicas;
-      set(p->input(1), analysis::output_channel_axis(*p), n);
-      if (has_vector_bias(*p)) set(p->input(2), 0, n);
-    }
+  for (const auto& [p, outputs] : kept_outputs(cg, kept)) {
+    set(p->input(1), analysis::output_channel_axis(*p), outputs.size(0));
+    if (has_vector_bias(*p)) set(p->input(2), 0, outputs.size(0));
+  }
   for (const analysis::ChannelUser& u : cg.users)
     set(u.tensor, u.axis, global_indices(cg, u.source, u.stride, kept).size(0));
   return dims;
 }
 
+// A Split along channels gets the sizes its parts keep: as its `split` attribute before opset 13,
+// as its second input from then on (a new constant: exporters share such tensors).
+void write_split_sizes(ir::Graph& graph, ir::Node& split, const ChannelGraph& cg,
+                       const std::vector<analysis::SegmentList>& parts, const KeptChannels& kept, int64_t opset) {
+  std::vector<int64_t> sizes;
+  bool changed = false;
+  for (const analysis::SegmentList& part : parts) {
+    sizes.push_back(global_indices(cg, part, 1, kept).size(0));
+    int64_t before = 0;
+    for (const analysis::Segment& s : part) before += s.count;
+    changed = changed || sizes.back() != before;
+  }
+  if (!changed) return;
+  if (split.has_attribute("split") || (opset < 13 && !split.input(1))) {
+    split.set_attribute(ir::Attribute::make_ints("split", sizes));
+    return;
+  }
+  split.remove_attribute("num_outputs");
+  graph.set_input(&split, 1, add_constant(graph, split.name + "_kept_sizes", at::tensor(sizes, at::kLong), ir::DataType::Int64));
+}
+
 }  // namespace
 
 
-at::Tensor per_channel(const analysis::ChannelGroup& g, const at::Tensor& outputs) {
-  return outputs.reshape({g.replicas, g.size, -1}).transpose(0, 1).reshape({g.size, -1});
-}
-
-at::Tensor producer_positions(const analysis::ChannelGroup& g, const at::Tensor& idx) {
-  std::vector<at::Tensor> thirds;
-  for (int64_t r = 0; r < g.replicas; ++r) thirds.push_back(spread(idx + r * g.size, g.stride));
-  return at::cat(thirds);
+at::Tensor per_channel(const analysis::ChannelGroup& g, size_t producer, const at::Tensor& outputs) {
+  return outputs.narrow(0, g.offsets[producer], g.replicas * g.size * g.stride)
+      .reshape({g.replicas, g.size, -1})
+      .transpose(0, 1)
+      .reshape({g.size, -1});
 }
 
 bool has_vector_bias(const ir::Node& p) {
@@ -114,6 +159,7 @@ ChannelPlan plan_channels(ir::Model& model, const ir::TypeMap& types, const std:
   ChannelPlan plan;
   for (const ir::Value* v : graph.initializers()) plan.params_baseline += static_cast<double>(v->initializer()->numel());
   make_constants_private(graph);
+  plan.opset = model.opset_version();
   plan.cg = analysis::build_channel_graph(graph, types);
 
   // Producers left alone by request, with the true reason for each.
@@ -126,7 +172,7 @@ ChannelPlan plan_channels(ir::Model& model, const ir::TypeMap& types, const std:
         break;
       }
   for (const auto& n : graph.nodes())
-    if (n->op_type() == "Conv" || n->op_type() == "Gemm" || n->op_type() == "MatMul")
+    if (analysis::is_weighted_layer(*n))
       if (n->input(1) && n->input(1)->has_initializer() && n->input(1)->initializer()->dims().size() >= 2)
         plan.before[n.get()] = {n->input(1)->initializer()->dims()[analysis::output_channel_axis(*n)], params_of(*n)};
 
@@ -247,13 +293,11 @@ std::vector<LayerChange> remove_channels(ir::Graph& graph, const ChannelPlan& pl
   const ChannelGraph& cg = plan.cg;
   if (!kept.empty()) {
     // Producers: output channels of the weight and the bias.
-    for (const auto& [root, idx] : kept) {
-      const at::Tensor outputs = producer_positions(cg.groups[root], idx);
-      for (ir::Node* p : cg.groups[root].producers) {
-        select(p->input(1), analysis::output_channel_axis(*p), outputs);
-        if (has_vector_bias(*p)) select(p->input(2), 0, outputs);
-      }
+    for (const auto& [p, outputs] : kept_outputs(cg, kept)) {
+      select(p->input(1), analysis::output_channel_axis(*p), outputs);
+      if (has_vector_bias(*p)) select(p->input(2), 0, outputs);
     }
+    for (const auto& [node, parts] : cg.splits) write_split_sizes(graph, *node, cg, parts, kept, plan.opset);
     for (const auto& [constant, group] : cg.head_counts)
       if (auto it = kept.find(cg.find(group)); it != kept.end()) {
         const at::Tensor t = runtime::to_aten(*constant.tensor->initializer()).clone();

@@ -27,16 +27,16 @@ struct ChannelPlan {
   // Parameter count before constants were made private (copies of shared tensors must not count
   // as parameters the user had).
   double params_baseline = 0;
-  std::map<const ir::Node*, std::pair<int64_t, int64_t>> before;  // Conv/Gemm/MatMul -> channels, params
+  std::map<const ir::Node*, std::pair<int64_t, int64_t>> before;  // weighted layers -> channels, params
+  int64_t opset = 0;  // of the default domain: where a Split's sizes are written
 };
 
 // A producer's weight as rows per output channel: [channels, rest], float.
 at::Tensor output_rows(const ir::Node& producer);
-// Per-output values of a producer of group g ([outputs, ...]: rows, scores) regrouped per channel
-// of the group: [g.size, -1] (a head's features, and its rows in every third of a fused QKV).
-at::Tensor per_channel(const analysis::ChannelGroup& g, const at::Tensor& outputs);
-// A producer's output positions of the channels `idx` of group g.
-at::Tensor producer_positions(const analysis::ChannelGroup& g, const at::Tensor& idx);
+// Per-output values of g.producers[producer] ([outputs, ...]: rows, scores), those of group g's
+// channels (from its offset) regrouped per channel: [g.size, -1] (a head's features, and its rows
+// in every third of a fused QKV).
+at::Tensor per_channel(const analysis::ChannelGroup& g, size_t producer, const at::Tensor& outputs);
 // True when the producer has a constant bias with one value per output channel (pruned with it).
 bool has_vector_bias(const ir::Node& producer);
 

@@ -16,7 +16,8 @@ template <typename F>
 at::Tensor over_filters(const ScoringContext& c, int root, F f) {
   const analysis::ChannelGroup& g = c.cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
-  for (const ir::Node* p : g.producers) score += f(per_channel(g, output_rows(*p).to(at::kDouble)));
+  for (size_t i = 0; i < g.producers.size(); ++i)
+    score += f(per_channel(g, i, output_rows(*g.producers[i]).to(at::kDouble)));
   return score;
 }
 
@@ -52,8 +53,9 @@ at::Tensor bn_scale(const ScoringContext& c, int root) {
 at::Tensor taylor(const ScoringContext& c, int root) {
   const analysis::ChannelGroup& g = c.cg.groups[root];
   at::Tensor score = at::zeros({g.size}, at::kDouble);
-  for (const ir::Node* p : g.producers)
-    if (auto it = c.gradient_scores.find(p); it != c.gradient_scores.end()) score += per_channel(g, it->second).sum(1);
+  for (size_t i = 0; i < g.producers.size(); ++i)
+    if (auto it = c.gradient_scores.find(g.producers[i]); it != c.gradient_scores.end())
+      score += per_channel(g, i, it->second).sum(1);
   return score;
 }
 

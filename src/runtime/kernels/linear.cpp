@@ -1,4 +1,4 @@
-// Conv, ConvTranspose, Gemm and MatMul.
+// Conv, ConvTranspose, Gemm, MatMul and Einsum.
 #include "kernel_util.h"
 #include "nncompress/runtime/kernel_registry.h"
 
@@ -100,6 +100,17 @@ Out gemm(const Ctx& c) {
 
 Out matmul(const Ctx& c) { return one(at::matmul(c.input(0), c.input(1))); }
 
+// ONNX's equation is numpy's (and torch's): letters, "...", "," and an optional "->"; spaces dropped.
+Out einsum(const Ctx& c) {
+  std::string equation;
+  for (char ch : c.node.attr_string("equation", ""))
+    if (ch != ' ') equation += ch;
+  if (equation.empty()) c.fail("needs an equation");
+  std::vector<at::Tensor> operands;
+  for (size_t i = 0; i < c.num_inputs(); ++i) operands.push_back(c.input(i));
+  return one(at::einsum(equation, operands));
+}
+
 }  // namespace
 
 void register_linear_kernels(KernelRegistry& r) {
@@ -108,6 +119,7 @@ void register_linear_kernels(KernelRegistry& r) {
   r.add("ConvTranspose", conv_transpose);
   r.add("Gemm", gemm);
   r.add("MatMul", matmul);
+  r.add("Einsum", einsum);
 }
 
 }  // namespace nncompress::runtime::kernels
