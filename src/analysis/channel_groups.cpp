@@ -163,7 +163,7 @@ class Builder {
     }
     const auto& wd = w->initializer()->dims();
     const bool transposed = n.op_type() == "ConvTranspose";
-    const int64_t in_axis = transposed ? 0 : 1, out_axis = transposed ? 1 : 0;
+    const int64_t in_axis = transposed ? 0 : 1;
     const int64_t groups = n.attr_int("group", 1);
     const int64_t cin = transposed ? wd[0] : wd[1] * groups, cout = transposed ? wd[1] * groups : wd[0];
     const Channels in = channels_of(n.input(0), cin, n);
@@ -193,9 +193,10 @@ class Builder {
       produce(n, 0, cout, "output of the grouped convolution " + n.describe());
       return;
     }
+    // Axis 0 holds every channel (outputs of a Conv, inputs of a ConvTranspose), axis 1 a group's.
     const Channels across = {*per_group, 1, false};
-    user(w, out_axis, across);
-    user(w, in_axis, {{per_group->front()}, 1, false});
+    user(w, 0, across);
+    user(w, 1, {{per_group->front()}, 1, false});
     if (n.input(2) && n.input(2)->has_initializer()) user(n.input(2), 0, across);
     channels_[n.output(0)] = across;
   }

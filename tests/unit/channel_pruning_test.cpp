@@ -267,3 +267,31 @@ TEST(ChannelPruning, SplitAlongChannelsCutsItsProducerIntoParts) {
     EXPECT_TRUE(at::allclose(before, runtime::Executor(model).run({in})[0], 1e-5, 1e-5)) << "opset " << opset;
   }
 }
+
+// A grouped ConvTranspose ([in, out / group, ...]) keeps the layout of a grouped Conv: axis 0
+// holds every channel, axis 1 a group's.
+TEST(ChannelPruning, GroupedConvTransposeLosesTheSameChannelsInEveryGroup) {
+  at::manual_seed(0);
+  Model model;
+  model.opset_imports = {{"", 13}};
+  Graph& g = model.graph;
+  const std::vector<int64_t> idle = {2, 3, 6, 7};
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(4), Dim::known(4)}));
+  Node* conv1 = g.add_node({"Conv", "conv1", "", {x, constant(g, "w1", zeroed({8, 3, 1, 1}, 0, idle))}, {"c1"}, {}, {}, ""});
+  Node* relu = g.add_node({"Relu", "relu", "", {conv1->output(0)}, {"r"}, {}, {}, ""});
+  Node* up = g.add_node({"ConvTranspose", "up", "", {relu->output(0), constant(g, "wu", zeroed({8, 4, 2, 2}, 0, {}))}, {"u"},
+                         {Attribute::make_ints("strides", {2, 2}), Attribute::make_int("group", 2)}, {}, ""});
+  Node* out = g.add_node({"Conv", "out", "", {up->output(0), constant(g, "wo", zeroed({5, 8, 1, 1}, 1, idle))}, {"y"}, {}, {}, ""});
+  g.mark_output(out->output(0));
+  const at::Tensor in = at::randn({2, 3, 4, 4});
+  const at::Tensor before = runtime::Executor(model).run({in})[0];
+  passes::ChannelPruneOptions o;
+  o.ratio = 0.5;
+  o.keep_first_conv = false;
+  EXPECT_EQ(passes::prune_channels(model, {}, o).groups_pruned, 1);
+  EXPECT_EQ(conv1->input(1)->initializer()->dims(), (std::vector<int64_t>{4, 3, 1, 1}));
+  EXPECT_EQ(up->input(1)->initializer()->dims(), (std::vector<int64_t>{4, 2, 2, 2}));
+  EXPECT_EQ(up->attr_int("group", 0), 2);
+  EXPECT_EQ(out->input(1)->initializer()->dims(), (std::vector<int64_t>{5, 4, 1, 1}));
+  EXPECT_TRUE(at::allclose(before, runtime::Executor(model).run({in})[0], 1e-5, 1e-5));
+}
