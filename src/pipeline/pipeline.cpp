@@ -93,9 +93,9 @@ StepResult run_step(ir::Model& model, const Step& step, const passes::PassContex
   r.step = step;
   const passes::OptionValues values = step.values();
   // A fingerprint, not a copy: one serialized model in memory at a time.
-  const size_t before = std::hash<std::string>()(onnxio::serialize_model(model));
+  const uint64_t before = onnxio::model_fingerprint(model);
   r.result = values.pass().apply(model, context, values);
-  if (r.result.unchanged.empty() && std::hash<std::string>()(onnxio::serialize_model(model)) == before)
+  if (r.result.unchanged.empty() && onnxio::model_fingerprint(model) == before)
     r.result.unchanged = "the model is byte for byte what it was";
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.after = measure(model, accuracy_data, context);

@@ -376,3 +376,27 @@ TEST(OnnxIo, SparseInitializersDensifyAndExportSparse) {
   // And it imports again to the same dense tensor.
   EXPECT_TRUE(onnxio::import_model(out, nullptr).graph.value("sparse_w").initializer()->same_contents(*t));
 }
+
+// The pipeline's "did the pass change anything" check: equal models hash equal, one changed
+// tensor byte or one changed attribute does not.
+TEST(OnnxIo, FingerprintSeesEveryTensorByteAndTheGraph) {
+  const onnx::ModelProto proto = rich_model();
+  const uint64_t original = onnxio::model_fingerprint(onnxio::import_model(proto, nullptr));
+  EXPECT_EQ(onnxio::model_fingerprint(onnxio::import_model(proto, nullptr)), original);
+
+  onnx::ModelProto tensor_changed = proto;
+  ASSERT_GT(tensor_changed.graph().initializer_size(), 0);
+  onnx::TensorProto* t = tensor_changed.mutable_graph()->mutable_initializer(0);
+  const ir::Model plain = onnxio::import_model(proto, nullptr);
+  onnx::TensorProto flipped = onnxio::export_tensor(*plain.graph.value(t->name()).initializer());
+  std::string bytes = flipped.raw_data();  // the tensor as raw bytes, one bit flipped
+  ASSERT_FALSE(bytes.empty());
+  bytes.back() ^= 1;
+  flipped.set_raw_data(bytes);
+  *t = flipped;
+  EXPECT_NE(onnxio::model_fingerprint(onnxio::import_model(tensor_changed, nullptr)), original);
+
+  onnx::ModelProto graph_changed = proto;
+  graph_changed.mutable_graph()->mutable_node(0)->set_name("renamed");
+  EXPECT_NE(onnxio::model_fingerprint(onnxio::import_model(graph_changed, nullptr)), original);
+}

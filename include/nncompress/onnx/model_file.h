@@ -28,7 +28,8 @@ void save_tensor(const ir::Tensor& tensor, const std::string& path);
 
 // Writes atomically. Returns the number of bytes of the .onnx file.
 uint64_t save_model(const ir::Model& model, const std::string& path, const SaveOptions& options = {});
-// The serialized ModelProto, all tensors inline.
-std::string serialize_model(const ir::Model& model);
+// A hash of everything the saved model would hold (graph and every tensor's bytes): equal
+// fingerprints mean an unchanged model. Works past protobuf's 2 GiB limit.
+uint64_t model_fingerprint(const ir::Model& model);
 
 }  // namespace nncompress::onnxio

@@ -51,8 +51,10 @@ std::vector<GatedTensor> gated_tensors(const ChannelPlan& plan) {
   // Each producer's output axis: the pruned groups it makes at their offsets (replicas of one: a
   // fused QKV's Q, K, V thirds), ungated channels between them.
   std::map<const ir::Node*, std::map<int64_t, int>> made;  // producer -> offset -> root group
-  for (const auto& [root, size] : plan.sizes)
-    for (size_t i = 0; i < cg.groups[root].producers.size(); ++i) made[cg.groups[root].producers[i]][cg.groups[root].offsets[i]] = root;
+  for (const auto& [root, size] : plan.sizes) {
+    const analysis::ChannelGroup& g = cg.groups[root];
+    for (size_t i = 0; i < g.producers.size(); ++i) made[g.producers[i]][g.offsets[i]] = root;
+  }
   for (const auto& [p, parts] : made) {
     GatedTensor t{p->input(1)->name(), analysis::output_channel_axis(*p), {}, 1};
     int64_t at = 0;
