@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
@@ -136,10 +137,10 @@ void save_tensor(const ir::Tensor& tensor, const std::string& path) {
 uint64_t model_fingerprint(const ir::Model& model) {
   // Tensors are hashed where they lie instead of copied into one protobuf, which could not hold
   // more than 2 GiB (regnet_y_128gf) and would double the memory a large model takes.
-  uint64_t hash = 1469598103934665603ull;  // FNV-1a
-  auto mix = [&hash](const void* data, size_t size) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  uint64_t hash = 0;
+  auto mix = [&hash](const void* data, size_t size) {  // each piece hashed whole, then combined in order
+    const uint64_t piece = std::hash<std::string_view>()(std::string_view(static_cast<const char*>(data), size));
+    hash ^= piece + 0x9e3779b97f4a7c15ull + (hash << 6) + (hash >> 2);
   };
   int64_t offset = 0;
   ExternalWriter writer;

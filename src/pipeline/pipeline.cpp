@@ -92,7 +92,7 @@ StepResult run_step(ir::Model& model, const Step& step, const passes::PassContex
   StepResult r;
   r.step = step;
   const passes::OptionValues values = step.values();
-  // A fingerprint, not a copy: one serialized model in memory at a time.
+  // A fingerprint, not a copy: the model is never held twice.
   const uint64_t before = onnxio::model_fingerprint(model);
   r.result = values.pass().apply(model, context, values);
   if (r.result.unchanged.empty() && onnxio::model_fingerprint(model) == before)
