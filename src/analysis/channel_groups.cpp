@@ -306,7 +306,10 @@ class Builder {
     std::vector<SegmentList> parts(sizes.size());
     size_t next = 0;
     for (size_t o = 0; o < sizes.size(); ++o) {
-      for (int64_t filled = 0; filled < sizes[o]; filled += list[next].count) parts[o].push_back(list[next++]);
+      for (int64_t filled = 0; filled < sizes[o] && next < list.size(); ++next) {
+        filled += list[next].count;
+        parts[o].push_back(list[next]);
+      }
       if (n.output(o)) channels_[n.output(o)] = {parts[o], 1, false};
     }
     cg_.splits.push_back({&n, parts});
