@@ -34,6 +34,23 @@ at::Tensor labels_from(const at::Tensor& y, const std::string& label) {
   return y.to(at::kLong);
 }
 
+at::Tensor boxes_from(const at::Tensor& b, int64_t samples, const std::string& label) {
+  if (!at::isFloatingType(b.scalar_type()) || b.dim() != 3 || b.size(2) != 5 || b.size(0) != samples)
+    throw bad_input(label + ": boxes must be a float array [" + std::to_string(samples) +
+                    " samples, objects, 5] of (class, x1, y1, x2, y2) rows, found " + c10::toString(b.scalar_type()) + " " +
+                    shape_string(b.sizes()));
+  at::Tensor f = b.to(at::kFloat);
+  if (!f.isfinite().all().item<bool>()) throw bad_input(label + ": boxes hold NaN or infinite values");
+  const at::Tensor real = f.select(2, 0).ge(0);
+  const at::Tensor bad = real & (f.select(2, 3).lt(f.select(2, 1)) | f.select(2, 4).lt(f.select(2, 2)));
+  if (bad.any().item<bool>()) {
+    const at::Tensor where = bad.nonzero()[0];
+    throw bad_input(label + ": box " + std::to_string(where[1].item<int64_t>()) + " of sample " +
+                    std::to_string(where[0].item<int64_t>()) + " has x2 < x1 or y2 < y1");
+  }
+  return f;
+}
+
 Dataset from_npz(const std::string& path, int64_t limit) {
   auto arrays = read_npz(path, limit);
   Dataset d;
@@ -43,7 +60,7 @@ Dataset from_npz(const std::string& path, int64_t limit) {
     d.x = arrays.begin()->second;
   } else {  // arrays named after the model's inputs
     for (const auto& [name, a] : arrays)
-      if (name != "y") d.inputs.emplace_back(name, a);
+      if (name != "y" && name != "boxes") d.inputs.emplace_back(name, a);
     if (d.inputs.empty()) throw bad_input("'" + path + "' holds labels 'y' but no samples");
     d.x = d.inputs.front().second;
     for (const auto& [name, a] : d.inputs)
@@ -52,6 +69,7 @@ Dataset from_npz(const std::string& path, int64_t limit) {
                         " samples, '" + d.inputs.front().first + "' has " + std::to_string(d.x.size(0)));
   }
   if (arrays.count("y")) d.y = labels_from(arrays.at("y"), "'" + path + "'");
+  if (arrays.count("boxes")) d.boxes = boxes_from(arrays.at("boxes"), d.x.size(0), "'" + path + "'");
   return d;
 }
 
@@ -120,6 +138,7 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
   out.x = out.x.narrow(0, 0, limit);
   for (auto& [name, a] : out.inputs) a = a.narrow(0, 0, limit);
   if (out.has_labels()) out.y = out.y.narrow(0, 0, limit);
+  if (out.has_boxes()) out.boxes = out.boxes.narrow(0, 0, limit);
   return out;
 }
 

@@ -50,7 +50,32 @@ void check_label_range(const at::Tensor& labels, int64_t classes) {
                     std::to_string(classes) + " classes: labels 0.." + std::to_string(classes - 1) + ")");
 }
 
+namespace {
+
+// The detections of the model's first output over the dataset, and their mAP when it has boxes.
+EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
+  EvalResult r;
+  std::vector<Detection> detections;
+  const auto t0 = std::chrono::steady_clock::now();
+  for_each_batch(model, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor&) {
+    at::NoGradGuard no_grad;
+    const at::Tensor& image = batch.at(0);
+    if (image.dim() != 4) throw bad_input("a detector's first input must be images [batch, channels, height, width], found " + c10::str(image.sizes()));
+    const Anchors anchors = anchor_points(image.size(2), image.size(3), options.detection->head);
+    const DecodedHead decoded = decode_head(model.run(batch).at(0), anchors, options.detection->head);
+    const std::vector<Detection> found = select_detections(decoded, r.samples, options.detection->nms);
+    detections.insert(detections.end(), found.begin(), found.end());
+    r.samples += image.size(0);
+  });
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (data.has_boxes()) r.map = mean_average_precision(detections, data.boxes);
+  return r;
+}
+
+}  // namespace
+
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
+  if (options.detection) return evaluate_detector(model, data, options);
   EvalResult r;
   int64_t top1 = 0, top5 = 0;
   const auto t0 = std::chrono::steady_clock::now();

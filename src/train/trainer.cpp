@@ -13,6 +13,7 @@
 #include "nncompress/core/error.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/runtime/tensor_convert.h"
+#include "nncompress/train/detection_loss.h"
 
 namespace nncompress::train {
 
@@ -136,8 +137,14 @@ Error diverged(int epoch, int64_t step, int64_t steps, const std::string& what) 
 }
 
 void check_options(const data::Dataset& train, const TrainOptions& o) {
-  if (!train.has_labels() && !o.teacher)
+  if (o.detection) {
+    if (!train.has_boxes() && !o.teacher)
+      throw bad_input("'" + train.source + "' has no boxes: give detection data (an .npz with `boxes`) or a teacher model to distill from");
+    if (o.augment_crop_padding > 0 || o.augment_flip)
+      throw bad_input("augmentation (crop, flip) would move the objects of detection data without their boxes: leave it off");
+  } else if (!train.has_labels() && !o.teacher) {
     throw bad_input("'" + train.source + "' has no labels: give labeled data or a teacher model to distill from");
+  }
   if (o.optimizer != "sgd" && o.optimizer != "adam") throw bad_input("unknown optimizer '" + o.optimizer + "' (sgd, adam)");
   if (o.schedule != "cosine" && o.schedule != "onecycle" && o.schedule != "constant")
     throw bad_input("unknown schedule '" + o.schedule + "' (cosine, onecycle, constant)");
@@ -195,15 +202,17 @@ class Run {
       const auto t0 = std::chrono::steady_clock::now();
       EpochStats stats = train_epoch(epoch, n, batches);
       bool better = true;
-      if (val && val->has_labels()) {
-        stats.val_top1 = validate(*val);
-        better = *stats.val_top1 > best_val;
+      std::optional<double> score;  // top-1, or mAP@0.5 for a detector
+      if (val && (o_.detection ? val->has_boxes() : val->has_labels())) {
+        score = validate(*val);
+        (o_.detection ? stats.val_map50 : stats.val_top1) = score;
+        better = *score > best_val;
       }
       if (!o_.keep_best_epoch) better = epoch == o_.epochs;
       if (better) {
         best = snapshot(exec_, all_float_);
         result.best_epoch = epoch;
-        if (stats.val_top1) best_val = *stats.val_top1, result.best_val_top1 = stats.val_top1;
+        if (score) best_val = *score, (o_.detection ? result.best_val_map50 : result.best_val_top1) = score;
       }
       stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (o_.epoch_done) o_.epoch_done(stats);
@@ -276,6 +285,28 @@ class Run {
     return loss;
   }
 
+  // YOLOv8's loss on the batch's boxes, mixed with the mean squared error to the teacher's raw
+  // head when distilling (distill_weight; distillation only without boxes).
+  at::Tensor detection_loss_of(const std::vector<at::Tensor>& x, const at::Tensor& raw, const at::Tensor& idx) {
+    at::Tensor loss;
+    if (train_.has_boxes()) {
+      const at::Tensor& image = x.at(0);
+      const eval::Anchors anchors = eval::anchor_points(image.size(2), image.size(3), o_.detection->head);
+      loss = detection_loss(raw, train_.boxes.index_select(0, idx), anchors, o_.detection->head).total;
+    }
+    if (o_.teacher) {
+      at::Tensor teacher_raw;
+      {
+        at::NoGradGuard no_grad;
+        teacher_raw = o_.teacher->run(x).at(0);
+      }
+      const at::Tensor distill = at::mse_loss(raw, teacher_raw);
+      loss = loss.defined() ? o_.distill_weight * distill + (1 - o_.distill_weight) * loss : distill;
+    }
+    if (o_.extra_loss) loss = loss + o_.extra_loss();
+    return loss;
+  }
+
   // Backward, the optimizer step at the scheduled learning rate, then masks and hooks.
   void optimize(const at::Tensor& loss) {
     for (Slot& s : slots_)
@@ -310,6 +341,16 @@ class Run {
       show_views();
       at::Tensor logits = exec_.run(x).at(0);
       hide_views();
+      if (o_.detection) {
+        const at::Tensor loss = detection_loss_of(x, logits, idx);
+        const double loss_value = loss.item<double>();
+        if (!std::isfinite(loss_value)) throw diverged(epoch, b, batches, "the loss is " + number(loss_value));
+        optimize(loss);
+        loss_sum += loss_value * idx.size(0);
+        seen += idx.size(0);
+        if (o_.progress) o_.progress(epoch, b + 1, batches, loss_sum / seen, -1);
+        continue;
+      }
       const bool class_scores = eval::is_class_scores(logits.sizes());
       logits = logits.reshape({logits.size(0), -1});
       const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
@@ -334,8 +375,8 @@ class Run {
     stats.epoch = epoch;
     stats.samples = seen;
     stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
-    if (train_.has_labels()) stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
-    if (o_.teacher && agreement_known_) stats.teacher_agreement = static_cast<double>(agree) / std::max<int64_t>(seen, 1);
+    if (train_.has_labels() && !o_.detection) stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
+    if (o_.teacher && agreement_known_ && !o_.detection) stats.teacher_agreement = static_cast<double>(agree) / std::max<int64_t>(seen, 1);
     return stats;
   }
 
@@ -345,10 +386,12 @@ class Run {
     eval::EvalOptions eo;
     eo.batch = std::max<int64_t>(o_.batch, 256);
     eo.preprocess = o_.preprocess;
+    eo.detection = o_.detection;
     show_views();
-    const std::optional<double> top1 = eval::evaluate(exec_, val, eo).top1;
+    const eval::EvalResult r = eval::evaluate(exec_, val, eo);
     hide_views();
-    return top1;
+    if (o_.detection) return r.map ? std::optional<double>(r.map->map50) : std::nullopt;
+    return r.top1;
   }
 
   const data::Dataset& train_;

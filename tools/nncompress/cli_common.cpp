@@ -147,7 +147,8 @@ std::function<void(int, int64_t, int64_t, double, double)> training_progress(int
   return [start, epochs](int epoch, int64_t b, int64_t batches, double loss, double acc) {
     if (b == 1) *start = std::chrono::steady_clock::now();  // ETA per epoch
     char label[96];
-    std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f acc %.2f%%", epoch, epochs, loss, 100 * acc);
+    if (acc < 0) std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f", epoch, epochs, loss);
+    else std::snprintf(label, sizeof label, "epoch %d/%d loss %.4f acc %.2f%%", epoch, epochs, loss, 100 * acc);
     draw_bar(label, *start, b, batches);
   };
 }
@@ -159,6 +160,7 @@ std::function<void(const train::EpochStats&)> epoch_log(int epochs) {
     if (e.train_accuracy) metrics += fmt::format(", train acc {:.2f}%", 100 * *e.train_accuracy);
     if (e.teacher_agreement) metrics += fmt::format(", agreement with the teacher {:.2f}%", 100 * *e.teacher_agreement);
     if (e.val_top1) metrics += fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1);
+    if (e.val_map50) metrics += fmt::format(", val mAP@0.5 {:.2f}%", 100 * *e.val_map50);
     spdlog::info("epoch {}/{}: loss {:.4f}{}, {:.1f} s", e.epoch, epochs, e.train_loss, metrics, e.seconds);
   };
 }
@@ -224,6 +226,37 @@ void add_data_options(CLI::App* cmd, DataOptions& o, bool required, const std::s
       ->expected(2)
       ->check(CLI::Range(int64_t{1}, int64_t{16384}))
       ->type_name("H,W");
+}
+
+void add_task_options(CLI::App* cmd, TaskOptions& o) {
+  cmd->add_option("--task", o.task, "What the model does: classification (top-1) or detection (mAP); auto: detection when the data has boxes")
+      ->check(CLI::IsMember({"auto", "classification", "detection"}))
+      ->capture_default_str();
+  cmd->add_option("--strides", o.strides, "Detection: the head's strides, one per level, in anchor order")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->capture_default_str();
+  cmd->add_option("--reg-max", o.reg_max, "Detection: bins of each box-side distribution (DFL)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}))
+      ->capture_default_str();
+  cmd->add_option("--conf", o.conf, "Detection: lowest class score kept")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--iou", o.iou, "Detection: IoU above which non-maximum suppression drops a box")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--max-det", o.max_det, "Detection: most boxes kept per image")->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+}
+
+std::optional<eval::DetectionOptions> detection_options(const TaskOptions& o, const data::Dataset& data) {
+  if (o.task == "classification" || (o.task == "auto" && !data.has_boxes())) return std::nullopt;
+  if (o.strides.empty()) throw bad_input("--strides needs at least one stride");
+  eval::DetectionOptions d;
+  d.head.strides = o.strides;
+  d.head.reg_max = o.reg_max;
+  d.nms.score_threshold = o.conf;
+  d.nms.iou_threshold = o.iou;
+  d.nms.max_detections = o.max_det;
+  return d;
 }
 
 data::Dataset load_data(const std::string& path, const DataOptions& o, int64_t limit) {

@@ -10,6 +10,7 @@
 
 #include "nncompress/core/format.h"
 #include "nncompress/data/dataset.h"
+#include "nncompress/eval/evaluate.h"
 #include "nncompress/ir/model.h"
 #include "nncompress/passes/pass.h"
 #include "nncompress/runtime/executor.h"
@@ -104,6 +105,19 @@ void add_data_options(CLI::App* cmd, DataOptions& options, bool required, const 
 data::Preprocess preprocess_of(const DataOptions& options);
 // A dataset read with those options' image size (`limit` > 0 keeps the first samples).
 data::Dataset load_data(const std::string& path, const DataOptions& options, int64_t limit = 0);
+
+// What the model does, which decides what `eval` and the quality gate measure: classification
+// (top-1 of class scores) or detection (mAP of a YOLOv8-style raw head, eval/detection.h).
+struct TaskOptions {
+  std::string task = "auto";  // auto: detection when the dataset holds boxes
+  std::vector<int64_t> strides{8, 16, 32};
+  int64_t reg_max = 16;
+  double conf = 0.001, iou = 0.7;
+  int64_t max_det = 300;
+};
+void add_task_options(CLI::App* cmd, TaskOptions& options);
+// The detection settings when the task is detection (given, or auto with boxes in `data`).
+std::optional<eval::DetectionOptions> detection_options(const TaskOptions& options, const data::Dataset& data);
 
 // A pass context with the data options' preprocessing and batch, the seed, and progress bars.
 passes::PassContext pass_context(const DataOptions& options, uint64_t seed);

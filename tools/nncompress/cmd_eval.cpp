@@ -1,4 +1,4 @@
-// `nncompress eval MODEL --data D [--limit N] [--json]` and
+// `nncompress eval MODEL --data D [--limit N] [--task detection ...] [--json]` and
 // `nncompress compare BASE CANDIDATE --data D [--json]`.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -20,6 +20,7 @@ struct EvalCommand {
   std::string model;
   std::string candidate;
   DataOptions data;
+  TaskOptions task;
   ModelOptions model_options;
   bool json = false;
 };
@@ -69,13 +70,40 @@ void print_comparison(const eval::Comparison& c) {
   if (c.base_top1) std::printf("top-1: base %s, candidate %s\n", percent(c.base_top1).c_str(), percent(c.candidate_top1).c_str());
 }
 
+void print_detection(const std::string& model, const std::string& data, const eval::EvalResult& r, bool json) {
+  if (json) {
+    nlohmann::json j{{"model", model}, {"data", data}, {"task", "detection"}, {"samples", r.samples},
+                     {"seconds", r.seconds}, {"samples_per_second", r.samples_per_second()}};
+    j["map50"] = r.map ? nlohmann::json(r.map->map50) : nlohmann::json(nullptr);
+    j["map50_95"] = r.map ? nlohmann::json(r.map->map50_95) : nlohmann::json(nullptr);
+    if (r.map) {
+      j["objects"] = r.map->objects;
+      j["detections"] = r.map->detections;
+      nlohmann::json per_class = nlohmann::json::object();
+      for (size_t i = 0; i < r.map->classes.size(); ++i) per_class[std::to_string(r.map->classes[i])] = r.map->ap50[i];
+      j["ap50_per_class"] = per_class;
+    }
+    std::cout << j.dump(2) << std::endl;
+    return;
+  }
+  std::printf("model:      %s\ndata:       %s (%lld images)\n", model.c_str(), data.c_str(), static_cast<long long>(r.samples));
+  if (r.map) {
+    std::printf("objects:    %lld, detections %lld\nmAP@0.5:    %.2f%%\nmAP@.5:.95: %.2f%%\n", static_cast<long long>(r.map->objects),
+                static_cast<long long>(r.map->detections), 100 * r.map->map50, 100 * r.map->map50_95);
+  } else {
+    std::printf("mAP:        n/a (the data has no boxes)\n");
+  }
+  std::printf("speed:      %.1f images/s\n", r.samples_per_second());
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Action& action) {
   auto opts = std::make_shared<EvalCommand>();
-  CLI::App* cmd = app.add_subcommand("eval", "Measure a model's top-1/top-5 accuracy and throughput on a dataset");
+  CLI::App* cmd = app.add_subcommand("eval", "Measure a model's top-1/top-5 accuracy (or a detector's mAP) and throughput on a dataset");
   cmd->add_option("model", opts->model, "Input .onnx file")->required();
   add_data_options(cmd, opts->data, true);
+  add_task_options(cmd, opts->task);
   add_model_options(cmd, opts->model_options);
   cmd->add_flag("--json", opts->json, "Print one JSON object");
   cmd->callback([&action, opts] {
@@ -84,8 +112,12 @@ void register_eval(CLI::App& app, Action& action) {
       opts->data.batch = batch_for(model, opts->data.batch);
       const runtime::Executor exec(model);
       const data::Dataset data = load_data(opts->data.path, opts->data, opts->data.limit);
-      const eval::EvalResult r = eval::evaluate(exec, data, eval_options(opts->data, "eval"));
-      if (opts->json) {
+      eval::EvalOptions options = eval_options(opts->data, "eval");
+      options.detection = detection_options(opts->task, data);
+      const eval::EvalResult r = eval::evaluate(exec, data, options);
+      if (options.detection) {
+        print_detection(opts->model, opts->data.path, r, opts->json);
+      } else if (opts->json) {
         std::cout << nlohmann::json{{"model", opts->model},
                                     {"data", opts->data.path},
                                     {"samples", r.samples},

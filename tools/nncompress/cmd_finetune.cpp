@@ -1,5 +1,5 @@
 // `nncompress finetune MODEL --data TRAIN [--val VAL] -o OUT [...]`: trains a model's weights
-// (labels or distillation); training from an exported architecture's random weights is the same.
+// (labels, boxes for a detector, or distillation); training from an exported architecture's random weights is the same.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -21,6 +21,7 @@ namespace {
 struct FinetuneOptions {
   std::string model, output, val, teacher;
   DataOptions data;
+  TaskOptions task;
   ModelOptions model_options;
   train::TrainOptions train;
   bool json = false;
@@ -35,8 +36,9 @@ void register_finetune(CLI::App& app, Action& action) {
   cmd->add_option("model", o->model, "Input .onnx file")->required();
   cmd->add_option("-o,--output", o->output, "Output .onnx file (never the input)")->required();
   add_data_options(cmd, o->data, true);
+  add_task_options(cmd, o->task);
   add_model_options(cmd, o->model_options);
-  cmd->add_option("--val", o->val, "Validation data (with labels); the best epoch on it is kept");
+  cmd->add_option("--val", o->val, "Validation data (with labels, or boxes for a detector); the best epoch on it is kept");
   cmd->add_option("--epochs", o->train.epochs, "Epochs")->check(positive())->capture_default_str();
   cmd->add_option("--epoch-samples", o->train.epoch_samples,
                   "Samples per epoch, a fresh random subset each epoch (0: all of --data)")
@@ -74,6 +76,7 @@ void register_finetune(CLI::App& app, Action& action) {
       if (!o->val.empty()) val = load_data(o->val, o->data);
       const Teacher teacher(o->teacher, o->model_options, !o->teacher.empty());
       o->train.teacher = teacher.get();
+      o->train.detection = detection_options(o->task, train_data);
       o->train.batch = o->data.batch;
       o->train.preprocess = preprocess_of(o->data);
       o->train.progress = training_progress(o->train.epochs);
@@ -82,15 +85,22 @@ void register_finetune(CLI::App& app, Action& action) {
       const uint64_t bytes = onnxio::save_model(model, o->output);
       spdlog::info("kept epoch {}; wrote {} ({})", r.best_epoch, o->output, human_bytes(bytes));
       if (o->json) {
+        auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
         nlohmann::json epochs = nlohmann::json::array();
         for (const auto& e : r.epochs)
-          epochs.push_back({{"epoch", e.epoch}, {"samples", e.samples}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy ? nlohmann::json(*e.train_accuracy) : nlohmann::json(nullptr)},
-                            {"teacher_agreement", e.teacher_agreement ? nlohmann::json(*e.teacher_agreement) : nlohmann::json(nullptr)},
-                            {"val_top1", e.val_top1 ? nlohmann::json(*e.val_top1) : nlohmann::json(nullptr)}, {"seconds", e.seconds}});
+          epochs.push_back({{"epoch", e.epoch},
+                            {"samples", e.samples},
+                            {"train_loss", e.train_loss},
+                            {"train_accuracy", optional(e.train_accuracy)},
+                            {"teacher_agreement", optional(e.teacher_agreement)},
+                            {"val_top1", optional(e.val_top1)},
+                            {"val_map50", optional(e.val_map50)},
+                            {"seconds", e.seconds}});
         std::cout << nlohmann::json{{"output", o->output},
                                     {"epochs", epochs},
                                     {"best_epoch", r.best_epoch},
-                                    {"best_val_top1", r.best_val_top1 ? nlohmann::json(*r.best_val_top1) : nlohmann::json(nullptr)},
+                                    {"best_val_top1", optional(r.best_val_top1)},
+                                    {"best_val_map50", optional(r.best_val_map50)},
                                     {"samples_per_second", r.samples_per_second}}
                          .dump(2)
                   << std::endl;

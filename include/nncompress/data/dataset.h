@@ -24,14 +24,18 @@ struct Dataset {
   // tensors carry no name). Empty when the dataset is the single array `x`.
   std::vector<std::pair<std::string, at::Tensor>> inputs;
   at::Tensor y;  // int64 labels [N], undefined when the source has none
+  // Objects for detection, float [N, K, 5]: (class, x1, y1, x2, y2) in pixels of the sample, K the
+  // most objects of an image, rows of class -1 padding; undefined when the source has none.
+  at::Tensor boxes;
   std::string source;
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
   bool has_labels() const { return y.defined(); }
+  bool has_boxes() const { return boxes.defined(); }
 };
 
 // Reads a dataset:
-//  - .npz with arrays `x` and optional `y` (or, without `x`, its only array, or arrays named
-//    after the model's inputs);
+//  - .npz with arrays `x` and optional `y` or `boxes` (or, without `x`, its only array, or arrays
+//    named after the model's inputs);
 //  - .npy (samples only);
 //  - an IDX images file (`*-images-idx3-ubyte[.gz]`) with its labels file found beside it;
 //  - an ONNX test-data folder (`input_0.pb`, or `test_data_set_*/input_0.pb` stacked);

@@ -7,13 +7,21 @@
 #include <vector>
 
 #include "nncompress/data/dataset.h"
+#include "nncompress/eval/detection.h"
 #include "nncompress/runtime/executor.h"
 
 namespace nncompress::eval {
 
+// How to read a detector's first output (a raw head, detection.h).
+struct DetectionOptions {
+  DetectionHead head;
+  NmsOptions nms;
+};
+
 struct EvalOptions {
   int64_t batch = 64;
   data::Preprocess preprocess;
+  std::optional<DetectionOptions> detection;  // set: the model is a detector
   // Called after each batch with (samples done, samples total).
   std::function<void(int64_t, int64_t)> progress;
 };
@@ -21,11 +29,13 @@ struct EvalOptions {
 struct EvalResult {
   int64_t samples = 0;
   std::optional<double> top1, top5;  // fractions in [0, 1], when the dataset has labels
+  std::optional<MeanAveragePrecision> map;  // of a detector, when the dataset has boxes
   double seconds = 0;                // model execution time, data preparation included
   double samples_per_second() const { return seconds > 0 ? samples / seconds : 0; }
 };
 
-// Top-1/top-5 of the model's first output (logits [N, classes]).
+// Top-1/top-5 of the model's first output (logits [N, classes]); with options.detection, the mAP of
+// its detections instead.
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options);
 
 // True for an output shaped as class scores, [N, C] with C >= 2: the outputs where top-1 (and

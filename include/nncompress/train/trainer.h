@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nncompress/data/dataset.h"
+#include "nncompress/eval/evaluate.h"
 #include "nncompress/ir/model.h"
 #include "nncompress/runtime/executor.h"
 
@@ -31,6 +32,7 @@ struct EpochStats {
   std::optional<double> train_accuracy;     // on labels, when the data has them
   std::optional<double> teacher_agreement;  // top-1 agreement with the teacher, when distilling class scores
   std::optional<double> val_top1;   // when validation data is given (with labels)
+  std::optional<double> val_map50;  // a detector's, when validation data with boxes is given
   double seconds = 0;
 };
 
@@ -50,6 +52,9 @@ struct TrainOptions {
   int64_t augment_crop_padding = 0;  // random crop after zero padding by this many pixels
   bool augment_flip = false;         // random horizontal flip
   data::Preprocess preprocess;
+  // Set: the model is a detector with a raw head, trained by YOLOv8's loss (detection_loss.h) on
+  // the data's boxes and validated by mAP@0.5. Augmentation is refused (it would move the objects).
+  std::optional<eval::DetectionOptions> detection;
 
   // Distillation: with a teacher, the loss mixes KL(teacher || student) at `temperature` for
   // class scores ([N, C], C >= 2), or the mean squared error for any other output (weight
@@ -76,12 +81,12 @@ struct TrainOptions {
   // (e.g. AutoPrune's weight x step(auxiliary) with a straight-through gradient). The optimizer
   // still updates the weight itself, and the weight is what fine_tune writes back.
   std::vector<std::pair<std::string, std::function<at::Tensor(const at::Tensor&)>>> views;
-  // Keep the epoch with the best validation accuracy; off when later epochs must win because
+  // Keep the epoch with the best validation accuracy (mAP@0.5 for a detector); off when later epochs must win because
   // the model changes shape over training (pruning schedules).
   bool keep_best_epoch = true;
 
   // After each batch: (epoch, batch, batches, running loss, running accuracy on labels, or top-1
-  // agreement with the teacher when the data has no labels).
+  // agreement with the teacher when the data has no labels; -1 for a detector).
   std::function<void(int, int64_t, int64_t, double, double)> progress;
   // After each epoch and its validation.
   std::function<void(const EpochStats&)> epoch_done;
@@ -98,6 +103,7 @@ struct TrainResult {
   std::vector<EpochStats> epochs;
   int best_epoch = 0;  // 1-based; the epoch whose weights were kept (last one without validation)
   std::optional<double> best_val_top1;
+  std::optional<double> best_val_map50;  // detection
   double samples_per_second = 0;
 };
 
