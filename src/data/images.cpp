@@ -10,6 +10,7 @@
 
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
+#include "nncompress/data/yolo_labels.h"
 
 namespace nncompress::data {
 
@@ -58,6 +59,26 @@ at::Tensor resampled(const Decoded& img, const ImageSize& size, const std::strin
                           static_cast<int>(size.height), 0, img.channels))
     throw bad_input("cannot resize image '" + path + "'");
   return out;
+}
+
+// Objects [N, K, 5] from the YOLO label files of the images (data/yolo_labels.h), padded with
+// class -1 rows; undefined when no image has a label file.
+at::Tensor yolo_boxes(const std::vector<ImageFile>& files, int64_t width, int64_t height) {
+  std::vector<at::Tensor> tables;
+  int64_t most = 0;
+  bool any = false;
+  for (const ImageFile& f : files) {
+    const std::string labels = yolo_label_path(f.path);
+    std::error_code ec;
+    const bool exists = !labels.empty() && fs::is_regular_file(labels, ec);
+    any = any || exists;
+    tables.push_back(exists ? read_yolo_labels(labels, width, height) : at::empty({0, 5}, at::kFloat));
+    most = std::max(most, tables.back().size(0));
+  }
+  if (!any) return {};
+  at::Tensor boxes = at::full({static_cast<int64_t>(files.size()), std::max<int64_t>(most, 1), 5}, -1.0, at::kFloat);
+  for (size_t i = 0; i < tables.size(); ++i) boxes[i].narrow(0, 0, tables[i].size(0)).copy_(tables[i]);
+  return boxes;
 }
 
 }  // namespace
@@ -113,6 +134,7 @@ Dataset read_images(const std::string& path, const ImageSize& resize) {
   }
   d.x = at::stack(samples);
   if (labeled) d.y = at::tensor(labels, at::kLong);
+  if (!labeled) d.boxes = yolo_boxes(files, d.x.size(2), d.x.size(1));
   return d;
 }
 

@@ -91,3 +91,38 @@ def test_bad_boxes_are_refused_naming_the_sample(nncompress, case, tmp_path):
     code, _, err = run([nncompress, "eval", model, "--data", tmp_path / "bad.npz"])
     assert code == 2
     assert "box 0 of sample 3 has x2 < x1" in err
+
+
+def test_an_ultralytics_folder_gives_the_same_map_as_the_npz(nncompress, case, tmp_path):
+    """images/val/*.png with labels/val/*.txt (class cx cy w h, normalized) read as the same boxes."""
+    from PIL import Image
+    work, model, truths, _ = case
+    x = (np.load(work / "x.npy") * 255).round().astype(np.uint8)
+    truths = truths.copy()
+    truths[..., 1:] = truths[..., 1:].clip(0, SIZE)  # YOLO labels lie inside the image
+    (tmp_path / "set" / "images" / "val").mkdir(parents=True)
+    (tmp_path / "set" / "labels" / "val").mkdir(parents=True)
+    for i in range(IMAGES):
+        Image.fromarray(x[i, 0]).save(tmp_path / "set" / "images" / "val" / f"{i:03d}.png")
+        rows = [r for r in truths[i] if r[0] >= 0]
+        if i == 5:
+            continue  # no label file: an image without objects
+        with open(tmp_path / "set" / "labels" / "val" / f"{i:03d}.txt", "w") as f:
+            for c, x1, y1, x2, y2 in rows:
+                f.write(f"{int(c)} {repr((x1 + x2) / 2 / SIZE)} {repr((y1 + y2) / 2 / SIZE)} "
+                        f"{repr((x2 - x1) / SIZE)} {repr((y2 - y1) / SIZE)}\n")
+    truths_without_5 = truths.copy()
+    truths_without_5[5, :, 0] = -1
+    np.savez(tmp_path / "u8.npz", x=x, boxes=truths_without_5)
+    results = []
+    for data in [tmp_path / "u8.npz", tmp_path / "set" / "images" / "val"]:
+        code, out, err = run([nncompress, "--quiet", "eval", model, "--data", data, "--json"])
+        assert code == 0, err
+        results.append(json.loads(out))
+    assert results[1]["objects"] == results[0]["objects"] == int((truths_without_5[..., 0] >= 0).sum())
+    assert results[1]["map50"] == pytest.approx(results[0]["map50"], abs=1e-6)
+    assert results[1]["map50_95"] == pytest.approx(results[0]["map50_95"], abs=1e-6)
+    with open(tmp_path / "set" / "labels" / "val" / "000.txt", "a") as f:
+        f.write("1 0.5 0.5 0.1 0.1 0.2 0.3\n")  # a segment polygon
+    code, _, err = run([nncompress, "eval", model, "--data", tmp_path / "set" / "images" / "val"])
+    assert code == 2 and "000.txt' line" in err and "segment polygons are not supported" in err

@@ -4,7 +4,9 @@
 // sub-folder names as torchvision's ImageFolder does. Samples are uint8 [N, H, W, C], C = 1 when
 // every image is grayscale, else 3 (RGB); preprocessing later scales them and moves channels
 // first (Preprocess). Images keep their size unless a size is given (stb_image_resize's default
-// filters: Mitchell when shrinking, cubic when enlarging).
+// filters: Mitchell when shrinking, cubic when enlarging). A folder of images laid out as
+// Ultralytics' datasets (`.../images/...` beside `.../labels/...`) also gives the objects of the
+// YOLO label files (data/yolo_labels.h) as the dataset's boxes, in pixels of the resampled size.
 #include <string>
 
 #include "nncompress/data/dataset.h"
