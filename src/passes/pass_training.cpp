@@ -26,6 +26,7 @@ train::TrainOptions training(const OptionValues& v, const PassContext& c) {
   t.seed = c.seed;
   t.batch = c.batch;
   t.preprocess = c.preprocess;
+  t.detection = c.detection;
   t.teacher = v.boolean("distill") ? c.teacher : nullptr;
   t.progress = c.training_progress;
   t.epoch_done = c.epoch_done;

@@ -76,12 +76,15 @@ Measurement measure(const ir::Model& model, const data::Dataset* accuracy_data, 
     m.weights_encoded_bytes += l.encoded_bytes;
     m.layers.push_back(l);
   }
-  if (accuracy_data && accuracy_data->has_labels()) {
+  if (accuracy_data && (c.detection ? accuracy_data->has_boxes() : accuracy_data->has_labels())) {
     const runtime::Executor exec(model);
     eval::EvalOptions o;
     o.batch = c.batch;  // what --batch asked for: larger batches ran 2.3x slower on MobileNetV2 here
     o.preprocess = c.preprocess;
-    m.top1 = eval::evaluate(exec, *accuracy_data, o).top1;
+    o.detection = c.detection;
+    const eval::EvalResult r = eval::evaluate(exec, *accuracy_data, o);
+    m.top1 = r.top1;
+    if (r.map) m.map50 = r.map->map50, m.map50_95 = r.map->map50_95;
   }
   return m;
 }

@@ -25,7 +25,8 @@ nlohmann::json to_json(const Measurement& m) {
                       {"dense_bytes", l.dense_bytes}, {"encoded_bytes", l.encoded_bytes}});
   return {{"params", m.params}, {"nonzeros", m.nonzeros}, {"macs", m.macs}, {"initializer_bytes", m.initializer_bytes},
           {"weights_dense_bytes", m.weights_dense_bytes}, {"weights_encoded_bytes", m.weights_encoded_bytes},
-          {"top1", optional_number(m.top1)}, {"layers", layers}};
+          {"top1", optional_number(m.top1)}, {"map50", optional_number(m.map50)}, {"map50_95", optional_number(m.map50_95)},
+          {"layers", layers}};
 }
 
 std::string fixed(double v, int digits) {
@@ -50,8 +51,8 @@ std::string gate_line(const Gate& g) {
 }  // namespace
 
 std::optional<double> Report::accuracy_drop_pp() const {
-  if (!before.top1 || !after().top1) return std::nullopt;
-  return 100.0 * (*before.top1 - *after().top1);
+  if (!before.accuracy() || !after().accuracy()) return std::nullopt;
+  return 100.0 * (*before.accuracy() - *after().accuracy());
 }
 
 bool Report::passed() const {
@@ -107,7 +108,9 @@ std::string report_json(const Report& r) {
       {"steps", steps},
       {"sizes", {{"input_file_bytes", r.input_file_bytes}, {"output_file_bytes", r.output_file_bytes},
                  {"size_ratio", r.size_ratio()}}},
-      {"accuracy", {{"top1_before", optional_number(r.before.top1)}, {"top1_after", optional_number(r.after().top1)},
+      {"accuracy", {{"metric", r.before.map50 ? "map50" : "top1"},
+                    {"top1_before", optional_number(r.before.top1)}, {"top1_after", optional_number(r.after().top1)},
+                    {"map50_before", optional_number(r.before.map50)}, {"map50_after", optional_number(r.after().map50)},
                     {"drop_pp", optional_number(r.accuracy_drop_pp())}}},
       {"fidelity", fidelity},
       {"gates", gates},
@@ -120,18 +123,19 @@ std::string report_markdown(const Report& r) {
   const Measurement& a = r.after();
   md << "## nncompress: " << r.input << " -> " << r.output << "\n\n";
   md << "Recipe: " << r.recipe.name << " (" << r.recipe.source << ")\n\n";
-  md << "| | params | non-zeros | MACs | file bytes | top-1 |\n|---|---:|---:|---:|---:|---:|\n";
+  const std::string metric = r.before.map50 ? "mAP@0.5" : "top-1";
+  md << "| | params | non-zeros | MACs | file bytes | " << metric << " |\n|---|---:|---:|---:|---:|---:|\n";
   const auto c = [](int64_t v) { return with_commas(v); };
   md << "| before | " << c(r.before.params) << " | " << c(r.before.nonzeros) << " | " << c(r.before.macs) << " | "
-     << c(r.input_file_bytes) << " | " << top1(r.before.top1) << " |\n";
+     << c(r.input_file_bytes) << " | " << top1(r.before.accuracy()) << " |\n";
   md << "| after | " << c(a.params) << " | " << c(a.nonzeros) << " | " << c(a.macs) << " | " << c(r.output_file_bytes) << " | "
-     << top1(a.top1) << " |\n\n";
-  md << "| step | pass | seconds | what it did | non-zeros | MACs | top-1 |\n|---:|---|---:|---|---:|---:|---:|\n";
+     << top1(a.accuracy()) << " |\n\n";
+  md << "| step | pass | seconds | what it did | non-zeros | MACs | " << metric << " |\n|---:|---|---:|---|---:|---:|---:|\n";
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const StepResult& s = r.steps[i];
     md << "| " << i + 1 << " | " << s.step.pass << " | " << fixed(s.seconds, 1) << " | " << s.result.summary
        << (s.result.unchanged.empty() ? "" : " (changed nothing: " + s.result.unchanged + ")") << " | " << c(s.after.nonzeros)
-       << " | " << c(s.after.macs) << " | " << top1(s.after.top1) << " |\n";
+       << " | " << c(s.after.macs) << " | " << top1(s.after.accuracy()) << " |\n";
   }
   md << "\n| layer | op | channels | non-zeros | bits | MACs | encoded bytes |\n|---|---|---:|---:|---:|---:|---:|\n";
   for (const auto& layer : r.layer_pairs()) {

@@ -84,16 +84,16 @@ std::string bar_chart(const std::string& title, const std::vector<std::string>& 
 
 struct Point {
   std::string label;
-  double bytes, top1;
+  double bytes, accuracy;
 };
 
 // Accuracy against stored bytes (log scale) for the input and after each step, joined in order.
-std::string accuracy_size_chart(const std::vector<Point>& points) {
+std::string accuracy_size_chart(const std::vector<Point>& points, const std::string& metric) {
   const int w = 720, h = 300, left = 60, right = 140, top = 30, bottom = 40;
   double lo = 1e300, hi = 0, acc_lo = 1, acc_hi = 0;
   for (const Point& p : points) {
     lo = std::min(lo, p.bytes), hi = std::max(hi, p.bytes);
-    acc_lo = std::min(acc_lo, p.top1), acc_hi = std::max(acc_hi, p.top1);
+    acc_lo = std::min(acc_lo, p.accuracy), acc_hi = std::max(acc_hi, p.accuracy);
   }
   const double llo = std::log10(std::max(lo, 1.0)) - 0.1, lhi = std::log10(std::max(hi, 1.0)) + 0.1;
   acc_lo = std::max(0.0, acc_lo - 0.01), acc_hi = std::min(1.0, acc_hi + 0.01);
@@ -102,8 +102,8 @@ std::string accuracy_size_chart(const std::vector<Point>& points) {
   auto y = [&](double a) { return top + (acc_hi - a) / (acc_hi - acc_lo) * (h - top - bottom); };
   std::ostringstream svg;
   svg << "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-      << "\" role=\"img\"><title>top-1 against stored bytes</title>";
-  svg << "<text x=\"0\" y=\"14\" class=\"t\">top-1 against stored bytes (log scale), after each step</text>";
+      << "\" role=\"img\"><title>" << metric << " against stored bytes</title>";
+  svg << "<text x=\"0\" y=\"14\" class=\"t\">" << metric << " against stored bytes (log scale), after each step</text>";
   svg << "<line x1=\"" << left << "\" y1=\"" << h - bottom << "\" x2=\"" << w - right << "\" y2=\"" << h - bottom
       << "\" class=\"axis\"/><line x1=\"" << left << "\" y1=\"" << top << "\" x2=\"" << left << "\" y2=\"" << h - bottom
       << "\" class=\"axis\"/>";
@@ -113,12 +113,12 @@ std::string accuracy_size_chart(const std::vector<Point>& points) {
       << "%</text><text x=\"" << left - 4 << "\" y=\"" << h - bottom << "\" class=\"s\" text-anchor=\"end\">"
       << num(100 * acc_lo, 1) << "%</text>";
   std::string path;
-  for (const Point& p : points) path += (path.empty() ? "M" : " L") + num(x(p.bytes), 1) + " " + num(y(p.top1), 1);
+  for (const Point& p : points) path += (path.empty() ? "M" : " L") + num(x(p.bytes), 1) + " " + num(y(p.accuracy), 1);
   svg << "<path d=\"" << path << "\" class=\"line\"/>";
   for (const Point& p : points)
-    svg << "<circle cx=\"" << num(x(p.bytes), 1) << "\" cy=\"" << num(y(p.top1), 1) << "\" r=\"4\" class=\"dot\"><title>"
-        << escape(p.label + ": " + count(p.bytes) + "B, " + num(100 * p.top1) + "%") << "</title></circle><text x=\""
-        << num(x(p.bytes) + 6, 1) << "\" y=\"" << num(y(p.top1) - 6, 1) << "\" class=\"s\">" << escape(p.label) << "</text>";
+    svg << "<circle cx=\"" << num(x(p.bytes), 1) << "\" cy=\"" << num(y(p.accuracy), 1) << "\" r=\"4\" class=\"dot\"><title>"
+        << escape(p.label + ": " + count(p.bytes) + "B, " + num(100 * p.accuracy) + "%") << "</title></circle><text x=\""
+        << num(x(p.bytes) + 6, 1) << "\" y=\"" << num(y(p.accuracy) - 6, 1) << "\" class=\"s\">" << escape(p.label) << "</text>";
   svg << "</svg></figure>\n";
   return svg.str();
 }
@@ -143,11 +143,12 @@ std::string report_html(const Report& r) {
   html << ". " << (r.passed() ? "<span class=\"pass\">All gates passed.</span>" : "<span class=\"fail\">A gate failed: " +
                                                                                         escape(r.failure()) + "</span>")
        << "</p>\n";
-  html << "<table><tr><th></th><th>params</th><th>non-zeros</th><th>MACs</th><th>file bytes</th><th>top-1</th></tr>"
+  const std::string metric = r.before.map50 ? "mAP@0.5" : "top-1";
+  html << "<table><tr><th></th><th>params</th><th>non-zeros</th><th>MACs</th><th>file bytes</th><th>" << metric << "</th></tr>"
        << "<tr><td>before</td><td>" << with_commas(r.before.params) << "</td><td>" << with_commas(r.before.nonzeros) << "</td><td>"
-       << with_commas(r.before.macs) << "</td><td>" << with_commas(r.input_file_bytes) << "</td><td>" << percent(r.before.top1)
+       << with_commas(r.before.macs) << "</td><td>" << with_commas(r.input_file_bytes) << "</td><td>" << percent(r.before.accuracy())
        << "</td></tr><tr><td>after</td><td>" << with_commas(a.params) << "</td><td>" << with_commas(a.nonzeros) << "</td><td>"
-       << with_commas(a.macs) << "</td><td>" << with_commas(r.output_file_bytes) << "</td><td>" << percent(a.top1) << "</td></tr></table>\n";
+       << with_commas(a.macs) << "</td><td>" << with_commas(r.output_file_bytes) << "</td><td>" << percent(a.accuracy()) << "</td></tr></table>\n";
   if (r.fidelity) {
     html << "<h2>Fidelity to the original model</h2><p>" << with_commas(r.fidelity->samples)
          << " samples, every output.</p><table><tr><th>output</th><th>shape</th><th>cosine</th><th>SNR dB</th>"
@@ -166,25 +167,25 @@ std::string report_html(const Report& r) {
        << with_commas(r.before.weights_encoded_bytes) << " → " << with_commas(a.weights_encoded_bytes) << " bytes.</p>\n";
 
   html << "<h2>Steps</h2><table><tr><th>step</th><th>pass</th><th>seconds</th><th>what it did</th><th>non-zeros</th>"
-          "<th>MACs</th><th>stored bytes</th><th>top-1</th></tr>";
+          "<th>MACs</th><th>stored bytes</th><th>" << metric << "</th></tr>";
   for (size_t i = 0; i < r.steps.size(); ++i) {
     const StepResult& s = r.steps[i];
     html << "<tr><td>" << i + 1 << "</td><td class=\"l\">" << escape(s.step.pass) << "</td><td>" << num(s.seconds, 1)
          << "</td><td class=\"l\">" << escape(s.result.summary)
          << (s.result.unchanged.empty() ? "" : " <span class=\"fail\">(changed nothing: " + escape(s.result.unchanged) + ")</span>")
          << "</td><td>" << with_commas(s.after.nonzeros) << "</td><td>" << with_commas(s.after.macs) << "</td><td>"
-         << with_commas(s.after.initializer_bytes) << "</td><td>" << percent(s.after.top1) << "</td></tr>";
+         << with_commas(s.after.initializer_bytes) << "</td><td>" << percent(s.after.accuracy()) << "</td></tr>";
   }
   html << "</table>\n";
 
   std::vector<Point> points;
-  if (r.before.top1) points.push_back({"input", static_cast<double>(r.before.initializer_bytes), *r.before.top1});
+  if (r.before.accuracy()) points.push_back({"input", static_cast<double>(r.before.initializer_bytes), *r.before.accuracy()});
   for (size_t i = 0; i < r.steps.size(); ++i)
-    if (r.steps[i].after.top1)
+    if (r.steps[i].after.accuracy())
       points.push_back({std::to_string(i + 1) + " " + r.steps[i].step.pass, static_cast<double>(r.steps[i].after.initializer_bytes),
-                        *r.steps[i].after.top1});
+                        *r.steps[i].after.accuracy()});
   html << "<h2>Charts</h2>\n";
-  if (points.size() >= 2) html << accuracy_size_chart(points);
+  if (points.size() >= 2) html << accuracy_size_chart(points, metric);
   else html << "<p>No accuracy-vs-size chart: it needs labeled validation data (--val).</p>\n";
 
   const std::vector<std::pair<const LayerStats*, const LayerStats*>> layers = r.layer_pairs();

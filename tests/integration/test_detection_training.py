@@ -1,6 +1,7 @@
 """`finetune --task detection`: YOLOv8's loss trains a small detector from tools/models/export_detector.py
-(random weights) to find shapes on canvases, the best epoch chosen by validation mAP@0.5; and the
-errors a detector's training data can give."""
+(random weights) to find shapes on canvases, the best epoch chosen by validation mAP@0.5; `compress`
+prunes, fine-tunes and quantizes it with mAP as the gated accuracy; and the errors a detector's
+training data can give."""
 import json
 import os
 import subprocess
@@ -54,25 +55,57 @@ def map50(nncompress, model, data):
     return json.loads(out)["map50"]
 
 
-def test_training_finds_the_objects_and_keeps_the_best_epoch(nncompress, case):
+@pytest.fixture(scope="module")
+def trained(nncompress, case):
+    """The detector trained 30 epochs on the canvases, with finetune's JSON summary."""
     work, model = case
     data = work / "train.npz"
-    before = map50(nncompress, model, data)
     code, out, err = run([nncompress, "--quiet", "finetune", model, "--data", data, "--val", data, "-o", work / "trained.onnx",
                           "--epochs", "30", "--batch", "8", "--optimizer", "adam", "--lr", "0.005", "--weight-decay", "0",
                           "--seed", "1", "--json"])
     assert code == 0, err
-    summary = json.loads(out)
+    return work / "trained.onnx", json.loads(out)
+
+
+def test_training_finds_the_objects_and_keeps_the_best_epoch(nncompress, case, trained):
+    work, model = case
+    data = work / "train.npz"
+    before = map50(nncompress, model, data)
+    output, summary = trained
     losses = [e["train_loss"] for e in summary["epochs"]]
     assert losses[-1] < losses[0] / 2, losses
     maps = [e["val_map50"] for e in summary["epochs"]]
     assert summary["best_val_map50"] == max(maps)
     assert summary["best_epoch"] == maps.index(max(maps)) + 1
-    after = map50(nncompress, work / "trained.onnx", data)
+    after = map50(nncompress, output, data)
     assert after == pytest.approx(max(maps), abs=1e-9)
     # From nothing to a fair share of the objects in 240 small steps (the reference detector's
     # training, docs/benchmarks.md, goes on to 0.8+).
     assert before < 0.05 and after > 0.25, (before, after)
+
+
+def test_compress_gates_a_detector_on_map(nncompress, case, trained, tmp_path):
+    """Pruning with fine-tuning by YOLOv8's loss, then int8; the report measures mAP@0.5 and the
+    accuracy gate reads it."""
+    work, _ = case
+    data = work / "train.npz"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("steps:\n  - pass: prune.channels\n    target-macs: 0.6\n    epochs: 2\n    lr: 0.002\n"
+                      "  - pass: quant.int8\n")
+    code, out, err = run([nncompress, "--quiet", "compress", trained[0], "-o", tmp_path / "c.onnx", "--recipe", recipe,
+                          "--data", data, "--batch-size", "8", "--max-accuracy-drop", "100", "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["accuracy"]["metric"] == "map50" and report["accuracy"]["top1_before"] is None
+    assert report["accuracy"]["map50_before"] == pytest.approx(map50(nncompress, trained[0], data), abs=1e-9)
+    assert report["accuracy"]["map50_after"] == pytest.approx(map50(nncompress, tmp_path / "c.onnx", data), abs=1e-9)
+    assert report["after"]["macs"] <= 0.6 * report["before"]["macs"] + 1
+    drop = report["accuracy"]["drop_pp"]
+    assert drop == pytest.approx(100 * (report["accuracy"]["map50_before"] - report["accuracy"]["map50_after"]))
+    # The same run with a gate of 0 points fails exactly when mAP fell.
+    code, _, err = run([nncompress, "--quiet", "compress", trained[0], "-o", tmp_path / "c0.onnx", "--recipe", recipe,
+                        "--data", data, "--batch-size", "8", "--max-accuracy-drop", "0"])
+    assert code == (3 if drop > 0 else 0), err
 
 
 def test_detection_training_errors(nncompress, case, tmp_path):

@@ -2,7 +2,8 @@
 """Exports a YOLOv8-style anchor-free detector with random weights (fixed seed) as trainable ONNX
 (BatchNormalization kept as nodes) for `nncompress finetune --task detection` to train.
 
-The architecture is Ultralytics' YOLOv8 at a chosen width and depth: Conv = Conv2d + BN + SiLU;
+The architecture is Ultralytics' YOLOv8 at a chosen width and depth (default: YOLOv8n with its deepest
+stage at 128 channels instead of 256: 38% fewer parameters, 88% of the MACs at 128 x 128): Conv = Conv2d + BN + SiLU;
 C2f (1x1 conv, Split in two, n bottlenecks on the last part, Concat of every part, 1x1 conv);
 SPPF (three chained 5x5 max pools, Concat); an FPN-PAN neck (nearest Upsample x2 + Concat, strided
 convs + Concat); a decoupled head per level (box branch: 4 x reg_max logits, the distance
@@ -96,9 +97,9 @@ class Detect(nn.Module):
 
 
 class Detector(nn.Module):
-    def __init__(self, channels, classes, width, depth, reg_max, size):
+    def __init__(self, channels, classes, width, depth, reg_max, size, max_channels):
         super().__init__()
-        w = lambda c: max(8, int(math.ceil(c * width / 8) * 8))  # noqa: E731
+        w = lambda c: max(8, int(math.ceil(min(c, max_channels) * width / 8) * 8))  # noqa: E731
         d = lambda n: max(1, round(n * depth))  # noqa: E731
         c1, c2, c3, c4, c5 = w(64), w(128), w(256), w(512), w(1024)
         self.stem = nn.Sequential(Conv(channels, c1, 3, 2), Conv(c1, c2, 3, 2), C2f(c2, c2, d(3), True))
@@ -126,9 +127,9 @@ class Detector(nn.Module):
         return self.detect([n3, n4, n5])
 
 
-def export(path, size, channels, classes, width, depth, reg_max, seed):
+def export(path, size, channels, classes, width, depth, reg_max, max_channels, seed):
     torch.manual_seed(seed)
-    model = Detector(channels, classes, width, depth, reg_max, size).eval()
+    model = Detector(channels, classes, width, depth, reg_max, size, max_channels).eval()
     x = torch.zeros(1, channels, size, size)
     # TRAINING mode keeps BatchNormalization as nodes (nncompress trains them); inference_form
     # then drops their running-statistics outputs.
@@ -150,11 +151,13 @@ def main():
     ap.add_argument("--classes", type=int, default=20)
     ap.add_argument("--width", type=float, default=0.25, help="channel multiplier (YOLOv8n: 0.25)")
     ap.add_argument("--depth", type=float, default=0.33, help="bottleneck-count multiplier (YOLOv8n: 0.33)")
+    ap.add_argument("--max-channels", type=int, default=512,
+                    help="channels before the width multiplier are capped at this (YOLOv8n: 1024)")
     ap.add_argument("--reg-max", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    export(a.out, a.size, a.channels, a.classes, a.width, a.depth, a.reg_max, a.seed)
+    export(a.out, a.size, a.channels, a.classes, a.width, a.depth, a.reg_max, a.max_channels, a.seed)
 
 
 if __name__ == "__main__":

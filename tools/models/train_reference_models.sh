@@ -9,6 +9,8 @@ nnc=${NNCOMPRESS:-./build/nncompress}  # NNCOMPRESS=path runs another build
 /usr/bin/python3 tools/models/make_datasets.py
 /usr/bin/python3 tools/models/make_text_dataset.py
 /usr/bin/python3 tools/models/export_architectures.py --out build/archs 2>/dev/null
+/usr/bin/python3 tools/models/make_detection_dataset.py
+/usr/bin/python3 tools/models/export_detector.py --out build/archs/yolo.onnx 2>/dev/null
 fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 report() {  # NAME TEST
@@ -52,4 +54,12 @@ fi
 # The text classifier (BERT-style, word vocabulary): Adam, one-cycle, its two Dropout nodes.
 selected bert-debian && train bert-debian text build/data/debian-sections-train.npz models/data/debian-sections-test.npz \
   --epochs 15 --batch 64 --optimizer adam --lr 5e-4 --schedule onecycle --weight-decay 0
+# The detector (YOLOv8n-style, 128 x 128, 20 classes; tools/models/export_detector.py): YOLOv8's
+# loss, Adam, one-cycle, no augmentation; the epoch with the best mAP@0.5 on the test canvases kept.
+if selected yolo-detect; then
+  "$nnc" finetune build/archs/yolo.onnx --data build/data/detect-train.npz --val models/data/detect-test.npz \
+    -o models/yolo-detect.onnx --seed 1 --epochs 20 --batch 32 --optimizer adam --lr 2e-3 --schedule onecycle --weight-decay 0
+  "$nnc" --quiet eval models/yolo-detect.onnx --data models/data/detect-test.npz --json | /usr/bin/python3 -c \
+    "import json,sys; j=json.load(sys.stdin); print(f'yolo-detect: mAP@0.5 {100*j[\"map50\"]:.2f}%, mAP@.5:.95 {100*j[\"map50_95\"]:.2f}% on {j[\"samples\"]} test canvases')"
+fi
 exit 0

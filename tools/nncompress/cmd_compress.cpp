@@ -35,6 +35,7 @@ struct CompressCommand {
   bool json = false;
   bool strict = false;
   DataOptions data;
+  TaskOptions task;
   ModelOptions model_options;
   std::string batch;
   int jobs = 1;
@@ -103,11 +104,12 @@ void register_compress(CLI::App& app, Action& action) {
   cmd->add_option("--jobs", o->jobs, "With --manifest: models compressed in parallel processes")->check(positive())->capture_default_str();
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
   add_data_options(cmd, o->data, false, "--batch-size");
+  add_task_options(cmd, o->task);
   add_model_options(cmd, o->model_options);
   cmd->add_flag("--strict", o->strict, "Gate: every step must change the model (exit 3 when one changed nothing)");
-  cmd->add_option("--val", o->val, "Labeled data for accuracy before/after (default: --data)");
+  cmd->add_option("--val", o->val, "Labeled data (boxes for a detector) for accuracy before/after (default: --data)");
   cmd->add_option("--report", o->report, "Write the JSON report here, and beside it the Markdown summary (.md) and an HTML page with charts (.html)");
-  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 may fall by at most this many percentage points")
+  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 (mAP@0.5 for a detector) may fall by at most this many percentage points")
       ->check(non_negative());
   cmd->add_option("--min-size-ratio", o->min_size_ratio, "Gate: input file bytes / output file bytes at least this")
       ->check(positive());
@@ -153,14 +155,16 @@ void register_compress(CLI::App& app, Action& action) {
       if (!o->data.path.empty()) train_data = load_data(o->data.path, o->data, o->data.limit);
       if (!o->val.empty()) val_data = load_data(o->val, o->data);
       const data::Dataset* val = val_data ? &*val_data : train_data ? &*train_data : nullptr;
+      const std::optional<eval::DetectionOptions> detection = val ? detection_options(o->task, *val) : std::nullopt;
       pipeline::Available available;
       available.training_data = available.calibration_data = train_data.has_value();
-      available.training_labels = train_data && train_data->has_labels();
+      available.training_labels = train_data && has_truths(*train_data, detection);
       if (o->recipe.empty() && !available.training_labels)
         throw bad_input("the default recipe fine-tunes and calibrates: give labeled --data (or a --recipe)");
       pipeline::check_needs(report.recipe, available);
-      if (o->max_accuracy_drop >= 0 && !(val && val->has_labels()))
-        throw bad_input("--max-accuracy-drop needs labeled data (--val or --data)");
+      if (o->max_accuracy_drop >= 0 && !(val && has_truths(*val, detection)))
+        throw bad_input(detection ? "--max-accuracy-drop needs data with boxes for a detector (--val or --data)"
+                                  : "--max-accuracy-drop needs labeled data (--val or --data)");
       if ((o->min_snr_db || o->min_cosine) && !val) throw bad_input("--min-snr-db and --min-cosine need data (--val or --data)");
       if ((o->min_snr_db && !std::isfinite(*o->min_snr_db)) || (o->min_cosine && !std::isfinite(*o->min_cosine)))
         throw bad_input("--min-snr-db and --min-cosine take finite numbers");
@@ -170,7 +174,8 @@ void register_compress(CLI::App& app, Action& action) {
       passes::PassContext context = pass_context(o->data, o->seed);
       context.batch = batch_for(model, context.batch);
       context.train = context.calibration = train_data ? &*train_data : nullptr;
-      context.val = val && val->has_labels() ? val : nullptr;
+      context.val = val && has_truths(*val, detection) ? val : nullptr;
+      context.detection = detection;
       context.teacher = teacher.get();
 
       report.input = o->model;
@@ -187,7 +192,7 @@ void register_compress(CLI::App& app, Action& action) {
       }
       report.output_file_bytes = onnxio::save_model(model, o->output);
       // Fidelity: the only quality measure without labels, and what the fidelity gates read.
-      if (val && (o->min_snr_db || o->min_cosine || !val->has_labels())) {
+      if (val && (o->min_snr_db || o->min_cosine || !has_truths(*val, detection))) {
         // The original: the distillation teacher when one was loaded (the same file), else read again.
         const Teacher original(o->model, o->model_options, !teacher.get());
         const runtime::Executor compressed(model);

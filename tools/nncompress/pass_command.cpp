@@ -23,6 +23,7 @@ namespace {
 struct Invocation {
   std::string model, output, method, val, calib;
   DataOptions data;
+  TaskOptions task;
   ModelOptions model_options;
   uint64_t seed = 0;
   bool json = false;
@@ -160,7 +161,9 @@ nlohmann::json json_of(const Invocation& inv, const pipeline::Measurement& befor
                       {"relative_index_bytes", after.relative_index_bytes},
                       {"file_bytes", file_bytes},
                       {"top1_before", optional_json(before.top1)},
-                      {"top1_after", optional_json(after.top1)}};
+                      {"top1_after", optional_json(after.top1)},
+                      {"map50_before", optional_json(before.map50)},
+                      {"map50_after", optional_json(after.map50)}};
   j.update(step.result.details);
   return j;
 }
@@ -189,6 +192,7 @@ void print_human(const Invocation& inv, const pipeline::Measurement& before, con
                 human_bytes(after.relative_index_bytes).c_str());
   std::printf("\n");
   if (before.top1 && after.top1) std::printf("top-1 %.2f%% -> %.2f%%\n", 100 * *before.top1, 100 * *after.top1);
+  if (before.map50 && after.map50) std::printf("mAP@0.5 %.2f%% -> %.2f%%\n", 100 * *before.map50, 100 * *after.map50);
   spdlog::info("wrote {} ({})", inv.output, human_bytes(file_bytes));
 }
 
@@ -209,9 +213,11 @@ int run(const Invocation& inv, const PassCommand& command) {
   if (!inv.data.path.empty()) train_data = load_data(inv.data.path, inv.data, inv.data.limit);
   if (!inv.val.empty()) val_data = load_data(inv.val, inv.data);
   if (!inv.calib.empty()) calib_data = load_data(inv.calib, inv.data);
+  const data::Dataset* accuracy = val_data ? &*val_data : train_data ? &*train_data : nullptr;
+  const std::optional<eval::DetectionOptions> detection = accuracy ? detection_options(inv.task, *accuracy) : std::nullopt;
   pipeline::Available available;
   available.training_data = train_data.has_value();
-  available.training_labels = train_data && train_data->has_labels();
+  available.training_labels = train_data && has_truths(*train_data, detection);
   available.calibration_data = command.calibration_flag ? calib_data.has_value() : train_data.has_value();
   available.calibration_flag = command.calibration_flag ? "--calib" : "--data";
   available.distill_hint = "--distill";
@@ -222,11 +228,11 @@ int run(const Invocation& inv, const PassCommand& command) {
   passes::PassContext context = pass_context(inv.data, inv.seed);
   context.batch = batch_for(model, context.batch);
   context.train = train_data ? &*train_data : nullptr;
-  context.val = val_data && val_data->has_labels() ? &*val_data : nullptr;
+  context.val = val_data && has_truths(*val_data, detection) ? &*val_data : nullptr;
+  context.detection = detection;
   context.calibration = command.calibration_flag ? (calib_data ? &*calib_data : nullptr) : context.train;
   context.teacher = teacher.get();
   set_step_progress(context, values);
-  const data::Dataset* accuracy = val_data ? &*val_data : train_data ? &*train_data : nullptr;
 
   const pipeline::Measurement before = pipeline::measure(model, accuracy, context);
   const pipeline::StepResult result = pipeline::run_step(model, step, context, accuracy);
@@ -257,6 +263,7 @@ void register_pass_command(CLI::App& app, Action& action, const PassCommand& com
   }
   cmd->add_option("--method", inv->method, method_help)->check(CLI::IsMember(methods))->capture_default_str();
   add_data_options(cmd, inv->data, false);
+  add_task_options(cmd, inv->task);
   add_model_options(cmd, inv->model_options);
   cmd->add_option("--val", inv->val, "Data for accuracy before/after and per-epoch validation (default for accuracy: --data)");
   if (command.calibration_flag)

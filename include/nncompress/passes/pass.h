@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nncompress/data/dataset.h"
+#include "nncompress/eval/evaluate.h"
 #include "nncompress/ir/model.h"
 #include "nncompress/runtime/executor.h"
 
@@ -104,6 +105,8 @@ struct PassContext {
   int64_t batch = 64;
   uint64_t seed = 0;
   const runtime::Executor* teacher = nullptr;  // the input model, when a step distills
+  // Set for a detector: fine-tuning uses YOLOv8's loss on the data's boxes, accuracy is mAP@0.5.
+  std::optional<eval::DetectionOptions> detection;
   // Progress of long work: a training bar (epoch, batch, batches, loss, accuracy), a line per
   // finished epoch, and a generic bar factory for other loops (calibration, sensitivity).
   std::function<void(int, int64_t, int64_t, double, double)> training_progress;

@@ -30,8 +30,11 @@ struct Measurement {
   // Every initializer as stored, but float tensors of rank >= 2 in CSR, or with 4-bit relative
   // indices between non-zeros (what sparse storage would take).
   int64_t csr_bytes = 0, relative_index_bytes = 0;
-  std::optional<double> top1;
+  std::optional<double> top1;             // a classifier's, on labeled data
+  std::optional<double> map50, map50_95;  // a detector's, on data with boxes
   std::vector<LayerStats> layers;
+  // What the accuracy gate compares: mAP@0.5 for a detector, else top-1.
+  std::optional<double> accuracy() const { return map50 ? map50 : top1; }
 };
 
 struct StepResult {
@@ -41,8 +44,9 @@ struct StepResult {
   passes::PassResult result;  // summary, details, per-layer table
 };
 
-// The model's size and cost, and its top-1 on `accuracy_data` when that has labels (preprocessed
-// and batched as the context says).
+// The model's size and cost, and its top-1 on `accuracy_data` when that has labels (its mAP when
+// the context says the model is a detector and the data has boxes; preprocessed and batched as
+// the context says).
 Measurement measure(const ir::Model& model, const data::Dataset* accuracy_data, const passes::PassContext& context);
 
 // Applies one (validated) step in place and measures the model after it.
