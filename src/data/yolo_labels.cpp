@@ -41,10 +41,14 @@ at::Tensor read_yolo_labels(const std::string& path, int64_t width, int64_t heig
     if (v.empty() && (fields.eof() || line.find_first_not_of(" \t\r") == std::string::npos)) continue;
     const auto where = "'" + path + "' line " + std::to_string(number) + ": ";
     if (!fields.eof() || v.size() != 5)
-      throw bad_input(where + "expected 'class cx cy w h' (normalized box; segment polygons are not supported), found '" + line + "'");
-    if (v[0] < 0 || v[0] != std::floor(v[0]) || v[0] > 1e6) throw bad_input(where + "the class must be a whole number >= 0");
+      throw bad_input(where +
+                      "expected 'class cx cy w h' (normalized box; segment polygons are not supported), found '" +
+                      line + "'");
+    if (v[0] < 0 || v[0] != std::floor(v[0]) || v[0] > 1e6)
+      throw bad_input(where + "the class must be a whole number >= 0");
     for (size_t k = 1; k < 5; ++k)
-      if (!std::isfinite(v[k]) || v[k] < 0 || v[k] > 1) throw bad_input(where + "box values must be normalized to [0, 1]");
+      if (!std::isfinite(v[k]) || v[k] < 0 || v[k] > 1)
+        throw bad_input(where + "box values must be normalized to [0, 1]");
     const double cx = v[1] * width, cy = v[2] * height, w = v[3] * width, h = v[4] * height;
     rows.insert(rows.end(), {static_cast<float>(v[0]), static_cast<float>(cx - w / 2), static_cast<float>(cy - h / 2),
                              static_cast<float>(cx + w / 2), static_cast<float>(cy + h / 2)});

@@ -33,8 +33,10 @@ DecodedHead decode_head(const at::Tensor& raw, const Anchors& anchors, const Det
   const at::Tensor x = raw.to(at::kFloat);
   // DFL: the expected bin of each distance's softmax distribution, in strides.
   const at::Tensor bins = at::arange(r, x.options()).view({1, 1, r, 1});
-  const at::Tensor dist = (x.narrow(1, 0, 4 * r).view({b, 4, r, a}).softmax(2) * bins).sum(2).transpose(1, 2);  // [B,A,4]
-  const at::Tensor centers = anchors.centers.to(x.device()).unsqueeze(0), stride = anchors.strides.to(x.device()).unsqueeze(0);
+  const at::Tensor dist =
+      (x.narrow(1, 0, 4 * r).view({b, 4, r, a}).softmax(2) * bins).sum(2).transpose(1, 2);  // [B,A,4]
+  const at::Tensor centers = anchors.centers.to(x.device()).unsqueeze(0),
+                   stride = anchors.strides.to(x.device()).unsqueeze(0);
   const at::Tensor lt = centers - dist.narrow(2, 0, 2) * stride, rb = centers + dist.narrow(2, 2, 2) * stride;
   return {at::cat({lt, rb}, 2), x.narrow(1, 4 * r, x.size(1) - 4 * r).sigmoid().transpose(1, 2)};
 }
@@ -131,7 +133,8 @@ double average_precision(const std::vector<const Detection*>& dets, const std::m
 
 MeanAveragePrecision mean_average_precision(const std::vector<Detection>& detections, const at::Tensor& truths) {
   if (truths.dim() != 3 || truths.size(2) != 5)
-    throw bad_input("detection labels must be [images, objects, 5] (class, x1, y1, x2, y2), found " + c10::str(truths.sizes()));
+    throw bad_input("detection labels must be [images, objects, 5] (class, x1, y1, x2, y2), found " +
+                    c10::str(truths.sizes()));
   const at::Tensor t = truths.to(at::kFloat).contiguous();
   // Objects per class and image.
   std::map<int64_t, std::map<int64_t, std::vector<Box>>> objects;
@@ -150,8 +153,10 @@ MeanAveragePrecision mean_average_precision(const std::vector<Detection>& detect
   std::map<int64_t, std::vector<const Detection*>> by_class;
   for (const Detection& d : detections) by_class[d.cls].push_back(&d);
   for (auto& [c, list] : by_class) {
-    std::stable_sort(list.begin(), list.end(), [](const Detection* a, const Detection* b) { return a->image < b->image; });
-    std::stable_sort(list.begin(), list.end(), [](const Detection* a, const Detection* b) { return a->score > b->score; });
+    std::stable_sort(list.begin(), list.end(),
+                     [](const Detection* a, const Detection* b) { return a->image < b->image; });
+    std::stable_sort(list.begin(), list.end(),
+                     [](const Detection* a, const Detection* b) { return a->score > b->score; });
   }
   r.detections = static_cast<int64_t>(detections.size());
   const std::vector<double> thresholds = linspace(0.5, 0.95, 10);

@@ -60,7 +60,9 @@ EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset
   for_each_batch(model, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor&) {
     at::NoGradGuard no_grad;
     const at::Tensor& image = batch.at(0);
-    if (image.dim() != 4) throw bad_input("a detector's first input must be images [batch, channels, height, width], found " + c10::str(image.sizes()));
+    if (image.dim() != 4)
+      throw bad_input("a detector's first input must be images [batch, channels, height, width], found " +
+                      c10::str(image.sizes()));
     const Anchors anchors = anchor_points(image.size(2), image.size(3), options.detection->head);
     const DecodedHead decoded = decode_head(model.run(batch).at(0), anchors, options.detection->head);
     const std::vector<Detection> found = select_detections(decoded, r.samples, options.detection->nms);

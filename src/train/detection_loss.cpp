@@ -12,22 +12,22 @@ namespace {
 
 constexpr double kEps = 1e-9;
 constexpr int64_t kTopK = 10;
-constexpr double kAlpha = 0.5, kBeta = 6.0;                   // alignment = score^alpha x IoU^beta
+constexpr double kAlpha = 0.5, kBeta = 6.0;                       // alignment = score^alpha x IoU^beta
 constexpr double kBoxGain = 7.5, kClsGain = 0.5, kDflGain = 1.5;  // Ultralytics' defaults
 
 // Which object each anchor learns, as the task-aligned assigner decides.
 struct Targets {
-  at::Tensor boxes;   // [B, A, 4] the assigned object's box (anything where not foreground)
-  at::Tensor scores;  // [B, A, C] soft one-hot class targets, 0 for background
+  at::Tensor boxes;       // [B, A, 4] the assigned object's box (anything where not foreground)
+  at::Tensor scores;      // [B, A, C] soft one-hot class targets, 0 for background
   at::Tensor foreground;  // [B, A] bool
 };
 
 Targets assign(const at::Tensor& scores, const at::Tensor& boxes, const at::Tensor& truths, const at::Tensor& centers) {
   at::NoGradGuard no_grad;
   const int64_t b = scores.size(0), a = scores.size(1), c = scores.size(2), m = truths.size(1);
-  const at::Tensor cls = truths.select(2, 0);                            // [B, M]
-  const at::Tensor real = cls.ge(0);                                      // [B, M]
-  const at::Tensor gt = truths.narrow(2, 1, 4);                           // [B, M, 4]
+  const at::Tensor cls = truths.select(2, 0);    // [B, M]
+  const at::Tensor real = cls.ge(0);             // [B, M]
+  const at::Tensor gt = truths.narrow(2, 1, 4);  // [B, M, 4]
   const at::Tensor cx = centers.select(1, 0).view({1, 1, a}), cy = centers.select(1, 1).view({1, 1, a});
   const at::Tensor inside = at::stack({cx - gt.select(2, 0).unsqueeze(2), cy - gt.select(2, 1).unsqueeze(2),
                                        gt.select(2, 2).unsqueeze(2) - cx, gt.select(2, 3).unsqueeze(2) - cy})
@@ -36,16 +36,18 @@ Targets assign(const at::Tensor& scores, const at::Tensor& boxes, const at::Tens
                             real.unsqueeze(2);  // [B, M, A]
   const at::Tensor label = cls.clamp_min(0).to(at::kLong);
   const at::Tensor class_score = scores.transpose(1, 2).gather(1, label.unsqueeze(2).expand({b, m, a}));  // [B, M, A]
-  const at::Tensor overlaps = at::where(inside, complete_iou(gt.unsqueeze(2), boxes.unsqueeze(1)).clamp_min(0), at::zeros({}, scores.options()));
-  const at::Tensor align = at::where(inside, class_score.pow(kAlpha) * overlaps.pow(kBeta), at::zeros({}, scores.options()));
+  const at::Tensor overlaps = at::where(inside, complete_iou(gt.unsqueeze(2), boxes.unsqueeze(1)).clamp_min(0),
+                                        at::zeros({}, scores.options()));
+  const at::Tensor align =
+      at::where(inside, class_score.pow(kAlpha) * overlaps.pow(kBeta), at::zeros({}, scores.options()));
   const int64_t k = std::min(kTopK, a);
   const at::Tensor top = std::get<1>(align.topk(k, 2));  // [B, M, k]
   at::Tensor positive = at::zeros({b, m, a}, scores.options()).scatter_(2, top, 1.0).gt(0) & inside;
   // An anchor two objects claim goes to the one it overlaps most.
-  const at::Tensor claims = positive.sum(1, true);  // [B, 1, A]
+  const at::Tensor claims = positive.sum(1, true);                                   // [B, 1, A]
   const at::Tensor most = at::one_hot(overlaps.argmax(1), m).transpose(1, 2).gt(0);  // [B, M, A]
   positive = at::where(claims.gt(1), most, positive);
-  const at::Tensor foreground = positive.any(1);          // [B, A]
+  const at::Tensor foreground = positive.any(1);               // [B, A]
   const at::Tensor owner = positive.to(at::kFloat).argmax(1);  // [B, A]
   Targets t;
   t.foreground = foreground;
@@ -69,7 +71,8 @@ at::Tensor complete_iou(const at::Tensor& a, const at::Tensor& b) {
   const at::Tensor inter = (at::minimum(ax2, bx2) - at::maximum(ax1, bx1)).clamp_min(0) *
                            (at::minimum(ay2, by2) - at::maximum(ay1, by1)).clamp_min(0);
   const at::Tensor iou = inter / (w1 * h1 + w2 * h2 - inter + eps);
-  const at::Tensor cw = at::maximum(ax2, bx2) - at::minimum(ax1, bx1), ch = at::maximum(ay2, by2) - at::minimum(ay1, by1);
+  const at::Tensor cw = at::maximum(ax2, bx2) - at::minimum(ax1, bx1),
+                   ch = at::maximum(ay2, by2) - at::minimum(ay1, by1);
   const at::Tensor diagonal = cw.pow(2) + ch.pow(2) + eps;
   const at::Tensor distance = ((bx1 + bx2 - ax1 - ax2).pow(2) + (by1 + by2 - ay1 - ay2).pow(2)) / 4;
   const at::Tensor v = (4 / (M_PI * M_PI)) * (at::atan(w2 / h2) - at::atan(w1 / h1)).pow(2);
@@ -88,10 +91,11 @@ DetectionLoss detection_loss(const at::Tensor& raw, const at::Tensor& truths, co
   if (truths.dim() != 3 || truths.size(0) != b || truths.size(2) != 5)
     throw bad_input("detection labels must be [images, objects, 5], found " + c10::str(truths.sizes()));
   // An empty object table still needs one (padding) row for the assigner's shapes.
-  const at::Tensor t = truths.size(1) ? truths.to(raw.device()).to(at::kFloat) : at::full({b, 1, 5}, -1.0, raw.options().dtype(at::kFloat));
+  const at::Tensor t = truths.size(1) ? truths.to(raw.device()).to(at::kFloat)
+                                      : at::full({b, 1, 5}, -1.0, raw.options().dtype(at::kFloat));
   if (t.numel() && t.select(2, 0).max().item<double>() >= static_cast<double>(c))
-    throw bad_input("object class " + std::to_string(t.select(2, 0).max().item<int64_t>()) + " is not a class of the model (its head has " +
-                    std::to_string(c) + " classes)");
+    throw bad_input("object class " + std::to_string(t.select(2, 0).max().item<int64_t>()) +
+                    " is not a class of the model (its head has " + std::to_string(c) + " classes)");
   const at::Tensor x = raw.to(at::kFloat);
   const at::Tensor logits = x.narrow(1, 4 * r, c).transpose(1, 2);  // [B, A, C]
   const Targets target = assign(decoded.scores.detach(), decoded.boxes.detach(), t, anchors.centers.to(x.device()));
@@ -108,15 +112,18 @@ DetectionLoss detection_loss(const at::Tensor& raw, const at::Tensor& truths, co
     box = ((1 - complete_iou(pred, truth)) * weight).sum() / norm;
     // DFL: the true distances in strides, each between two bins; cross-entropy towards both,
     // weighted by nearness.
-    const at::Tensor center = anchors.centers.to(x.device()).unsqueeze(0).expand({b, a, 2}).masked_select(fg.unsqueeze(2)).view({-1, 2});
-    const at::Tensor stride = anchors.strides.to(x.device()).unsqueeze(0).expand({b, a, 1}).masked_select(fg.unsqueeze(2)).view({-1, 1});
+    const at::Tensor center =
+        anchors.centers.to(x.device()).unsqueeze(0).expand({b, a, 2}).masked_select(fg.unsqueeze(2)).view({-1, 2});
+    const at::Tensor stride =
+        anchors.strides.to(x.device()).unsqueeze(0).expand({b, a, 1}).masked_select(fg.unsqueeze(2)).view({-1, 1});
     const at::Tensor distance =
         (at::cat({center - truth.narrow(1, 0, 2), truth.narrow(1, 2, 2) - center}, 1) / stride).clamp(0, r - 1 - 0.01);
     const at::Tensor left = distance.floor().to(at::kLong), right = left + 1;
     const at::Tensor w_left = right.to(at::kFloat) - distance, w_right = 1 - w_left;
     const at::Tensor distribution = x.narrow(1, 0, 4 * r).view({b, 4, r, a}).permute({0, 3, 1, 2});  // [B, A, 4, R]
     const at::Tensor log_p = distribution.masked_select(fg.view({b, a, 1, 1})).view({-1, 4, r}).log_softmax(2);
-    const at::Tensor ce = -(log_p.gather(2, left.unsqueeze(2)).squeeze(2) * w_left + log_p.gather(2, right.unsqueeze(2)).squeeze(2) * w_right);
+    const at::Tensor ce = -(log_p.gather(2, left.unsqueeze(2)).squeeze(2) * w_left +
+                            log_p.gather(2, right.unsqueeze(2)).squeeze(2) * w_right);
     dfl = (ce.mean(1) * weight).sum() / norm;
   }
   out.total = kBoxGain * box + kClsGain * cls + kDflGain * dfl;

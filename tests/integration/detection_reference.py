@@ -41,6 +41,17 @@ def iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
+def iou_matrix(boxes):
+    """IoU of every pair of boxes [n, 4], as iou() computes it."""
+    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
+    w = np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None])
+    h = np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None])
+    inter = np.where((w > 0) & (h > 0), w * h, 0.0)
+    area = (x2 - x1) * (y2 - y1)
+    union = area[:, None] + area[None] - inter
+    return np.where((inter > 0) & (union > 0), inter / np.where(union > 0, union, 1), 0.0)
+
+
 def detect(boxes, scores, conf=0.001, iou_threshold=0.7, max_det=300):
     """Per image: best class per anchor, score > conf, NMS within each class, the best max_det.
     Returns a list of (image, class, score, box) in image order, each image best first."""
@@ -49,14 +60,15 @@ def detect(boxes, scores, conf=0.001, iou_threshold=0.7, max_det=300):
         cls = scores[i].argmax(1)
         best = scores[i].max(1)
         order = [k for k in np.argsort(-best, kind="stable") if best[k] > conf]
-        kept = []
-        for k in order:
-            if any(c == cls[k] and iou(boxes[i, k], b) > iou_threshold for _, c, _, b in kept):
+        overlaps = iou_matrix(boxes[i, order])
+        kept = []  # positions in `order`
+        for p, k in enumerate(order):
+            if any(cls[order[q]] == cls[k] and overlaps[q, p] > iou_threshold for q in kept):
                 continue
-            kept.append((i, int(cls[k]), float(best[k]), boxes[i, k]))
+            kept.append(p)
             if len(kept) == max_det:
                 break
-        out.extend(kept)
+        out.extend((i, int(cls[order[p]]), float(best[order[p]]), boxes[i, order[p]]) for p in kept)
     return out
 
 

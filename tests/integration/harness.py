@@ -187,3 +187,22 @@ def silence_heads(loaded, weight, heads, kept, d, axis):
     for h in set(range(heads)) - set(kept):
         w[(slice(None),) * axis + (slice(h * d, (h + 1) * d),)] = 0
     next(i for i in loaded.model.graph.initializer if i.name == weight).CopyFrom(numpy_helper.from_array(w, weight))
+
+
+def ort_detection_map(model, npz, work, limit=0):
+    """(mAP@0.5, mAP@0.5:0.95) of a detector with a raw head (one input `images`, uint8 canvases
+    scaled to [0, 1]) run by onnxruntime-node on the .npz's first `limit` images (0: all), decoded
+    by the numpy reference (detection_reference.py)."""
+    import numpy as np
+    from detection_reference import coco_map, decode, detect
+    d = np.load(npz)
+    x, truths = d["x"], d["boxes"]
+    if limit:
+        x, truths = x[:limit], truths[:limit]
+    os.makedirs(work, exist_ok=True)
+    feed = os.path.join(work, "images.npy")
+    np.save(feed, (x.astype(np.float32) / 255.0)[:, None])
+    raw = ort_outputs(model, {"images": feed}, os.path.join(work, "ort"))["head"]
+    boxes, scores = decode(raw, x.shape[1], x.shape[2])
+    map50, map50_95, _ = coco_map(detect(boxes, scores), truths)
+    return map50, map50_95

@@ -1,10 +1,11 @@
 // YOLOv8's detection loss: its parts on hand-made cases, and that minimizing it over a free head
 // output finds the objects (what training a detector relies on).
+#include "nncompress/train/detection_loss.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include "nncompress/core/error.h"
-#include "nncompress/train/detection_loss.h"
 
 namespace nncompress::train {
 namespace {
@@ -25,8 +26,8 @@ TEST(DetectionLoss, GradientDescentOnAFreeHeadFindsTheObjects) {
   at::manual_seed(0);
   at::Tensor raw = (at::randn({2, 4 * 8 + classes, anchors.centers.size(0)}) * 0.1).requires_grad_(true);
   // Image 0: two objects; image 1: one, and a padding row.
-  const at::Tensor truths = at::tensor({1.f, 2.f, 3.f, 14.f, 17.f, 2.f, 12.f, 10.f, 30.f, 29.f,  //
-                                        0.f, 3.f, 3.f, 21.f, 13.f, -1.f, 0.f, 0.f, 0.f, 0.f})
+  const at::Tensor truths = at::tensor({1.f, 2.f, 3.f, 14.f, 17.f, 2.f,  12.f, 10.f, 30.f, 29.f,  //
+                                        0.f, 3.f, 3.f, 21.f, 13.f, -1.f, 0.f,  0.f,  0.f,  0.f})
                                 .view({2, 2, 5});
   const double first = detection_loss(raw, truths, anchors, head).total.item<double>();
   for (int step = 0; step < 1000; ++step) {
@@ -40,7 +41,8 @@ TEST(DetectionLoss, GradientDescentOnAFreeHeadFindsTheObjects) {
   const DetectionLoss last = detection_loss(raw, truths, anchors, head);
   EXPECT_LT(last.total.item<double>(), first / 4);
   // Each object is found: the best detection of its image and class overlaps it well.
-  const std::vector<eval::Detection> found = eval::select_detections(eval::decode_head(raw.detach(), anchors, head), 0, {});
+  const std::vector<eval::Detection> found =
+      eval::select_detections(eval::decode_head(raw.detach(), anchors, head), 0, {});
   const at::Tensor t = truths.contiguous();
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t k = 0; k < 2; ++k) {
@@ -67,7 +69,9 @@ TEST(DetectionLoss, NoObjectsTrainsOnlyTheClassesTowardsBackground) {
 TEST(DetectionLoss, AClassOutsideTheHeadIsBadInput) {
   const eval::DetectionHead head{{8}, 4};
   const eval::Anchors anchors = eval::anchor_points(16, 16, head);
-  EXPECT_THROW(detection_loss(at::zeros({1, 18, 4}), at::tensor({2.f, 0.f, 0.f, 4.f, 4.f}).view({1, 1, 5}), anchors, head), Error);
+  EXPECT_THROW(
+      detection_loss(at::zeros({1, 18, 4}), at::tensor({2.f, 0.f, 0.f, 4.f, 4.f}).view({1, 1, 5}), anchors, head),
+      Error);
 }
 
 }  // namespace

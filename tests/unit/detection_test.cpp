@@ -1,9 +1,10 @@
 // Detection decoding, NMS and mAP on cases small enough to work out by hand.
+#include "nncompress/eval/detection.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include "nncompress/core/error.h"
-#include "nncompress/eval/detection.h"
 
 namespace nncompress::eval {
 namespace {
@@ -59,7 +60,8 @@ TEST(Detection, NonMaximumSuppressionKeepsOverlapsOfOtherClasses) {
 TEST(Detection, AveragePrecisionReadsTheMonotonePrecisionAt101Recalls) {
   // One image, two objects of class 0; detections: hit (0.9), miss (0.8), hit (0.7).
   at::Tensor truths = at::tensor({0.f, 0.f, 0.f, 10.f, 10.f, 0.f, 20.f, 20.f, 30.f, 30.f}).view({1, 2, 5});
-  const std::vector<Detection> dets{{0, 0, 0.9f, {0, 0, 10, 10}}, {0, 0, 0.8f, {50, 50, 60, 60}}, {0, 0, 0.7f, {20, 20, 30, 31}}};
+  const std::vector<Detection> dets{
+      {0, 0, 0.9f, {0, 0, 10, 10}}, {0, 0, 0.8f, {50, 50, 60, 60}}, {0, 0, 0.7f, {20, 20, 30, 31}}};
   const MeanAveragePrecision m = mean_average_precision(dets, truths);
   // Recall 0.5, 0.5, 1; precision 1, 0.5, 2/3 -> 1, 2/3, 2/3: 51 recalls read 1, 50 read 2/3.
   EXPECT_NEAR(m.map50, (51 + 50 * 2.0 / 3) / 101, 1e-12);
@@ -72,7 +74,8 @@ TEST(Detection, AveragePrecisionReadsTheMonotonePrecisionAt101Recalls) {
 TEST(Detection, ClassesWithoutObjectsAreLeftOutAndEachObjectMatchesOnce) {
   at::Tensor truths = at::full({2, 1, 5}, -1.0);
   truths[1][0] = at::tensor({1.f, 0.f, 0.f, 10.f, 10.f});
-  const std::vector<Detection> dets{{1, 1, 0.9f, {0, 0, 10, 10}}, {1, 1, 0.8f, {0, 0, 10, 10}}, {0, 2, 0.9f, {0, 0, 5, 5}}};
+  const std::vector<Detection> dets{
+      {1, 1, 0.9f, {0, 0, 10, 10}}, {1, 1, 0.8f, {0, 0, 10, 10}}, {0, 2, 0.9f, {0, 0, 5, 5}}};
   const MeanAveragePrecision m = mean_average_precision(dets, truths);
   ASSERT_EQ(m.classes, std::vector<int64_t>{1});  // class 2 has detections but no objects
   EXPECT_NEAR(m.map50, 1.0, 1e-12);               // the duplicate comes after the hit: recall 1 at precision 1

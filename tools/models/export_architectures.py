@@ -247,10 +247,15 @@ def export(name, path, seed):
                           dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
         finish(path)
         return
-    # TRAINING mode keeps BatchNormalization as a node (EVAL folds it into the convolutions);
-    # its running-statistics outputs are dropped so the node is the plain inference form.
-    torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, training=torch.onnx.TrainingMode.TRAINING,
+    export_trainable(model, x, path, "input", "logits")
+
+
+def export_trainable(model, x, path, input_name, output_name):
+    """Opset 13 with a dynamic batch. TRAINING mode keeps BatchNormalization as a node (EVAL folds
+    it into the convolutions); its running-statistics outputs are dropped so the node is the plain
+    inference form."""
+    torch.onnx.export(model, x, path, opset_version=13, input_names=[input_name], output_names=[output_name],
+                      dynamic_axes={input_name: {0: "N"}, output_name: {0: "N"}}, training=torch.onnx.TrainingMode.TRAINING,
                       do_constant_folding=False)
     proto = onnx.load(path)
     inference_form(proto)

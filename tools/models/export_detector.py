@@ -19,12 +19,11 @@ import math
 import os
 import sys
 
-import onnx
 import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_architectures import finish, inference_form  # noqa: E402
+from export_architectures import export_trainable  # noqa: E402
 
 
 class Conv(nn.Module):
@@ -131,15 +130,7 @@ def export(path, size, channels, classes, width, depth, reg_max, max_channels, s
     torch.manual_seed(seed)
     model = Detector(channels, classes, width, depth, reg_max, size, max_channels).eval()
     x = torch.zeros(1, channels, size, size)
-    # TRAINING mode keeps BatchNormalization as nodes (nncompress trains them); inference_form
-    # then drops their running-statistics outputs.
-    torch.onnx.export(model, x, path, opset_version=13, input_names=["images"], output_names=["head"],
-                      dynamic_axes={"images": {0: "N"}, "head": {0: "N"}}, training=torch.onnx.TrainingMode.TRAINING,
-                      do_constant_folding=False)
-    proto = onnx.load(path)
-    inference_form(proto)
-    onnx.save(proto, path)
-    finish(path)
+    export_trainable(model, x, path, "images", "head")
     return model
 
 

@@ -12,9 +12,9 @@
 namespace nncompress::train {
 
 struct DetectionLoss {
-  at::Tensor total;             // differentiable scalar
+  at::Tensor total;                  // differentiable scalar
   double box = 0, cls = 0, dfl = 0;  // the unweighted terms, for logs
-  int64_t assigned = 0;         // anchors given an object
+  int64_t assigned = 0;              // anchors given an object
 };
 
 // `raw` [B, 4 * reg_max + C, A] from the model; `truths` float [B, K, 5] rows (class, x1, y1, x2,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The reference detector compressed (issue 20): int8 alone, then channels pruned to half the MACs
+# with fine-tuning by YOLOv8's loss and int8 after it; the mAP of each in nncompress and in
+# onnxruntime-node (bench/detector_map.py), and batch-1 latency against the float model in
+# onnxruntime-node (bench/latency_pairs.sh, 1 thread).
+#   bench/detector.sh [FINETUNE_EPOCHS (default 5)] [EPOCH_SAMPLES (default 8000)]
+# Needs build/data/detect-train.npz (tools/models/make_detection_dataset.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs=${1:-5} samples=${2:-8000}
+nnc=./build/nncompress
+work=build/bench/detector
+mkdir -p "$work"
+model=models/yolo-detect.onnx train=build/data/detect-train.npz test=models/data/detect-test.npz
+[ -f "$train" ] || /usr/bin/python3 tools/models/make_detection_dataset.py
+"$nnc" --quiet quantize "$model" --method int8 --calib "$train" -o "$work/int8.onnx" --json >"$work/int8.json"
+"$nnc" prune "$model" --method channels --target-macs 0.5 --data "$train" --val "$test" --epochs "$epochs" \
+  --epoch-samples "$samples" --lr 1e-3 --seed 1 -o "$work/pruned.onnx" --json >"$work/pruned.json"
+"$nnc" --quiet quantize "$work/pruned.onnx" --method int8 --calib "$train" -o "$work/pruned-int8.onnx" --json >"$work/pruned-int8.json"
+for m in "$model" "$work/int8.onnx" "$work/pruned.onnx" "$work/pruned-int8.onnx"; do
+  /usr/bin/python3 bench/detector_map.py "$m" "$test"
+done
+echo "int8 alone:"
+bench/latency_pairs.sh "$model" "$work/int8.onnx" 1 1 5
+echo "pruned to half the MACs, fine-tuned, int8:"
+bench/latency_pairs.sh "$model" "$work/pruned-int8.onnx" 1 1 5
