@@ -3,7 +3,8 @@
 # with fine-tuning by YOLOv8's loss and int8 after it; the mAP of each in nncompress and in
 # onnxruntime-node (bench/detector_map.py), and batch-1 latency against the float model in
 # onnxruntime-node (bench/latency_pairs.sh, 1 thread).
-#   bench/detector.sh [FINETUNE_EPOCHS (default 5)] [EPOCH_SAMPLES (default 8000)]
+#   [LIMIT=N] bench/detector.sh [FINETUNE_EPOCHS (default 5)] [EPOCH_SAMPLES (default 8000)]
+# LIMIT: the mAPs on the first N test canvases (the numpy reference takes minutes on all 1,000).
 # Needs build/data/detect-train.npz (tools/models/make_detection_dataset.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ model=models/yolo-detect.onnx train=build/data/detect-train.npz test=models/data
   --epoch-samples "$samples" --lr 1e-3 --seed 1 -o "$work/pruned.onnx" --json >"$work/pruned.json"
 "$nnc" --quiet quantize "$work/pruned.onnx" --method int8 --calib "$train" -o "$work/pruned-int8.onnx" --json >"$work/pruned-int8.json"
 for m in "$model" "$work/int8.onnx" "$work/pruned.onnx" "$work/pruned-int8.onnx"; do
-  /usr/bin/python3 bench/detector_map.py "$m" "$test"
+  /usr/bin/python3 bench/detector_map.py "$m" "$test" "${LIMIT:-0}"
 done
 echo "int8 alone:"
 bench/latency_pairs.sh "$model" "$work/int8.onnx" 1 1 5
