@@ -46,15 +46,20 @@ bool scalar_constant(const ir::Value* v) {
 // head convolutions, concatenated and reshaped into its raw output). Such tensors are the model's
 // raw answers and stay float: one 8-bit range over a detector's class logits (background logits
 // reach -500) rounds the decisive values near 0 away (mAP 77% -> 0.1%, docs/benchmarks.md).
-bool raw_output(const ir::Value* v, int depth = 0) {
-  static const std::set<std::string> layout = {"Concat", "Reshape", "Flatten", "Transpose", "Squeeze",
-                                               "Unsqueeze", "Identity", "Split", "Slice"};
-  if (v->is_graph_output()) return true;
-  if (depth > 16) return false;
-  for (const ir::Use& u : v->uses())
-    if (u.node->in_default_domain() && layout.count(u.node->op_type()))
-      for (const ir::Value* o : u.node->outputs())
-        if (o && raw_output(o, depth + 1)) return true;
+bool raw_output(const ir::Value* v) {
+  static const std::set<std::string> layout = {"Concat",    "Reshape",  "Flatten", "Transpose", "Squeeze",
+                                               "Unsqueeze", "Identity", "Split",   "Slice"};
+  std::vector<const ir::Value*> todo{v};
+  std::set<const ir::Value*> seen{v};  // each value once: no blow-up on graphs that fan out
+  while (!todo.empty()) {
+    const ir::Value* x = todo.back();
+    todo.pop_back();
+    if (x->is_graph_output()) return true;
+    for (const ir::Use& u : x->uses())
+      if (u.node->in_default_domain() && layout.count(u.node->op_type()))
+        for (const ir::Value* o : u.node->outputs())
+          if (o && seen.insert(o).second) todo.push_back(o);
+  }
   return false;
 }
 
