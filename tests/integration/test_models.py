@@ -52,15 +52,15 @@ def test_the_readme_lists_the_detector():
 @pytest.mark.parametrize("name,table_map50", DETECTORS)
 def test_eval_and_onnxruntime_give_the_readme_map(nncompress, tmp_path, name, table_map50):
     """The detector's mAP@0.5 on the test canvases; onnxruntime-node's outputs, decoded and scored by
-    the numpy reference, give nncompress's mAP (on the first 200 canvases: the reference is slow)."""
+    the numpy reference, give nncompress's mAP (on the first 100 canvases: the numpy reference is slow)."""
     from harness import ort_detection_map
     model, dataset = os.path.join(MODELS, name), os.path.join(MODELS, "data", "detect-test.npz")
     code, out, err = run([nncompress, "--quiet", "eval", model, "--data", dataset, "--json"])
     assert code == 0, err
     ours = json.loads(out)["map50"] * 100
     assert abs(ours - float(table_map50)) < 0.005 + 1e-9, f"eval {ours:.2f}% vs README {table_map50}%"
-    code, out, err = run([nncompress, "--quiet", "eval", model, "--data", dataset, "--limit", "200", "--json"])
+    code, out, err = run([nncompress, "--quiet", "eval", model, "--data", dataset, "--limit", "100", "--json"])
     assert code == 0, err
     ours = json.loads(out)
-    theirs = ort_detection_map(model, dataset, tmp_path, limit=200)
+    theirs = ort_detection_map(model, dataset, tmp_path, limit=100)
     assert theirs[0] == pytest.approx(ours["map50"], abs=0.002) and theirs[1] == pytest.approx(ours["map50_95"], abs=0.002)
