@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libdnnl-dev libideep-dev  # oneDNN and its ideep wrapper, for fused convolutions (LibTorch uses the same)
   libonnx-dev libprotobuf-dev protobuf-compiler
+  libgloo-dev  # Gloo headers for LibTorch's c10d (data-parallel training; LibTorch links libgloo0)
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   libstb-dev  # stb_image: PNG/JPEG datasets
   libgtest-dev libgmock-dev libbenchmark-dev

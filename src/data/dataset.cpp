@@ -133,12 +133,16 @@ Dataset load_dataset(const std::string& path, int64_t limit, const ImageSize& re
 }
 
 Dataset first_samples(const Dataset& data, int64_t limit) {
+  if (limit >= data.size()) return data;
+  return sample_range(data, 0, limit);
+}
+
+Dataset sample_range(const Dataset& data, int64_t first, int64_t count) {
   Dataset out = data;
-  if (limit >= data.size()) return out;
-  out.x = out.x.narrow(0, 0, limit);
-  for (auto& [name, a] : out.inputs) a = a.narrow(0, 0, limit);
-  if (out.has_labels()) out.y = out.y.narrow(0, 0, limit);
-  if (out.has_boxes()) out.boxes = out.boxes.narrow(0, 0, limit);
+  out.x = out.x.narrow(0, first, count);
+  for (auto& [name, a] : out.inputs) a = a.narrow(0, first, count);
+  if (out.has_labels()) out.y = out.y.narrow(0, first, count);
+  if (out.has_boxes()) out.boxes = out.boxes.narrow(0, first, count);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "nncompress/core/error.h"
+#include "nncompress/dist/process_group.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/runtime/tensor_convert.h"
 #include "nncompress/train/detection_loss.h"
@@ -67,19 +68,22 @@ void adam_step(Slot& s, double lr, int64_t step, const TrainOptions& o) {
   s.param.detach().sub_(lr / c1 * s.momentum / ((s.second / c2).sqrt() + eps));
 }
 
-at::Tensor augment(const at::Tensor& x, const TrainOptions& o, at::Generator& gen) {
+// Random crops and flips for the samples [first, first + n) of a global batch of `total`: the draws
+// are made for the whole global batch on every rank, so data-parallel ranks augment their shares
+// exactly as one process would the whole batch.
+at::Tensor augment(const at::Tensor& x, const TrainOptions& o, at::Generator& gen, int64_t first, int64_t total) {
   at::Tensor out = x;
   if (o.augment_crop_padding > 0 && x.dim() == 4) {
     const int64_t p = o.augment_crop_padding, h = x.size(2), w = x.size(3);
     const at::Tensor padded = at::constant_pad_nd(x, {p, p, p, p}, 0.0);
-    const at::Tensor offsets = at::randint(0, 2 * p + 1, {x.size(0), 2}, gen, at::kLong);
+    const at::Tensor offsets = at::randint(0, 2 * p + 1, {total, 2}, gen, at::kLong).narrow(0, first, x.size(0)).contiguous();
     const int64_t* off = offsets.data_ptr<int64_t>();
     std::vector<at::Tensor> crops;
     for (int64_t i = 0; i < x.size(0); ++i) crops.push_back(padded[i].narrow(1, off[2 * i], h).narrow(2, off[2 * i + 1], w));
     out = at::stack(crops);
   }
   if (o.augment_flip && x.dim() == 4) {
-    const at::Tensor flip = (at::rand({x.size(0), 1, 1, 1}, gen, at::kFloat) < 0.5);
+    const at::Tensor flip = (at::rand({total, 1, 1, 1}, gen, at::kFloat) < 0.5).narrow(0, first, x.size(0));
     out = at::where(flip, out.flip({3}), out);
   }
   return out;
@@ -93,6 +97,18 @@ std::unordered_map<std::string, at::Tensor> snapshot(runtime::Executor& exec, co
 }
 
 }  // namespace
+
+int64_t epoch_sample_count(int64_t samples, const TrainOptions& o) {
+  return o.epoch_samples > 0 ? std::min(o.epoch_samples, samples) : samples;
+}
+
+int64_t steps_per_epoch(int64_t samples, const TrainOptions& o) {
+  const int64_t n = epoch_sample_count(samples, o), ranks = dist::world_size();
+  const int64_t global_batch = std::max<int64_t>(o.batch, 1) * ranks;
+  int64_t steps = (n + global_batch - 1) / global_batch;
+  if (steps > 0 && n - (steps - 1) * global_batch < ranks) --steps;
+  return steps;
+}
 
 std::vector<std::string> trainable_parameters(const ir::Model& model) {
   std::set<const ir::Value*> statistics;
@@ -191,13 +207,13 @@ class Run {
 
   TrainResult train(const data::Dataset* val) {
     TrainResult result;
-    const int64_t available = train_.size();
-    const int64_t n = o_.epoch_samples > 0 ? std::min(o_.epoch_samples, available) : available;
-    const int64_t batches = (n + o_.batch - 1) / o_.batch;
+    const int64_t n = epoch_sample_count(train_.size(), o_);
+    const int64_t batches = steps_per_epoch(train_.size(), o_);
     total_steps_ = batches * o_.epochs;
     std::unordered_map<std::string, at::Tensor> best = snapshot(exec_, all_float_);
     double best_val = -1;
     const auto t_start = std::chrono::steady_clock::now();
+    const dist::Traffic traffic_start = dist::traffic();
     for (int epoch = 1; epoch <= o_.epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
       EpochStats stats = train_epoch(epoch, n, batches);
@@ -219,7 +235,13 @@ class Run {
       result.epochs.push_back(stats);
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    result.samples_per_second = elapsed > 0 ? static_cast<double>(n) * o_.epochs / elapsed : 0;
+    const int64_t trained = std::min(n, batches * o_.batch * dist::world_size());  // less a dropped remainder
+    result.samples_per_second = elapsed > 0 ? static_cast<double>(trained) * o_.epochs / elapsed : 0;
+    const dist::Traffic traffic = dist::traffic();
+    result.ranks = dist::world_size();
+    result.exchanges = traffic.exchanges - traffic_start.exchanges;
+    result.exchanged_bytes = traffic.bytes - traffic_start.bytes;
+    result.exchange_seconds = traffic.seconds - traffic_start.seconds;
     weights_ = std::move(best);
     return result;
   }
@@ -307,11 +329,35 @@ class Run {
     return loss;
   }
 
-  // Backward, the optimizer step at the scheduled learning rate, then masks and hooks.
-  void optimize(const at::Tensor& loss) {
+  // This batch's sums (the loss times the samples, samples, correct top-1, agreement with the
+  // teacher): this rank's, then the global batch's once reduced.
+  struct BatchSums {
+    double loss = 0, samples = 0, correct = 0, agree = 0;
+  };
+
+  void backward(const at::Tensor& loss) {
     for (Slot& s : slots_)
       if (s.param.grad().defined()) s.param.mutable_grad().zero_();
+    for (at::Tensor t : o_.synced_gradients)
+      if (t.grad().defined()) t.mutable_grad().zero_();
     loss.backward();
+  }
+
+  // Data-parallel: every rank's gradients and sums added up (each rank's loss was weighted by its
+  // share of the global batch, so the sum is the gradient of the global batch's mean loss).
+  void reduce(BatchSums& sums) {
+    if (!dist::active()) return;
+    std::vector<at::Tensor> tensors;
+    for (Slot& s : slots_) tensors.push_back(s.param.grad());
+    for (const at::Tensor& t : o_.synced_gradients) tensors.push_back(t.grad());
+    tensors.push_back(at::tensor({sums.loss, sums.samples, sums.correct, sums.agree}, at::kDouble));
+    dist::all_reduce_sum(tensors);
+    const double* total = tensors.back().data_ptr<double>();
+    sums = {total[0], total[1], total[2], total[3]};
+  }
+
+  // The optimizer step at the scheduled learning rate, then masks and hooks.
+  void step() {
     ++step_;
     const double lr = o_.lr * schedule_factor(o_.schedule, step_ - 1, total_steps_);
     {
@@ -332,51 +378,56 @@ class Run {
   EpochStats train_epoch(int epoch, int64_t n, int64_t batches) {
     exec_.set_training(true);
     const at::Tensor order = at::randperm(train_.size(), gen_, at::kLong);
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0, agree = 0;
+    const int64_t ranks = dist::world_size(), global_batch = o_.batch * ranks;
+    BatchSums epoch_sums;
     for (int64_t b = 0; b < batches; ++b) {
-      const at::Tensor idx = order.narrow(0, b * o_.batch, std::min(o_.batch, n - b * o_.batch));
+      // This rank's contiguous share of the global batch: with equal shares, rank r trains on what
+      // one process with a batch `ranks` times larger would put at positions [r * batch, ...).
+      const int64_t global = std::min(global_batch, n - b * global_batch);
+      const int64_t first = global * dist::rank() / ranks, share = global * (dist::rank() + 1) / ranks - first;
+      const at::Tensor idx = order.narrow(0, b * global_batch + first, share);
       std::vector<at::Tensor> x = data::prepare_inputs(train_, idx, exec_.inputs(), o_.preprocess);
-      if (x.size() == 1) x[0] = augment(x[0], o_, gen_);  // image augmentation: models with one input
+      if (x.size() == 1) x[0] = augment(x[0], o_, gen_, first, global);  // image augmentation: models with one input
       show_views();
       at::Tensor logits = exec_.run(x).at(0);
       hide_views();
+      BatchSums sums;
+      sums.samples = static_cast<double>(share);
+      at::Tensor loss;
       if (o_.detection) {
-        const at::Tensor loss = detection_loss_of(x, logits, idx);
-        const double loss_value = loss.item<double>();
-        if (!std::isfinite(loss_value)) throw diverged(epoch, b, batches, "the loss is " + number(loss_value));
-        optimize(loss);
-        loss_sum += loss_value * idx.size(0);
-        seen += idx.size(0);
-        if (o_.progress) o_.progress(epoch, b + 1, batches, loss_sum / seen, -1);
-        continue;
+        loss = detection_loss_of(x, logits, idx);
+      } else {
+        const bool class_scores = eval::is_class_scores(logits.sizes());
+        logits = logits.reshape({logits.size(0), -1});
+        const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
+        loss = loss_of(x, logits, labels, class_scores);
+        agreement_known_ = agreement_known_ && class_scores;
+        if (labels.defined()) sums.correct = static_cast<double>(logits.argmax(1).eq(labels).sum().item<int64_t>());
+        sums.agree = static_cast<double>(last_agreement_);
       }
-      const bool class_scores = eval::is_class_scores(logits.sizes());
-      logits = logits.reshape({logits.size(0), -1});
-      const at::Tensor labels = train_.has_labels() ? train_.y.index_select(0, idx) : at::Tensor();
-      const at::Tensor loss = loss_of(x, logits, labels, class_scores);
-      agreement_known_ = agreement_known_ && class_scores;
-      const double loss_value = loss.item<double>();
+      sums.loss = loss.item<double>() * sums.samples;
+      backward(ranks > 1 ? loss * (sums.samples / static_cast<double>(global)) : loss);
+      reduce(sums);
+      const double loss_value = sums.loss / sums.samples;
       if (!std::isfinite(loss_value)) throw diverged(epoch, b, batches, "the loss is " + number(loss_value));
-      optimize(loss);
-      const int64_t bs = idx.size(0);
-      loss_sum += loss_value * bs;
-      seen += bs;
-      if (labels.defined()) correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
-      agree += last_agreement_;
+      step();
+      epoch_sums.loss += sums.loss, epoch_sums.samples += sums.samples;
+      epoch_sums.correct += sums.correct, epoch_sums.agree += sums.agree;
       if (o_.progress)
-        o_.progress(epoch, b + 1, batches, loss_sum / seen,
-                    static_cast<double>(labels.defined() ? correct : agree) / seen);
+        o_.progress(epoch, b + 1, batches, epoch_sums.loss / epoch_sums.samples,
+                    o_.detection ? -1
+                                 : (train_.has_labels() ? epoch_sums.correct : epoch_sums.agree) / epoch_sums.samples);
     }
     // Trained tensors only: constants may hold infinity on purpose (attention masks).
     for (const Slot& s : slots_)
       if (!s.param.isfinite().all().item<bool>()) throw diverged(epoch, batches - 1, batches, "a weight became NaN or infinite");
     EpochStats stats;
     stats.epoch = epoch;
-    stats.samples = seen;
-    stats.train_loss = loss_sum / std::max<int64_t>(seen, 1);
-    if (train_.has_labels() && !o_.detection) stats.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(seen, 1);
-    if (o_.teacher && agreement_known_ && !o_.detection) stats.teacher_agreement = static_cast<double>(agree) / std::max<int64_t>(seen, 1);
+    stats.samples = static_cast<int64_t>(epoch_sums.samples);
+    const double seen = std::max(epoch_sums.samples, 1.0);
+    stats.train_loss = epoch_sums.loss / seen;
+    if (train_.has_labels() && !o_.detection) stats.train_accuracy = epoch_sums.correct / seen;
+    if (o_.teacher && agreement_known_ && !o_.detection) stats.teacher_agreement = epoch_sums.agree / seen;
     return stats;
   }
 
@@ -388,10 +439,22 @@ class Run {
     eo.preprocess = o_.preprocess;
     eo.detection = o_.detection;
     show_views();
-    const eval::EvalResult r = eval::evaluate(exec_, val, eo);
+    std::optional<double> score;
+    const int64_t ranks = dist::world_size(), n = val.size();
+    if (ranks > 1 && !o_.detection && n >= ranks) {
+      // Each rank scores its share; the correct counts add up to the whole set's. (A detector's
+      // mAP does not add up: every rank scores the whole set.)
+      const int64_t first = n * dist::rank() / ranks, count = n * (dist::rank() + 1) / ranks - first;
+      const eval::EvalResult r = eval::evaluate(exec_, data::sample_range(val, first, count), eo);
+      std::vector<at::Tensor> sums = {at::tensor({std::round(r.top1.value_or(0) * count), static_cast<double>(count)}, at::kDouble)};
+      dist::all_reduce_sum(sums);
+      score = sums[0][0].item<double>() / sums[0][1].item<double>();
+    } else {
+      const eval::EvalResult r = eval::evaluate(exec_, val, eo);
+      score = o_.detection ? (r.map ? std::optional<double>(r.map->map50) : std::nullopt) : r.top1;
+    }
     hide_views();
-    if (o_.detection) return r.map ? std::optional<double>(r.map->map50) : std::nullopt;
-    return r.top1;
+    return score;
   }
 
   const data::Dataset& train_;

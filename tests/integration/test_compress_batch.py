@@ -57,6 +57,30 @@ def test_every_entry_runs_and_the_first_failure_sets_the_exit_code(nncompress, w
     assert "min-size-ratio" in rows[1]["message"] and "missing.onnx" in rows[2]["message"]
 
 
+def test_shards_split_a_manifest_and_their_summaries_merge(nncompress, work):
+    """--shard I/N runs entries I, I+N, ...: two shards of a three-entry manifest run every entry once,
+    each row says its place in the manifest, and no shard writes another's outputs."""
+    out = work / "sharded"
+    csv = work / "sharded.csv"
+    csv.write_text("model,output,recipe,data,limit\n" + "".join(
+        f"{LENET5},{out}/{i}.onnx,{work}/int8.yaml,{MNIST_TEST},200\n" for i in range(3)))
+    merged = []
+    for shard, expected in (("0/2", [0, 2]), ("1/2", [1])):
+        code, stdout, err = run([nncompress, "--quiet", "compress", "--batch", csv, "--shard", shard, "--json"])
+        assert code == 0, err
+        summary = json.loads(stdout)
+        assert summary["shard"] == shard and [r["entry"] for r in summary["models"]] == expected
+        assert sorted(p.name for p in out.glob("*.onnx")) == sorted(f"{i}.onnx" for i in expected + merged)
+        merged += expected
+    assert sorted(merged) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("shard", ["2/2", "-1/2", "1", "a/b", "0/0", "1/2x"])
+def test_a_bad_shard_exits_2(nncompress, work, manifest, shard):
+    code, _, err = run([nncompress, "compress", "--batch", manifest, "--shard", shard])
+    assert code == 2 and "is not I/N" in err, err
+
+
 def test_a_csv_manifest(nncompress, work):
     csv = work / "batch.csv"
     csv.write_text(f"model,output,recipe,data,limit\n{LENET5},{work}/out/d.onnx,{work}/int8.yaml,{MNIST_TEST},300\n")

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 #include <iostream>
 
 #include "cli_common.h"
@@ -39,6 +40,7 @@ struct CompressCommand {
   ModelOptions model_options;
   std::string batch;
   int jobs = 1;
+  std::string shard;  // "i/n"
 };
 
 void write_text(const std::string& path, const std::string& text) {
@@ -102,6 +104,9 @@ void register_compress(CLI::App& app, Action& action) {
                   "data, val, report, max-accuracy-drop, min-size-ratio, limit and the options below by name); continues "
                   "past failures, prints one table. --batch N (a number) is the batch size, as in other commands");
   cmd->add_option("--jobs", o->jobs, "With --manifest: models compressed in parallel processes")->check(positive())->capture_default_str();
+  cmd->add_option("--shard", o->shard,
+                  "With --manifest: compress only share I of N (I/N, I from 0: entries I, I+N, I+2N, ...), to split a "
+                  "manifest over machines (docs/distributed.md)");
   cmd->add_option("--recipe", o->recipe, "YAML recipe (default: prune.channels to half the MACs + 3 epochs, then int8)");
   add_data_options(cmd, o->data, false, "--batch-size");
   add_task_options(cmd, o->task);
@@ -134,8 +139,11 @@ void register_compress(CLI::App& app, Action& action) {
       }
       if (!o->batch.empty()) {
         if (!o->model.empty() || !o->output.empty()) throw bad_input("--manifest takes the models from the manifest: give no MODEL or -o");
-        return run_compress_batch({o->batch, o->jobs, global_options().threads, o->seed, o->json});
+        BatchOptions batch{o->batch, o->jobs, global_options().threads, o->seed, o->json};
+        if (!o->shard.empty()) std::tie(batch.shard_index, batch.shard_count) = parse_shard(o->shard);
+        return run_compress_batch(batch);
       }
+      if (!o->shard.empty()) throw bad_input("--shard splits a manifest: give --manifest too");
       if (o->model.empty() || o->output.empty()) throw bad_input("compress needs MODEL and -o OUTPUT (or --manifest MANIFEST)");
       check_output_path(o->model, o->output);
       if (!o->report.empty()) check_output_path(o->model, o->report);

@@ -84,6 +84,9 @@ void register_finetune(CLI::App& app, Action& action) {
       const train::TrainResult r = train::fine_tune(model, train_data, val ? &*val : nullptr, o->train);
       const uint64_t bytes = onnxio::save_model(model, o->output);
       spdlog::info("kept epoch {}; wrote {} ({})", r.best_epoch, o->output, human_bytes(bytes));
+      if (r.ranks > 1)
+        spdlog::info("{} ranks exchanged {} in {} all-reduces, {:.1f} s of waiting", r.ranks, human_bytes(r.exchanged_bytes),
+                     r.exchanges, r.exchange_seconds);
       if (o->json) {
         auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
         nlohmann::json epochs = nlohmann::json::array();
@@ -101,7 +104,12 @@ void register_finetune(CLI::App& app, Action& action) {
                                     {"best_epoch", r.best_epoch},
                                     {"best_val_top1", optional(r.best_val_top1)},
                                     {"best_val_map50", optional(r.best_val_map50)},
-                                    {"samples_per_second", r.samples_per_second}}
+                                    {"samples_per_second", r.samples_per_second},
+                                    {"data_parallel",
+                                     {{"ranks", r.ranks},
+                                      {"exchanges", r.exchanges},
+                                      {"exchanged_bytes", r.exchanged_bytes},
+                                      {"exchange_seconds", r.exchange_seconds}}}}
                          .dump(2)
                   << std::endl;
       }

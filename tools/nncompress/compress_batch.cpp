@@ -112,11 +112,37 @@ std::string percent(const nlohmann::json& v) {
 
 }  // namespace
 
+std::pair<int, int> parse_shard(const std::string& text) {
+  const size_t slash = text.find('/');
+  int index = -1, count = 0;
+  try {
+    size_t used_i = 0, used_n = 0;
+    if (slash != std::string::npos) {
+      index = std::stoi(text.substr(0, slash), &used_i);
+      count = std::stoi(text.substr(slash + 1), &used_n);
+    }
+    if (used_i != slash || used_n != text.size() - slash - 1) index = -1;
+  } catch (const std::exception&) {
+    index = -1;
+  }
+  if (slash == std::string::npos || index < 0 || count < 1 || index >= count)
+    throw bad_input("--shard '" + text + "' is not I/N with 0 <= I < N (e.g. 0/4 for the first of 4 machines)");
+  return {index, count};
+}
+
 int run_compress_batch(const BatchOptions& o) {
-  const std::vector<pipeline::BatchEntry> entries = pipeline::load_manifest(o.manifest);
+  const std::vector<pipeline::BatchEntry> manifest = pipeline::load_manifest(o.manifest);
+  // This shard's entries, round-robin so that neighbouring (often similar) models spread out;
+  // outputs are checked over the whole manifest, so shards never collide.
+  std::vector<pipeline::BatchEntry> entries;
+  std::vector<size_t> entry_index;  // position in the manifest, for merging shards' summaries
+  for (size_t i = static_cast<size_t>(o.shard_index); i < manifest.size(); i += static_cast<size_t>(o.shard_count)) {
+    entries.push_back(manifest[i]);
+    entry_index.push_back(i);
+  }
   // No entry may write what any entry reads, or what another entry writes.
-  for (const pipeline::BatchEntry& e : entries) plan_outputs({e.model, e.data, e.val, e.recipe}, {});
-  for (const pipeline::BatchEntry& e : entries) {
+  for (const pipeline::BatchEntry& e : manifest) plan_outputs({e.model, e.data, e.val, e.recipe}, {});
+  for (const pipeline::BatchEntry& e : manifest) {
     std::vector<std::string> outputs{e.output, e.report};
     for (const char* ext : {".md", ".html", ".log"})
       outputs.push_back(fs::path(e.report).replace_extension(ext).string());
@@ -161,7 +187,7 @@ int run_compress_batch(const BatchOptions& o) {
     const pipeline::BatchEntry& e = entries[i];
     const Outcome& out = outcomes[i];
     if (out.exit_code != 0 && exit_code == kOk) exit_code = out.exit_code;
-    nlohmann::json row = {{"model", e.model},       {"output", e.output},  {"report", e.report},
+    nlohmann::json row = {{"entry", entry_index[i]},  {"model", e.model},    {"output", e.output}, {"report", e.report},
                           {"log", out.log},         {"exit_code", out.exit_code}, {"status", status_of(out.exit_code)},
                           {"seconds", out.seconds}, {"top1_before", nullptr}, {"top1_after", nullptr},
                           {"size_ratio", nullptr},  {"message", out.exit_code == 0 ? "" : last_line(out.log)}};
@@ -174,7 +200,12 @@ int run_compress_batch(const BatchOptions& o) {
     rows.push_back(row);
   }
   if (o.json) {
-    std::cout << nlohmann::json{{"manifest", o.manifest}, {"jobs", jobs}, {"models", rows}}.dump(2) << std::endl;
+    std::cout << nlohmann::json{{"manifest", o.manifest},
+                                {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)},
+                                {"jobs", jobs},
+                                {"models", rows}}
+                     .dump(2)
+              << std::endl;
     return exit_code;
   }
   std::printf("| # | model | status | top-1 before | top-1 after | size ratio | seconds | details |\n");
@@ -184,7 +215,7 @@ int run_compress_batch(const BatchOptions& o) {
     char ratio[32] = "—";
     if (r["size_ratio"].is_number()) std::snprintf(ratio, sizeof ratio, "%.2fx", r["size_ratio"].get<double>());
     const std::string details = r["message"].get<std::string>().empty() ? r["report"].get<std::string>() : r["message"].get<std::string>();
-    std::printf("| %zu | %s | %s | %s | %s | %s | %.1f | %s |\n", i + 1, r["model"].get<std::string>().c_str(),
+    std::printf("| %zu | %s | %s | %s | %s | %s | %.1f | %s |\n", entry_index[i] + 1, r["model"].get<std::string>().c_str(),
                 r["status"].get<std::string>().c_str(), percent(r["top1_before"]).c_str(), percent(r["top1_after"]).c_str(),
                 ratio, r["seconds"].get<double>(), details.c_str());
   }

@@ -50,6 +50,8 @@ Dataset load_dataset(const std::string& path, int64_t limit = 0, const ImageSize
 
 // The first `limit` samples (all when there are fewer), sharing storage with `data`.
 Dataset first_samples(const Dataset& data, int64_t limit);
+// Samples [first, first + count), sharing storage with `data` (a data-parallel rank's share).
+Dataset sample_range(const Dataset& data, int64_t first, int64_t count);
 
 struct Preprocess {
   // Multiplies samples; default: 1/255 for uint8 samples, 1 otherwise.

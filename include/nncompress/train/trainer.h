@@ -3,6 +3,12 @@
 // cosine / one-cycle / constant schedules, simple augmentation, BatchNorm in training mode,
 // validation each epoch with the best epoch kept. Later passes hook in extra loss terms, their
 // own parameter groups, and a callback after each optimizer step (masks, quantizers).
+//
+// Data-parallel when the process is one rank of a group (dist/process_group.h): every rank holds
+// the whole model and draws the same sample order (same seed); each global batch of `batch` times
+// the ranks is split into contiguous shares, gradients are summed across ranks before every step,
+// BatchNorm normalizes by the global batch's statistics (SyncBatchNorm), and validation is split
+// across ranks (classification) and reduced. Every rank ends with the same weights.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -41,7 +47,7 @@ struct TrainOptions {
   // Samples each epoch draws (a fresh random subset every epoch); 0 or more than the data: all.
   // Bounds the cost of recovery fine-tuning on big training sets without dropping data.
   int64_t epoch_samples = 0;
-  int64_t batch = 128;
+  int64_t batch = 128;  // per rank when data-parallel (as PyTorch's DDP): the global batch is batch x ranks
   std::string optimizer = "sgd";  // "sgd" or "adam"
   double lr = 0.01;
   double momentum = 0.9;
@@ -77,6 +83,9 @@ struct TrainOptions {
   std::vector<ParamGroup> extra_groups;
   std::function<at::Tensor()> extra_loss;  // added to the loss when set
   std::function<void()> after_step;
+  // Leaves trained outside the optimizer whose gradients after_step reads (AutoPrune's
+  // auxiliaries): zeroed before each backward pass and summed across data-parallel ranks.
+  std::vector<at::Tensor> synced_gradients;
   // Reparameterized weights: the forward pass sees view(weight) instead of the trained weight
   // (e.g. AutoPrune's weight x step(auxiliary) with a straight-through gradient). The optimizer
   // still updates the weight itself, and the weight is what fine_tune writes back.
@@ -105,12 +114,23 @@ struct TrainResult {
   std::optional<double> best_val_top1;
   std::optional<double> best_val_map50;  // detection
   double samples_per_second = 0;
+  // Data-parallel: the ranks, and what training exchanged (gradients, SyncBatchNorm statistics,
+  // validation counts) on this rank: collectives, bytes summed, seconds spent in them.
+  int ranks = 1;
+  int64_t exchanges = 0, exchanged_bytes = 0;
+  double exchange_seconds = 0;
 };
 
 // Trains the model's parameters in place: on return the model's initializers hold the weights
 // of the best epoch. Throws bad_input when the data cannot train this model (e.g. no labels and no teacher).
 TrainResult fine_tune(ir::Model& model, const data::Dataset& train_data, const data::Dataset* val_data,
                       const TrainOptions& options);
+
+// Samples each epoch trains on (epoch_samples, bounded by the data).
+int64_t epoch_sample_count(int64_t samples, const TrainOptions& options);
+// Optimizer steps per epoch: global batches of `batch` x ranks; when data-parallel, a last global
+// batch smaller than the number of ranks is dropped (a rank would have no sample).
+int64_t steps_per_epoch(int64_t samples, const TrainOptions& options);
 
 // Names of the initializers fine_tune trains: floating-point, not BatchNorm statistics, not single
 // numbers that only formula ops read (epsilons, exponents, Clip bounds).

@@ -72,6 +72,7 @@ AutoPruneResult prune_autoprune(ir::Model& model, const data::Dataset& train_dat
   AutoPruneResult result;
   train::TrainOptions t = o.train;
   t.keep_best_epoch = false;  // the masks change over training: the last epoch is the pruned model
+  t.synced_gradients = aux;     // read by the signal after each step
   for (size_t i = 0; i < layers.size(); ++i)
     t.views.push_back({layers[i].weight->name(), [m = aux[i]](const at::Tensor& w) { return masked_view(w, m); }});
 

@@ -30,8 +30,7 @@ void AuxiliarySignal::clear_gradients() {
 }
 
 int64_t search_steps(int64_t samples, const train::TrainOptions& t, double fraction) {
-  const int64_t batches = (samples + t.batch - 1) / std::max<int64_t>(t.batch, 1);
-  return std::max<int64_t>(1, static_cast<int64_t>(fraction * batches * t.epochs));
+  return std::max<int64_t>(1, static_cast<int64_t>(fraction * train::steps_per_epoch(samples, t) * t.epochs));
 }
 
 }  // namespace nncompress::passes

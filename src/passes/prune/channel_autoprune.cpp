@@ -196,6 +196,7 @@ ChannelAutoPruneResult prune_autoprune_channels(ir::Model& model, const ir::Type
 
   train::TrainOptions t = o.train;
   t.keep_best_epoch = false;  // the gates change over training: the last epoch is the pruned model
+  t.synced_gradients = aux_in_order;  // read by the signal after each step
   add_gate_views(t, plan, aux, open);
 
   const int64_t search_end = search_steps(train_data.size(), t, o.search_fraction.value_or(1.0 / 3.0));

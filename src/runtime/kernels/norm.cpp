@@ -1,5 +1,8 @@
 // BatchNormalization, InstanceNormalization, LayerNormalization.
+#include <ATen/core/grad_mode.h>
+
 #include "kernel_util.h"
+#include "nncompress/dist/process_group.h"
 #include "nncompress/runtime/kernel_registry.h"
 
 namespace nncompress::runtime::kernels {
@@ -13,6 +16,35 @@ std::vector<int64_t> channel_shape(int64_t rank) {
   std::vector<int64_t> s(rank, 1);
   s[1] = -1;
   return s;
+}
+
+// Data-parallel fine-tuning: statistics over the global batch (every rank's samples), as PyTorch's
+// SyncBatchNorm, so that N ranks train the model one process would on the same samples. One sum
+// across ranks carries each channel's sum and sum of squares; the samples are shifted by the
+// running mean first (the same on every rank, and near the batch mean), which keeps the variance
+// E[d^2] - E[d]^2 free of cancellation. The sum is differentiable: the backward pass sums the
+// statistics' gradients across ranks in one more exchange.
+at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias, at::Tensor mean,
+                           at::Tensor var, double momentum, double eps) {
+  std::vector<int64_t> dims = {0};
+  for (int64_t i = 2; i < x.dim(); ++i) dims.push_back(i);
+  const int64_t channels = x.size(1);
+  const auto shape = channel_shape(x.dim());
+  const at::Tensor shift = mean.detach().to(x.scalar_type());
+  const at::Tensor d = x - shift.view(shape);
+  const at::Tensor local_count = at::full({1}, static_cast<double>(x.numel() / std::max<int64_t>(channels, 1)), x.options());
+  const at::Tensor sums = dist::all_reduce_sum_differentiable(at::cat({d.sum(dims), d.pow(2).sum(dims), local_count}));
+  const double count = sums[2 * channels].item<double>();
+  const at::Tensor d_mean = sums.narrow(0, 0, channels) / count;
+  const at::Tensor batch_var = (sums.narrow(0, channels, channels) / count - d_mean.pow(2)).clamp_min(0);
+  const at::Tensor batch_mean = shift + d_mean;
+  {
+    // Running statistics as at::batch_norm keeps them: momentum-blended, the variance unbiased.
+    at::NoGradGuard no_grad;
+    mean.mul_(momentum).add_(batch_mean.detach() * (1 - momentum));
+    var.mul_(momentum).add_(batch_var.detach() * (count / std::max(count - 1, 1.0)) * (1 - momentum));
+  }
+  return (d - d_mean.view(shape)) * at::rsqrt(batch_var.view(shape) + eps) * scale.view(shape) + bias.view(shape);
 }
 
 Out batch_norm(const Ctx& c) {
@@ -33,6 +65,7 @@ Out batch_norm(const Ctx& c) {
                          bias.view(shape);
     return {y, mean * momentum + batch_mean * (1 - momentum), var * momentum + batch_var * (1 - momentum)};
   }
+  if (c.training && dist::active() && dist::sync_batch_norm()) return {sync_batch_norm(x, scale, bias, mean, var, momentum, eps)};
   // Fine-tuning (executor in training mode) updates the running statistics in place, as PyTorch.
   return {at::batch_norm(x, scale, bias, mean, var, c.training, 1.0 - momentum, eps, false)};
 }
