@@ -3,18 +3,21 @@
 # 3 epochs of fine-tuning, then int8) on ResNet-20 / Fashion-MNIST, timed, then the report's
 # numbers checked against `inspect`, `eval` and onnxruntime-node on the output model.
 #   bench/compress_resnet20.sh [TRAIN-LIMIT]   (default 20000 training images; 0 = all 60,000)
+# NPROC=2 runs it as 2 data-parallel ranks (docs/distributed.md), in build/bench/compress-resnet20-nproc2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit=${1:-20000}
-work=build/bench/compress-resnet20
+work=build/bench/compress-resnet20${NPROC:+-nproc$NPROC}
 mkdir -p "$work"
+ranks=()
+[ -n "${NPROC:-}" ] && ranks=(--nproc "$NPROC")
 train=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 test=models/data/fmnist-test.npz
 SECONDS=0
 code=0
-./build/nncompress --quiet compress models/resnet20-fmnist.onnx -o "$work/out.onnx" --data "$train" --limit "$limit" \
+./build/nncompress --quiet "${ranks[@]}" compress models/resnet20-fmnist.onnx -o "$work/out.onnx" --data "$train" --limit "$limit" \
   --val "$test" --seed 1 --report "$work/report.json" >"$work/summary.md" || code=$?
-echo "compress exit $code in $SECONDS s (limit $limit)"
+echo "compress exit $code in $SECONDS s (limit $limit${NPROC:+, $NPROC ranks})"
 ./build/nncompress --quiet inspect --json "$work/out.onnx" >"$work/inspect.json"
 ./build/nncompress --quiet eval "$work/out.onnx" --data "$test" --json >"$work/eval.json"
 /usr/bin/python3 - "$work" <<'PY'

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "nncompress/core/error.h"
+#include "nncompress/dist/process_group.h"
 
 namespace nncompress::eval {
 
@@ -74,10 +75,8 @@ EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset
   return r;
 }
 
-}  // namespace
-
-EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
-  if (options.detection) return evaluate_detector(model, data, options);
+// Top-1 and top-5 of the model's first output over all of `data`, in this process.
+EvalResult evaluate_share(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
   EvalResult r;
   int64_t top1 = 0, top5 = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -96,6 +95,30 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
     r.top5 = static_cast<double>(top5) / r.samples;
   }
   return r;
+}
+
+}  // namespace
+
+EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
+  if (options.detection) return evaluate_detector(model, data, options);
+  // Data-parallel ranks (every rank calls this with the same data) each score their share of
+  // labeled data and add up the counts. Without labels there is nothing to add up, and a
+  // detector's mAP does not add up: every rank runs all of it.
+  const int64_t ranks = dist::world_size();
+  if (ranks > 1 && data.has_labels() && data.size() >= ranks) {
+    const int64_t n = data.size(), first = n * dist::rank() / ranks, count = n * (dist::rank() + 1) / ranks - first;
+    EvalResult r = evaluate_share(model, data::sample_range(data, first, count), options);
+    std::vector<at::Tensor> sums = {at::tensor({std::round(r.top1.value_or(0) * count), std::round(r.top5.value_or(0) * count),
+                                                static_cast<double>(count)},
+                                               at::kDouble)};
+    dist::all_reduce_sum(sums);
+    const double* total = sums[0].data_ptr<double>();
+    r.samples = static_cast<int64_t>(total[2]);
+    r.top1 = total[0] / total[2];
+    r.top5 = total[1] / total[2];
+    return r;
+  }
+  return evaluate_share(model, data, options);
 }
 
 Comparison compare(const runtime::Executor& base, const runtime::Executor& candidate, const data::Dataset& data,

@@ -93,8 +93,9 @@ DetectionLoss detection_loss(const at::Tensor& raw, const at::Tensor& truths, co
   // An empty object table still needs one (padding) row for the assigner's shapes.
   const at::Tensor t = truths.size(1) ? truths.to(raw.device()).to(at::kFloat)
                                       : at::full({b, 1, 5}, -1.0, raw.options().dtype(at::kFloat));
-  if (t.numel() && t.select(2, 0).max().item<double>() >= static_cast<double>(c))
-    throw bad_input("object class " + std::to_string(t.select(2, 0).max().item<int64_t>()) +
+  const double largest_class = t.numel() ? t.select(2, 0).max().item<double>() : -1;
+  if (largest_class >= static_cast<double>(c))
+    throw bad_input("object class " + std::to_string(static_cast<int64_t>(largest_class)) +
                     " is not a class of the model (its head has " + std::to_string(c) + " classes)");
   const at::Tensor x = raw.to(at::kFloat);
   const at::Tensor logits = x.narrow(1, 4 * r, c).transpose(1, 2);  // [B, A, C]

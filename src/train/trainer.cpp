@@ -219,7 +219,7 @@ class Run {
       EpochStats stats = train_epoch(epoch, n, batches);
       bool better = true;
       std::optional<double> score;  // top-1, or mAP@0.5 for a detector
-      if (val && (o_.detection ? val->has_boxes() : val->has_labels())) {
+      if (val && eval::has_truths(*val, o_.detection)) {
         score = validate(*val);
         (o_.detection ? stats.val_map50 : stats.val_top1) = score;
         better = *score > best_val;
@@ -439,22 +439,10 @@ class Run {
     eo.preprocess = o_.preprocess;
     eo.detection = o_.detection;
     show_views();
-    std::optional<double> score;
-    const int64_t ranks = dist::world_size(), n = val.size();
-    if (ranks > 1 && !o_.detection && n >= ranks) {
-      // Each rank scores its share; the correct counts add up to the whole set's. (A detector's
-      // mAP does not add up: every rank scores the whole set.)
-      const int64_t first = n * dist::rank() / ranks, count = n * (dist::rank() + 1) / ranks - first;
-      const eval::EvalResult r = eval::evaluate(exec_, data::sample_range(val, first, count), eo);
-      std::vector<at::Tensor> sums = {at::tensor({std::round(r.top1.value_or(0) * count), static_cast<double>(count)}, at::kDouble)};
-      dist::all_reduce_sum(sums);
-      score = sums[0][0].item<double>() / sums[0][1].item<double>();
-    } else {
-      const eval::EvalResult r = eval::evaluate(exec_, val, eo);
-      score = o_.detection ? (r.map ? std::optional<double>(r.map->map50) : std::nullopt) : r.top1;
-    }
+    const eval::EvalResult r = eval::evaluate(exec_, val, eo);  // split across data-parallel ranks
     hide_views();
-    return score;
+    if (o_.detection) return r.map ? std::optional<double>(r.map->map50) : std::nullopt;
+    return r.top1;
   }
 
   const data::Dataset& train_;

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from harness import ROOT, run
+from harness import LENET5, MNIST_TEST, ROOT, run
 
 RESNET20 = os.path.join(ROOT, "models", "resnet20-fmnist.onnx")
 FMNIST_TEST = os.path.join(ROOT, "models", "data", "fmnist-test.npz")
@@ -98,6 +98,16 @@ def test_rank_zero_alone_prints_and_writes(nncompress, work):
     assert "[rank 0]" in err and "[rank 1] info" not in err
 
 
+def test_eval_splits_labeled_data_across_ranks_and_adds_up_the_counts(nncompress, val):
+    results = []
+    for ranks in ([], ["--nproc", "2"]):
+        code, stdout, err = run([nncompress, "--quiet", *ranks, "eval", RESNET20, "--data", val, "--limit", "999", "--json"])
+        assert code == 0, err
+        results.append(json.loads(stdout))
+    assert results[0]["samples"] == results[1]["samples"] == 999  # an odd count: shares of 499 and 500
+    assert results[0]["top1"] == results[1]["top1"] and results[0]["top5"] == results[1]["top5"]
+
+
 def test_autoprune_sums_its_auxiliary_gradients_across_ranks(nncompress, work):
     """AutoPrune's auxiliaries move by their gradients: summed across ranks, the pruned model keeps
     the channels one process keeps."""
@@ -111,6 +121,27 @@ def test_autoprune_sums_its_auxiliary_gradients_across_ranks(nncompress, work):
     shapes = [{k: v.shape for k, v in float_weights(p).items()} for p in (one, two)]
     assert shapes[0] == shapes[1]
     assert shapes[0] != {k: v.shape for k, v in float_weights(RESNET20).items()}  # it did prune
+
+
+def test_compress_with_two_ranks_writes_one_model_and_report_of_the_same_quality(nncompress, work):
+    """A recipe's fine-tuning split over 2 ranks: rank 0 alone writes the model and the three
+    reports, which say what one process's say."""
+    recipe = work / "prune-finetune.yaml"
+    recipe.write_text("steps:\n  - pass: prune.channels\n    target-macs: 0.5\n    prune-first-conv: true\n    epochs: 1\n")
+    reports = {}
+    for name, ranks, batch in (("one", [], "64"), ("two", ["--nproc", "2"], "32")):
+        folder = work / f"compress-{name}"
+        folder.mkdir()
+        code, _, err = run([nncompress, "--quiet", *ranks, "compress", LENET5, "-o", folder / "out.onnx", "--recipe", recipe,
+                            "--data", MNIST_TEST, "--limit", "512", "--batch", batch, "--seed", "5",
+                            "--report", folder / "report.json"])
+        assert code == 0, err
+        assert sorted(p.name for p in folder.iterdir()) == ["out.onnx", "report.html", "report.json", "report.md"]
+        reports[name] = json.loads((folder / "report.json").read_text())
+    one, two = reports["one"], reports["two"]
+    assert one["after"]["macs"] == two["after"]["macs"]
+    assert abs(one["accuracy"]["top1_after"] - two["accuracy"]["top1_after"]) <= 0.001
+    assert largest_relative_difference(work / "compress-one" / "out.onnx", work / "compress-two" / "out.onnx") < WEIGHT_TOLERANCE
 
 
 def start_rank(nncompress, rank, port, out, timeout, samples=4096):
@@ -208,3 +239,8 @@ def test_what_the_user_can_fix_exits_2(nncompress, work):
         err = p.stderr.read()
         assert p.wait(timeout=60) == 2 and "not every one of the 3 ranks joined" in err, err
     assert not out.exists()
+    # A manifest is split over machines by --shard, not by ranks.
+    manifest = work / "m.csv"
+    manifest.write_text(f"model,output\n{LENET5},{work}/m.onnx\n")
+    code, _, err = run([nncompress, "--nproc", "2", "compress", "--manifest", manifest])
+    assert code == 2 and "--shard" in err and not (work / "m.onnx").exists(), err

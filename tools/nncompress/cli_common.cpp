@@ -259,9 +259,6 @@ std::optional<eval::DetectionOptions> detection_options(const TaskOptions& o, co
   return d;
 }
 
-bool has_truths(const data::Dataset& data, const std::optional<eval::DetectionOptions>& detection) {
-  return detection ? data.has_boxes() : data.has_labels();
-}
 
 data::Dataset load_data(const std::string& path, const DataOptions& o, int64_t limit) {
   data::ImageSize size;

@@ -118,8 +118,6 @@ struct TaskOptions {
 void add_task_options(CLI::App* cmd, TaskOptions& options);
 // The detection settings when the task is detection (given, or auto with boxes in `data`).
 std::optional<eval::DetectionOptions> detection_options(const TaskOptions& options, const data::Dataset& data);
-// True when `data` holds what the task is measured against: boxes for a detector, else labels.
-bool has_truths(const data::Dataset& data, const std::optional<eval::DetectionOptions>& detection);
 
 // A pass context with the data options' preprocessing and batch, the seed, and progress bars.
 passes::PassContext pass_context(const DataOptions& options, uint64_t seed);

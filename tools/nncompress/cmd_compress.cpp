@@ -16,6 +16,7 @@
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
+#include "nncompress/dist/process_group.h"
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/registry.h"
@@ -139,6 +140,9 @@ void register_compress(CLI::App& app, Action& action) {
       }
       if (!o->batch.empty()) {
         if (!o->model.empty() || !o->output.empty()) throw bad_input("--manifest takes the models from the manifest: give no MODEL or -o");
+        if (dist::active())
+          throw bad_input("--manifest runs one process per model: split a manifest over machines with --shard I/N, "
+                          "not data-parallel ranks (--nproc, --world-size)");
         BatchOptions batch{o->batch, o->jobs, global_options().threads, o->seed, o->json};
         if (!o->shard.empty()) std::tie(batch.shard_index, batch.shard_count) = parse_shard(o->shard);
         return run_compress_batch(batch);
@@ -166,11 +170,11 @@ void register_compress(CLI::App& app, Action& action) {
       const std::optional<eval::DetectionOptions> detection = val ? detection_options(o->task, *val) : std::nullopt;
       pipeline::Available available;
       available.training_data = available.calibration_data = train_data.has_value();
-      available.training_labels = train_data && has_truths(*train_data, detection);
+      available.training_labels = train_data && eval::has_truths(*train_data, detection);
       if (o->recipe.empty() && !available.training_labels)
         throw bad_input("the default recipe fine-tunes and calibrates: give labeled --data (or a --recipe)");
       pipeline::check_needs(report.recipe, available);
-      if (o->max_accuracy_drop >= 0 && !(val && has_truths(*val, detection)))
+      if (o->max_accuracy_drop >= 0 && !(val && eval::has_truths(*val, detection)))
         throw bad_input(detection ? "--max-accuracy-drop needs data with boxes for a detector (--val or --data)"
                                   : "--max-accuracy-drop needs labeled data (--val or --data)");
       if ((o->min_snr_db || o->min_cosine) && !val) throw bad_input("--min-snr-db and --min-cosine need data (--val or --data)");
@@ -182,7 +186,7 @@ void register_compress(CLI::App& app, Action& action) {
       passes::PassContext context = pass_context(o->data, o->seed);
       context.batch = batch_for(model, context.batch);
       context.train = context.calibration = train_data ? &*train_data : nullptr;
-      context.val = val && has_truths(*val, detection) ? val : nullptr;
+      context.val = val && eval::has_truths(*val, detection) ? val : nullptr;
       context.detection = detection;
       context.teacher = teacher.get();
 
@@ -200,7 +204,7 @@ void register_compress(CLI::App& app, Action& action) {
       }
       report.output_file_bytes = onnxio::save_model(model, o->output);
       // Fidelity: the only quality measure without labels, and what the fidelity gates read.
-      if (val && (o->min_snr_db || o->min_cosine || !has_truths(*val, detection))) {
+      if (val && (o->min_snr_db || o->min_cosine || !eval::has_truths(*val, detection))) {
         // The original: the distillation teacher when one was loaded (the same file), else read again.
         const Teacher original(o->model, o->model_options, !teacher.get());
         const runtime::Executor compressed(model);

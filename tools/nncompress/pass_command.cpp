@@ -217,7 +217,7 @@ int run(const Invocation& inv, const PassCommand& command) {
   const std::optional<eval::DetectionOptions> detection = accuracy ? detection_options(inv.task, *accuracy) : std::nullopt;
   pipeline::Available available;
   available.training_data = train_data.has_value();
-  available.training_labels = train_data && has_truths(*train_data, detection);
+  available.training_labels = train_data && eval::has_truths(*train_data, detection);
   available.calibration_data = command.calibration_flag ? calib_data.has_value() : train_data.has_value();
   available.calibration_flag = command.calibration_flag ? "--calib" : "--data";
   available.distill_hint = "--distill";
@@ -228,7 +228,7 @@ int run(const Invocation& inv, const PassCommand& command) {
   passes::PassContext context = pass_context(inv.data, inv.seed);
   context.batch = batch_for(model, context.batch);
   context.train = train_data ? &*train_data : nullptr;
-  context.val = val_data && has_truths(*val_data, detection) ? &*val_data : nullptr;
+  context.val = val_data && eval::has_truths(*val_data, detection) ? &*val_data : nullptr;
   context.detection = detection;
   context.calibration = command.calibration_flag ? (calib_data ? &*calib_data : nullptr) : context.train;
   context.teacher = teacher.get();

@@ -35,8 +35,15 @@ struct EvalResult {
 };
 
 // Top-1/top-5 of the model's first output (logits [N, classes]); with options.detection, the mAP of
-// its detections instead.
+// its detections instead. Data-parallel ranks (dist/process_group.h) each score their share of
+// labeled data and sum the counts; `seconds` is this rank's.
 EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options);
+
+// True when `data` holds what the task is measured against: boxes for a detector (`detection`
+// set), else labels.
+inline bool has_truths(const data::Dataset& data, const std::optional<DetectionOptions>& detection) {
+  return detection ? data.has_boxes() : data.has_labels();
+}
 
 // True for an output shaped as class scores, [N, C] with C >= 2: the outputs where top-1 (and
 // agreement on it) means something.
