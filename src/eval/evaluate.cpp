@@ -21,16 +21,28 @@ at::Tensor logits(const runtime::Executor& model, const std::vector<at::Tensor>&
   return out.to(at::kFloat);
 }
 
-// Calls f(prepared inputs, labels or undefined) for each batch.
+// Calls f(prepared inputs, labels or undefined) for each batch, and times the run into `r`:
+// seconds, the first batch's, and the steady throughput after it.
 template <typename F>
-void for_each_batch(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options, F f) {
+void for_each_batch(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options, EvalResult& r,
+                    F f) {
+  using Clock = std::chrono::steady_clock;
   const int64_t n = data.size(), step = std::max<int64_t>(1, options.batch);
+  const auto start_time = Clock::now();
+  auto first_done = start_time;
   for (int64_t start = 0; start < n; start += step) {
     const int64_t len = std::min(step, n - start);
     const std::vector<at::Tensor> batch = data::prepare_inputs(data, start, len, model.inputs(), options.preprocess);
     f(batch, data.has_labels() ? data.y.narrow(0, start, len) : at::Tensor());
+    if (start == 0) first_done = Clock::now();
     if (options.progress) options.progress(start + len, n);
   }
+  const auto end = Clock::now();
+  r.seconds = std::chrono::duration<double>(end - start_time).count();
+  r.first_batch_seconds = std::chrono::duration<double>(first_done - start_time).count();
+  const double steady = std::chrono::duration<double>(end - first_done).count();
+  const int64_t after_first = n - std::min(n, step);
+  r.steady_samples_per_second = after_first > 0 && steady > 0 ? static_cast<double>(after_first) / steady : 0;
 }
 
 int64_t correct_in_top(const at::Tensor& scores, const at::Tensor& labels, int64_t k) {
@@ -57,8 +69,7 @@ namespace {
 EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
   EvalResult r;
   std::vector<Detection> detections;
-  const auto t0 = std::chrono::steady_clock::now();
-  for_each_batch(model, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor&) {
+  for_each_batch(model, data, options, r, [&](const std::vector<at::Tensor>& batch, const at::Tensor&) {
     at::NoGradGuard no_grad;
     const at::Tensor& image = batch.at(0);
     if (image.dim() != 4)
@@ -70,7 +81,6 @@ EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset
     detections.insert(detections.end(), found.begin(), found.end());
     r.samples += image.size(0);
   });
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (data.has_boxes()) r.map = mean_average_precision(detections, data.boxes);
   return r;
 }
@@ -79,8 +89,7 @@ EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset
 EvalResult evaluate_share(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
   EvalResult r;
   int64_t top1 = 0, top5 = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  for_each_batch(model, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
+  for_each_batch(model, data, options, r, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
     const at::Tensor scores = logits(model, batch);
     r.samples += scores.size(0);
     if (labels.defined()) {
@@ -89,7 +98,6 @@ EvalResult evaluate_share(const runtime::Executor& model, const data::Dataset& d
       top5 += correct_in_top(scores, labels, 5);
     }
   });
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (data.has_labels() && r.samples) {
     r.top1 = static_cast<double>(top1) / r.samples;
     r.top5 = static_cast<double>(top5) / r.samples;
@@ -113,6 +121,7 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
                                                at::kDouble)};
     dist::all_reduce_sum(sums);
     const double* total = sums[0].data_ptr<double>();
+    r.steady_samples_per_second *= total[2] / static_cast<double>(count);  // every rank at this rank's pace
     r.samples = static_cast<int64_t>(total[2]);
     r.top1 = total[0] / total[2];
     r.top5 = total[1] / total[2];
@@ -138,7 +147,8 @@ Comparison compare(const runtime::Executor& base, const runtime::Executor& candi
     c.outputs.push_back(f);
   }
   int64_t base_ok = 0, cand_ok = 0;
-  for_each_batch(base, data, options, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
+  EvalResult timing;  // not reported
+  for_each_batch(base, data, options, timing, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
     at::NoGradGuard no_grad;
     const std::vector<at::Tensor> a_all = base.run(batch), b_all = candidate.run(batch);
     const int64_t n = batch.at(0).size(0);

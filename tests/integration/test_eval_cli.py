@@ -64,6 +64,8 @@ def test_eval_equals_numpy_in_every_format(nncompress, case, fmt):
     assert j["samples"] == N
     assert abs(j["top1"] - case.top1) < 1e-9 and abs(j["top5"] - case.top5) < 1e-9
     assert j["samples_per_second"] > 0
+    # N samples in batches of 16: the first batch timed alone, the rest as the steady state.
+    assert 0 < j["first_batch_seconds"] < j["seconds"] and j["steady_samples_per_second"] > 0
 
 
 def test_without_labels_accuracy_is_unknown_not_zero(nncompress, case):

@@ -73,7 +73,8 @@ void print_comparison(const eval::Comparison& c) {
 void print_detection(const std::string& model, const std::string& data, const eval::EvalResult& r, bool json) {
   if (json) {
     nlohmann::json j{{"model", model}, {"data", data}, {"task", "detection"}, {"samples", r.samples},
-                     {"seconds", r.seconds}, {"samples_per_second", r.samples_per_second()}};
+                     {"seconds", r.seconds}, {"samples_per_second", r.samples_per_second()},
+                     {"first_batch_seconds", r.first_batch_seconds}, {"steady_samples_per_second", r.steady_samples_per_second}};
     j["map50"] = r.map ? nlohmann::json(r.map->map50) : nlohmann::json(nullptr);
     j["map50_95"] = r.map ? nlohmann::json(r.map->map50_95) : nlohmann::json(nullptr);
     if (r.map) {
@@ -93,7 +94,8 @@ void print_detection(const std::string& model, const std::string& data, const ev
   } else {
     std::printf("mAP:        n/a (the data has no boxes)\n");
   }
-  std::printf("speed:      %.1f images/s\n", r.samples_per_second());
+  std::printf("speed:      %.1f images/s (first batch %.3f s, then %.1f images/s)\n", r.samples_per_second(),
+              r.first_batch_seconds, r.steady_samples_per_second);
 }
 
 }  // namespace
@@ -124,13 +126,16 @@ void register_eval(CLI::App& app, Action& action) {
                                     {"top1", optional_number(r.top1)},
                                     {"top5", optional_number(r.top5)},
                                     {"seconds", r.seconds},
-                                    {"samples_per_second", r.samples_per_second()}}
+                                    {"samples_per_second", r.samples_per_second()},
+                                    {"first_batch_seconds", r.first_batch_seconds},
+                                    {"steady_samples_per_second", r.steady_samples_per_second}}
                          .dump(2)
                   << std::endl;
       } else {
-        std::printf("model:    %s\ndata:     %s (%lld samples)\ntop-1:    %s\ntop-5:    %s\nspeed:    %.1f samples/s\n",
+        std::printf("model:    %s\ndata:     %s (%lld samples)\ntop-1:    %s\ntop-5:    %s\n"
+                    "speed:    %.1f samples/s (first batch %.3f s, then %.1f samples/s)\n",
                     opts->model.c_str(), opts->data.path.c_str(), static_cast<long long>(r.samples), percent(r.top1).c_str(),
-                    percent(r.top5).c_str(), r.samples_per_second());
+                    percent(r.top5).c_str(), r.samples_per_second(), r.first_batch_seconds, r.steady_samples_per_second);
       }
       return int(kOk);
     };

@@ -32,6 +32,10 @@ struct EvalResult {
   std::optional<MeanAveragePrecision> map;  // of a detector, when the dataset has boxes
   double seconds = 0;                // model execution time, data preparation included
   double samples_per_second() const { return seconds > 0 ? samples / seconds : 0; }
+  // The first batch alone (kernel and oneDNN primitive creation, first allocations), and the
+  // throughput of the batches after it: the steady state a deployed model sees (0 with one batch).
+  double first_batch_seconds = 0;
+  double steady_samples_per_second = 0;
 };
 
 // Top-1/top-5 of the model's first output (logits [N, classes]); with options.detection, the mAP of
