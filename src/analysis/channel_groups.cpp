@@ -2,6 +2,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -29,6 +30,10 @@ const std::set<std::string> kPassThrough = {
     "Softsign", "Gelu", "Dropout", "Identity", "Neg", "Abs", "Sqrt", "Erf", "MaxPool", "AveragePool",
     "GlobalAveragePool", "GlobalMaxPool", "LpPool"};
 const std::set<std::string> kElementwise = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"};
+// Reductions that keep each channel apart when they reduce neither the batch nor the channel axis
+// (global pooling written as ReduceMean over [2, 3], with or without keepdims).
+const std::set<std::string> kReductions = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL1", "ReduceL2",
+                                           "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ReduceProd"};
 // Pass-through ops that treat axis 1 as channels: wrong for features on the last axis.
 const std::set<std::string> kPools = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool"};
 
@@ -467,6 +472,23 @@ class Builder {
     return scales.size() >= 2 && scales[0] == 1.0f && scales[1] == 1.0f;
   }
 
+  // True when the reduction `n` leaves axes 0 and 1 alone: its axes (an attribute, or a constant
+  // input from opset 18 and ReduceSum-13) all lie past the channel axis. No axes reduces all.
+  bool reduces_only_spatially(const ir::Node& n) const {
+    std::vector<int64_t> axes;
+    if (const ir::Attribute* a = n.find_attribute("axes")) {
+      axes = a->ints;
+    } else if (n.inputs().size() > 1 && n.input(1)) {
+      if (!n.input(1)->has_initializer()) return false;  // computed axes
+      const at::Tensor t = n.input(1)->initializer()->data().to(at::kLong).contiguous();
+      axes.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    }
+    if (axes.empty()) return false;
+    const auto s = shape(n.input(0));  // for negative axes
+    const int64_t rank = s ? static_cast<int64_t>(s->size()) : -1;
+    return std::all_of(axes.begin(), axes.end(), [rank](int64_t a) { return a >= 2 || (a < 0 && rank >= 0 && a + rank >= 2); });
+  }
+
   void visit_flatten(ir::Node& n, const Channels& in) {
     const auto s = shape(n.input(0));
     int64_t axis = n.op_type() == "Flatten" ? n.attr_int("axis", 1) : 1;
@@ -568,6 +590,11 @@ class Builder {
     }
     if (standard && (op == "Resize" || op == "Upsample")) {
       if (!resizes_only_spatially(n)) return block(in->list, "resized to fixed sizes or along channels by " + n.describe());
+      channels_[n.output(0)] = *in;
+      return;
+    }
+    if (standard && kReductions.count(op)) {
+      if (in->stride != 1 || !reduces_only_spatially(n)) return block(in->list, "reduced along channels by " + n.describe());
       channels_[n.output(0)] = *in;
       return;
     }

@@ -284,3 +284,46 @@ TEST(ChannelPruning, GroupedConvTransposeLosesTheSameChannelsInEveryGroup) {
   EXPECT_EQ(up->attr_int("group", 0), 2);
   EXPECT_EQ(out->input(1)->initializer()->dims(), (std::vector<int64_t>{5, 4, 1, 1}));
 }
+
+// x -> conv1 -> relu -> ReduceMean over [2, 3] (global pooling as torchvision's ShuffleNet writes
+// it) -> Gemm: the reduction keeps channels apart, so conv1 loses its idle rows and the Gemm the
+// matching columns; with keepdims and the axes as an input (ReduceSum-13) through a Flatten too.
+// A reduction along the channels leaves conv1 alone.
+TEST(ChannelPruning, SpatialReductionsKeepChannelsApart) {
+  for (const std::string form : {"mean", "sum-keepdims", "along-channels"}) {
+    SCOPED_TRACE(form);
+    at::manual_seed(0);
+    Model model;
+    model.opset_imports = {{"", 13}};
+    Graph& g = model.graph;
+    Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(4), Dim::known(4)}));
+    Node* conv = g.add_node({"Conv", "conv1", "", {x, constant(g, "w1", zeroed({8, 3, 3, 3}, 0, {4, 5, 6, 7}))}, {"c"}, {}, {}, ""});
+    Node* relu = g.add_node({"Relu", "relu", "", {conv->output(0)}, {"r"}, {}, {}, ""});
+    Value* pooled = nullptr;
+    int64_t features = 8;
+    if (form == "mean") {
+      pooled = g.add_node({"ReduceMean", "pool", "", {relu->output(0)}, {"p"},
+                           {Attribute::make_ints("axes", {2, -1}), Attribute::make_int("keepdims", 0)}, {}, ""})->output(0);
+    } else if (form == "sum-keepdims") {
+      Value* axes = g.add_initializer("axes", runtime::from_aten(at::tensor(std::vector<int64_t>{2, 3}), DataType::Int64));
+      Node* sum = g.add_node({"ReduceSum", "pool", "", {relu->output(0), axes}, {"p"}, {}, {}, ""});
+      pooled = g.add_node({"Flatten", "flat", "", {sum->output(0)}, {"f"}, {}, {}, ""})->output(0);
+    } else {
+      pooled = g.add_node({"ReduceMean", "pool", "", {relu->output(0)}, {"p"},
+                           {Attribute::make_ints("axes", {1, 3}), Attribute::make_int("keepdims", 0)}, {}, ""})->output(0);
+      features = 2;  // [N, H] after reducing channels and width
+    }
+    Node* fc = g.add_node({"Gemm", "fc", "", {pooled, constant(g, "wf", at::randn({5, features}))}, {"y"},
+                           {Attribute::make_int("transB", 1)}, {}, ""});
+    g.mark_output(fc->output(0));
+    TypeMap types;
+    types["c"] = types["r"] = ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(8), Dim::known(2), Dim::known(2)});
+    if (form == "sum-keepdims")  // the Flatten's input
+      types["p"] = ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(8), Dim::known(1), Dim::known(1)});
+    const int pruned = prune_half_keeping_outputs(model, at::randn({2, 3, 4, 4}), types);
+    const bool prunable = form != "along-channels";
+    EXPECT_EQ(pruned, prunable ? 1 : 0);
+    EXPECT_EQ(conv->input(1)->initializer()->dims()[0], prunable ? 4 : 8);
+    EXPECT_EQ(fc->input(1)->initializer()->dims()[1], prunable ? 4 : 2);
+  }
+}

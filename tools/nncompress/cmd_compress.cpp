@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <tuple>
 #include <iostream>
+#include <tuple>
 
 #include "cli_common.h"
 #include "compress_batch.h"
