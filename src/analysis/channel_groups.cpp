@@ -553,7 +553,9 @@ class Builder {
       int64_t axis = n.attr_int("axis", 0);
       if (axis < 0 && s) axis += static_cast<int64_t>(s->size());
       if (!ok || axis != 1) {
-        for (const auto& p : parts) block(p.list, "concatenated by " + n.describe() + " not along channels");
+        const std::string why = axis != 1 ? " not along channels"
+                                          : " with a part whose channels cannot be followed (computed, reshaped or shuffled)";
+        for (const auto& p : parts) block(p.list, "concatenated by " + n.describe() + why);
         return;
       }
       Channels out;
