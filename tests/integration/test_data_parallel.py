@@ -198,7 +198,9 @@ def test_the_launcher_stops_every_rank_when_one_dies(nncompress, work):
     wait_until_training(launcher)
     children = open(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read().split()
     assert len(children) == 2
-    os.kill(int(children[1]), signal.SIGKILL)
+    rank1 = [pid for pid in children if b"RANK=1" in open(f"/proc/{pid}/environ", "rb").read().split(b"\0")]
+    assert len(rank1) == 1
+    os.kill(int(rank1[0]), signal.SIGKILL)
     err = launcher.stderr.read()
     assert launcher.wait(timeout=30) != 0 and "rank 1 was killed by signal 9" in err, err
     assert not out.exists()
