@@ -85,24 +85,25 @@ EvalResult evaluate_detector(const runtime::Executor& model, const data::Dataset
   return r;
 }
 
-// Top-1 and top-5 of the model's first output over all of `data`, in this process.
-EvalResult evaluate_share(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options) {
-  EvalResult r;
+// Samples whose label is among the model's top 1 and top 5 scores.
+struct Hits {
   int64_t top1 = 0, top5 = 0;
+};
+
+// The hits of the model's first output over all of `data`, in this process; `r` gets the samples
+// and the timing.
+Hits score(const runtime::Executor& model, const data::Dataset& data, const EvalOptions& options, EvalResult& r) {
+  Hits hits;
   for_each_batch(model, data, options, r, [&](const std::vector<at::Tensor>& batch, const at::Tensor& labels) {
     const at::Tensor scores = logits(model, batch);
     r.samples += scores.size(0);
     if (labels.defined()) {
       check_label_range(labels, scores.size(1));
-      top1 += correct_in_top(scores, labels, 1);
-      top5 += correct_in_top(scores, labels, 5);
+      hits.top1 += correct_in_top(scores, labels, 1);
+      hits.top5 += correct_in_top(scores, labels, 5);
     }
   });
-  if (data.has_labels() && r.samples) {
-    r.top1 = static_cast<double>(top1) / r.samples;
-    r.top5 = static_cast<double>(top5) / r.samples;
-  }
-  return r;
+  return hits;
 }
 
 }  // namespace
@@ -112,22 +113,26 @@ EvalResult evaluate(const runtime::Executor& model, const data::Dataset& data, c
   // Data-parallel ranks (every rank calls this with the same data) each score their share of
   // labeled data and add up the counts. Without labels there is nothing to add up, and a
   // detector's mAP does not add up: every rank runs all of it.
+  EvalResult r;
+  Hits hits;
   const int64_t ranks = dist::world_size();
   if (ranks > 1 && data.has_labels() && data.size() >= ranks) {
     const int64_t n = data.size(), first = n * dist::rank() / ranks, count = n * (dist::rank() + 1) / ranks - first;
-    EvalResult r = evaluate_share(model, data::sample_range(data, first, count), options);
-    std::vector<at::Tensor> sums = {at::tensor({std::round(r.top1.value_or(0) * count), std::round(r.top5.value_or(0) * count),
-                                                static_cast<double>(count)},
-                                               at::kDouble)};
+    hits = score(model, data::sample_range(data, first, count), options, r);
+    std::vector<at::Tensor> sums = {at::tensor({hits.top1, hits.top5, r.samples}, at::kLong)};
     dist::all_reduce_sum(sums);
-    const double* total = sums[0].data_ptr<double>();
-    r.steady_samples_per_second *= total[2] / static_cast<double>(count);  // every rank at this rank's pace
-    r.samples = static_cast<int64_t>(total[2]);
-    r.top1 = total[0] / total[2];
-    r.top5 = total[1] / total[2];
-    return r;
+    const int64_t* total = sums[0].data_ptr<int64_t>();
+    hits = {total[0], total[1]};
+    r.steady_samples_per_second *= static_cast<double>(total[2]) / static_cast<double>(count);  // every rank at this rank's pace
+    r.samples = total[2];
+  } else {
+    hits = score(model, data, options, r);
   }
-  return evaluate_share(model, data, options);
+  if (data.has_labels() && r.samples) {
+    r.top1 = static_cast<double>(hits.top1) / r.samples;
+    r.top5 = static_cast<double>(hits.top5) / r.samples;
+  }
+  return r;
 }
 
 Comparison compare(const runtime::Executor& base, const runtime::Executor& candidate, const data::Dataset& data,

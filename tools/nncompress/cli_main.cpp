@@ -22,8 +22,11 @@ namespace {
 std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
-    if (word == "--threads" || is_distributed_option_with_value(word)) ++i;
-    if (word.rfind('-', 0) == 0) continue;
+    if (word.rfind('-', 0) == 0) {
+      const CLI::Option* global = app.get_option_no_throw(word);
+      if (global && global->get_expected_max() > 0) ++i;  // its value, e.g. --threads 2
+      continue;
+    }
     for (const CLI::App* sub : app.get_subcommands({}))
       if (sub->check_name(word)) return std::nullopt;
     return printable(word);

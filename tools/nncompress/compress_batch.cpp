@@ -1,7 +1,5 @@
 #include "compress_batch.h"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,20 +8,18 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <thread>
 
+#include "child_process.h"
 #include "cli_common.h"
 #include "nncompress/core/atomic_file.h"
 #include "nncompress/core/error.h"
 #include "nncompress/core/file_guard.h"
 #include "nncompress/pipeline/manifest.h"
-
-extern char** environ;
 
 namespace nncompress::cli {
 
@@ -45,7 +41,7 @@ std::string number_text(double v) {
 }
 
 std::vector<std::string> arguments(const pipeline::BatchEntry& e, int threads, uint64_t seed) {
-  std::vector<std::string> a = {fs::read_symlink("/proc/self/exe").string(), "--quiet", "--threads", std::to_string(threads),
+  std::vector<std::string> a = {self_executable(), "--quiet", "--threads", std::to_string(threads),
                                 "compress", e.model, "-o", e.output, "--report", e.report, "--seed", std::to_string(seed)};
   auto add = [&](const char* flag, const std::string& v) {
     if (!v.empty()) a.insert(a.end(), {flag, v});
@@ -58,22 +54,6 @@ std::vector<std::string> arguments(const pipeline::BatchEntry& e, int threads, u
   if (e.min_size_ratio) add("--min-size-ratio", number_text(*e.min_size_ratio));
   a.insert(a.end(), e.extra_args.begin(), e.extra_args.end());
   return a;
-}
-
-// Starts `args` with stdout and stderr going to `log`.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
-  for (const std::string& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  const int err = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) throw internal_error("cannot start " + args[0] + ": " + std::strerror(err));
-  return pid;
 }
 
 std::string last_line(const std::string& path) {
@@ -166,7 +146,7 @@ int run_compress_batch(const BatchOptions& o) {
   while (next < entries.size() || !running.empty()) {
     while (running.size() < static_cast<size_t>(jobs) && next < entries.size()) {
       outcomes[next].log = fs::path(entries[next].report).replace_extension(".log").string();
-      running[spawn(arguments(entries[next], threads, o.seed), outcomes[next].log)] = {next, Clock::now()};
+      running[spawn_process(arguments(entries[next], threads, o.seed), nullptr, outcomes[next].log, true)] = {next, Clock::now()};
       ++next;
     }
     int status = 0;

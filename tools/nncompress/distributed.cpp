@@ -1,8 +1,6 @@
 #include "distributed.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,10 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <vector>
 
+#include "child_process.h"
 #include "cli_common.h"
 #include "nncompress/core/error.h"
 #include "nncompress/dist/process_group.h"
@@ -59,7 +57,7 @@ void parse_url(const std::string& url, dist::GroupOptions& g) {
 
 // The command line of one rank: this one without --nproc and --threads, with `threads` given.
 std::vector<std::string> rank_arguments(int argc, char** argv, int threads) {
-  std::vector<std::string> a = {std::filesystem::read_symlink("/proc/self/exe").string(), "--threads", std::to_string(threads)};
+  std::vector<std::string> a = {self_executable(), "--threads", std::to_string(threads)};
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
     if (word == "--nproc" || word == "--threads") {
@@ -70,22 +68,6 @@ std::vector<std::string> rank_arguments(int argc, char** argv, int threads) {
     a.push_back(word);
   }
   return a;
-}
-
-pid_t spawn_rank(const std::vector<std::string>& args, const std::vector<std::string>& env, bool silent_stdout) {
-  std::vector<char*> argv, envp;
-  for (const std::string& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  for (const std::string& s : env) envp.push_back(const_cast<char*>(s.c_str()));
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (silent_stdout) posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int err = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) throw internal_error("cannot start rank: " + args[0] + ": " + std::strerror(err));
-  return pid;
 }
 
 // This process's environment without the variables a rank gets from the launcher.
@@ -118,11 +100,6 @@ void add_distributed_options(CLI::App& app, DistributedOptions& o) {
       ->check(CLI::IsMember({"sync", "local"}));
 }
 
-bool is_distributed_option_with_value(const std::string& word) {
-  return word == "--nproc" || word == "--dist-url" || word == "--rank" || word == "--world-size" || word == "--dist-timeout" ||
-         word == "--dist-batchnorm";
-}
-
 int launch_local_ranks(int argc, char** argv, const DistributedOptions& o, int threads) {
   if (!o.dist_url.empty() || o.rank >= 0 || o.world_size > 0 || std::getenv("WORLD_SIZE"))
     throw bad_input("--nproc starts its own ranks: leave out --dist-url, --rank, --world-size and WORLD_SIZE");
@@ -136,7 +113,7 @@ int launch_local_ranks(int argc, char** argv, const DistributedOptions& o, int t
     env.insert(env.end(), {"MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(store.port()), "RANK=" + std::to_string(r),
                            "LOCAL_RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(o.nproc),
                            "LOCAL_WORLD_SIZE=" + std::to_string(o.nproc), std::string(kLauncherStore) + "=1"});
-    running[spawn_rank(args, env, r != 0)] = r;
+    running[spawn_process(args, &env, r != 0 ? "/dev/null" : "", false)] = r;  // rank 0 speaks on stdout
   }
   spdlog::info("started {} ranks with {} thread{} each", o.nproc, per_rank, per_rank == 1 ? "" : "s");
   int first_failure = -1, rank0 = kOk;

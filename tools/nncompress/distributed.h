@@ -19,8 +19,6 @@ struct DistributedOptions {
 
 // Global options (before or after the subcommand), like --threads.
 void add_distributed_options(CLI::App& app, DistributedOptions& options);
-// Names of the global options that take a value (for telling them from a subcommand's name).
-bool is_distributed_option_with_value(const std::string& word);
 
 // The --nproc launcher: serves the rendezvous on a free loopback port, starts the ranks (this same
 // command line without --nproc, `threads` each; ranks other than 0 print nothing on stdout), and
