@@ -4,6 +4,7 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <map>
@@ -226,6 +227,30 @@ std::vector<std::string> Executor::inference_fusions() const {
   return lines;
 }
 
+bool Executor::fold_batchnorm_cached(size_t conv_step, std::vector<at::Tensor>& conv, const std::vector<at::Tensor>& bn,
+                                     double eps) const {
+  std::vector<at::Tensor> sources(conv.begin() + 1, conv.end());
+  sources.insert(sources.end(), bn.begin() + 1, bn.end());
+  std::vector<uint32_t> versions;
+  for (const at::Tensor& t : sources) {
+    if (t.defined() && t.is_inference()) return fold_batchnorm(conv, bn, eps);  // no version counter
+    versions.push_back(t.defined() ? t._version() : 0);
+  }
+  if (folded_.size() != steps_.size()) folded_.assign(steps_.size(), {});
+  FoldedConvolution& f = folded_[conv_step];
+  const bool same = f.sources.size() == sources.size() && f.versions == versions &&
+                    std::equal(sources.begin(), sources.end(), f.sources.begin(),
+                               [](const at::Tensor& a, const at::Tensor& b) { return a.is_same(b); });
+  if (!same) {
+    std::vector<at::Tensor> folded = conv;
+    if (!fold_batchnorm(folded, bn, eps)) return false;
+    f = FoldedConvolution{std::move(sources), std::move(versions), std::vector<at::Tensor>(folded.begin() + 1, folded.end())};
+  }
+  conv.resize(1);
+  conv.insert(conv.end(), f.folded.begin(), f.folded.end());
+  return true;
+}
+
 int Executor::slot_of(const ir::Value* v) const {
   auto it = slots_.find(v);
   return it == slots_.end() ? -1 : it->second;
@@ -303,7 +328,7 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
       const Step* last = nullptr;  // the last step this convolution computed too: its outputs are ours
       if (inference && step.folded_batchnorm >= 0 && !wanted.count(step.outputs[0])) {
         const Step& b = steps_[static_cast<size_t>(step.folded_batchnorm)];
-        if (fold_batchnorm(args, arguments(b.inputs, slots), b.node->attr_float("epsilon", 1e-5f))) {
+        if (fold_batchnorm_cached(k, args, arguments(b.inputs, slots), b.node->attr_float("epsilon", 1e-5f))) {
           last = &b;
           done[static_cast<size_t>(step.folded_batchnorm)] = 1;
         }

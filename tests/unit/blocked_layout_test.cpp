@@ -175,3 +175,32 @@ TEST(BlockedLayout, ClipBoundsAreApplied) {
   EXPECT_LE(clip.max().item<float>(), 0.5f);
   EXPECT_GT((clip == 0.5f).sum().item<int64_t>(), 0);
 }
+
+TEST(BlockedLayout, WeightsChangedBetweenRunsAreUsed) {
+  // Inference keeps BatchNorms folded into convolutions and convolution weights reordered between
+  // runs: a weight changed in place (an optimizer step) or replaced must still be seen.
+  ResidualNet net;
+  runtime::Executor exec(net.model);
+  const at::Tensor x = at::randn({2, 3, 9, 9});
+  // With gradients on nothing is folded or kept: the reference.
+  const auto reference = [&] {
+    at::AutoGradMode grad(true);
+    return exec.run({x}).at(0).detach();
+  };
+  const at::Tensor before = run_blocked(exec, x, true);
+  EXPECT_TRUE(at::equal(run_blocked(exec, x, true), before)) << "the kept weights give the same result";
+  {
+    at::NoGradGuard no_grad;
+    exec.parameter("ca_w").mul_(0.5);  // folded with bna
+    exec.parameter("bnb_s").add_(0.25);  // folded into cb
+    exec.parameter("cs_w").neg_();       // not folded
+  }
+  const at::Tensor changed = run_blocked(exec, x, true);
+  EXPECT_FALSE(at::allclose(changed, before, 1e-3, 1e-3));
+  EXPECT_TRUE(at::allclose(changed, reference(), 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(run_blocked(exec, x, false), reference(), 1e-4, 1e-5));
+  exec.parameter("cd_w") = at::randn({8, 8, 3, 3});  // a new tensor
+  const at::Tensor replaced = run_blocked(exec, x, true);
+  EXPECT_FALSE(at::allclose(replaced, changed, 1e-3, 1e-3));
+  EXPECT_TRUE(at::allclose(replaced, reference(), 1e-4, 1e-5));
+}

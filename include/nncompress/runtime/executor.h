@@ -28,6 +28,7 @@ class Executor {
 
   // Feeds `inputs` in the order of inputs() and returns the graph outputs in order. Inputs are
   // checked against the declared element type and static dimensions (bad_input on mismatch).
+  // Not for two threads at once: inference keeps folded weights between runs.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs) const;
   // Like run(), also returning the intermediate values named in `capture`.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs, const std::vector<std::string>& capture,
@@ -71,6 +72,17 @@ class Executor {
       return chain;
     }
   };
+  // A BatchNormalization folded into its convolution, kept while the tensors it came from are
+  // the same and unchanged (same versions): the folded weight is then the same tensor every
+  // batch, and the blocked convolution keeps its reordered copy of it.
+  struct FoldedConvolution {
+    std::vector<at::Tensor> sources;  // the convolution's and the BatchNormalization's arguments
+    std::vector<uint32_t> versions;
+    std::vector<at::Tensor> folded;   // x is left out: the arguments to use from index 1 on
+  };
+  // The convolution's arguments with the BatchNormalization folded in (cached), or false.
+  bool fold_batchnorm_cached(size_t conv_step, std::vector<at::Tensor>& conv, const std::vector<at::Tensor>& bn,
+                             double eps) const;
   int slot_of(const ir::Value* v) const;
   // Plans the Add and activation a blocked convolution computes (fills fused_*).
   void plan_epilogue(size_t conv_step, const std::unordered_map<const ir::Node*, int>& step_of);
@@ -89,6 +101,7 @@ class Executor {
   std::vector<const ir::Value*> outputs_;
   std::unordered_map<std::string, int> parameter_slots_;
   std::vector<at::Tensor> parameters_;  // indexed by slot; undefined for non-parameters
+  mutable std::vector<FoldedConvolution> folded_;  // indexed by step
 };
 
 }  // namespace nncompress::runtime

@@ -4,7 +4,11 @@
 // them. LibTorch 1.13 has no API for fused convolutions (its _convolution_pointwise came later).
 #include <ideep.hpp>
 
+#include <c10/util/intrusive_ptr.h>
+
 #include <cfloat>
+#include <mutex>
+#include <unordered_map>
 
 #include "kernel_util.h"
 
@@ -36,6 +40,52 @@ bool post_ops(const Epilogue& e, const ideep::dims& dst, ideep::post_ops* ops) {
   return true;
 }
 
+// Weights reordered into the blocked layout a convolution wants, kept while the weight tensor
+// lives unchanged: without it every batch copied channels-last weights to a plain layout and
+// oneDNN reordered them again (resnet18: ~20 ms of a batch). A weight changed in place (an
+// optimizer step) has a new version and is packed again.
+class PackedWeights {
+ public:
+  ideep::tensor get(const at::Tensor& w, const ideep::tensor::desc& wanted, int groups) {
+    if (w.is_inference()) return pack(w, wanted, groups);  // no version counter to trust
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entries_[w.unsafeGetTensorImpl()];
+    // The weak reference keeps the key's address from being reused by another tensor while held.
+    if (e.source.expired() || e.source._unsafe_get_target() != w.unsafeGetTensorImpl() ||
+        e.version != w._version() || e.packed.get_desc() != wanted) {
+      e = Entry{c10::weak_intrusive_ptr<c10::TensorImpl>(w.getIntrusivePtr()), w._version(), pack(w, wanted, groups)};
+      forget_dead();
+    }
+    return e.packed;
+  }
+
+ private:
+  struct Entry {
+    c10::weak_intrusive_ptr<c10::TensorImpl> source{c10::intrusive_ptr<c10::TensorImpl>()};
+    uint32_t version = 0;
+    ideep::tensor packed;
+  };
+
+  static ideep::tensor pack(const at::Tensor& w, const ideep::tensor::desc& wanted, int groups) {
+    const at::Tensor plain = w.contiguous();
+    return at::native::itensor_view_from_dense(plain).make_grouped_weights(groups).reorder_if_differ_in(wanted);
+  }
+
+  // Weights computed per batch (a DequantizeLinear's output) die after it: drop their entries.
+  void forget_dead() {
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = it->second.source.expired() ? entries_.erase(it) : std::next(it);
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<const c10::TensorImpl*, Entry> entries_;
+};
+
+PackedWeights& packed_weights() {
+  static PackedWeights* const cache = new PackedWeights();  // tensors may outlive static destruction
+  return *cache;
+}
+
 }  // namespace
 
 std::vector<at::Tensor> conv_blocked(const KernelContext& c) {
@@ -60,13 +110,16 @@ std::vector<at::Tensor> conv_blocked(const KernelContext& c) {
   const ideep::attr_t attr = ideep::attr_t::attr_post_ops(ops);
 
   const at::Tensor xb = x.is_mkldnn() ? x : x.contiguous().to_mkldnn();
-  const at::Tensor wd = w.contiguous(), bd = has_bias ? c.input(2).contiguous() : at::Tensor();
+  const at::Tensor bd = has_bias ? c.input(2).contiguous() : at::Tensor();
   const ideep::tensor& src = at::native::itensor_from_mkldnn(xb);
-  const ideep::tensor weights = at::native::itensor_view_from_dense(wd);
-  const ideep::tensor bias = has_bias ? at::native::itensor_view_from_dense(bd) : ideep::tensor();
   const ideep::dims strides(g.strides.begin(), g.strides.end()), dilations(g.dilations.begin(), g.dilations.end());
-  ideep::tensor y;
   const int groups = static_cast<int>(g.group);
+  const ideep::tensor::desc wanted = ideep::convolution_forward::expected_weights_desc(
+      w.sizes().vec(), ideep::data_type::f32, strides, pad.begin, pad.end, dilations, groups,
+      ideep::algorithm::convolution_direct, ideep::prop_kind::forward, ideep::data_type::f32, src.get_dims(), attr);
+  const ideep::tensor weights = packed_weights().get(w, wanted, groups);
+  const ideep::tensor bias = has_bias ? at::native::itensor_view_from_dense(bd) : ideep::tensor();
+  ideep::tensor y;
   if (c.epilogue && c.epilogue->add.defined()) {
     const ideep::tensor& other = at::native::itensor_from_mkldnn(c.epilogue->add);
     if (has_bias)
