@@ -204,3 +204,32 @@ TEST(BlockedLayout, WeightsChangedBetweenRunsAreUsed) {
   EXPECT_FALSE(at::allclose(replaced, changed, 1e-3, 1e-3));
   EXPECT_TRUE(at::allclose(replaced, reference(), 1e-4, 1e-5));
 }
+
+TEST(BlockedLayout, GroupedConvolutionsWithOddGroupWidthsMatch) {
+  // Pruned grouped convolutions (resnext) leave group widths oneDNN does not block: it then wants
+  // the weights in a plain layout, and the kept copy must still be one the executor owns.
+  for (const int64_t width : {3, 5, 7}) {
+    Model model;
+    Graph& g = model.graph;
+    model.opset_imports = {{"", 13}};
+    const int64_t groups = 4, channels = groups * width;
+    Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(channels), Dim::known(7), Dim::known(7)}));
+    Value* w = g.add_initializer("w", runtime::from_aten(at::randn({channels, width, 3, 3}), DataType::Float));
+    Value* y = g.add_node({"Conv", "conv", "", {x, w}, {"y"},
+                           {Attribute::make_int("group", groups), Attribute::make_ints("pads", {1, 1, 1, 1})}, {}, ""})
+                   ->output(0);
+    g.mark_output(y);
+    runtime::Executor exec(model);
+    const at::Tensor input = at::randn({2, channels, 7, 7});
+    at::Tensor reference;
+    {
+      at::AutoGradMode grad(true);
+      reference = exec.run({input}).at(0).detach();
+    }
+    for (int run = 0; run < 3; ++run) {  // the first run packs the weights, later ones reuse them
+      at::randn({channels * width * 9});  // allocations between runs reuse freed memory
+      const at::Tensor blocked = run_blocked(exec, input, true);
+      EXPECT_TRUE(at::allclose(blocked, reference, 1e-4, 1e-5)) << "width " << width << ", run " << run;
+    }
+  }
+}

@@ -66,9 +66,13 @@ class PackedWeights {
     ideep::tensor packed;
   };
 
+  // Always a copy the result owns: a view of `plain` (when oneDNN wants the plain layout) would
+  // outlive a temporary contiguous copy of a channels-last weight.
   static ideep::tensor pack(const at::Tensor& w, const ideep::tensor::desc& wanted, int groups) {
     const at::Tensor plain = w.contiguous();
-    return at::native::itensor_view_from_dense(plain).make_grouped_weights(groups).reorder_if_differ_in(wanted);
+    ideep::tensor packed(wanted);
+    at::native::itensor_view_from_dense(plain).make_grouped_weights(groups).reorder_to(packed);
+    return packed;
   }
 
   // Weights computed per batch (a DequantizeLinear's output) die after it: drop their entries.
