@@ -157,21 +157,10 @@ void BlockCache::release(void* p) {
 
 bool installed = false;
 
-bool address_sanitizer_build() {
-#if defined(__SANITIZE_ADDRESS__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return true;
-#endif
-#endif
-  return false;
-}
-
 }  // namespace
 
 void install_block_cache() {
-  if (installed || address_sanitizer_build()) return;
+  if (installed || kAddressSanitizerBuild) return;
   c10::SetCPUAllocator(&cache(), /*priority=*/1);
   installed = true;
 }

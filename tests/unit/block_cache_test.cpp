@@ -3,29 +3,16 @@
 #include <ATen/ATen.h>
 #include <c10/core/CPUAllocator.h>
 
+#include <cstdint>
+
 #include "nncompress/runtime/block_cache.h"
 
 using nncompress::runtime::block_cache_stats;
 
-namespace {
-
-bool asan_build() {
-#if defined(__SANITIZE_ADDRESS__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return true;
-#endif
-#endif
-  return false;
-}
-
-}  // namespace
-
 TEST(BlockCache, AFreedLargeBlockServesTheNextRequestOfItsSize) {
   nncompress::runtime::install_block_cache();
-  ASSERT_EQ(nncompress::runtime::block_cache_installed(), !asan_build());
-  if (asan_build()) {
+  ASSERT_EQ(nncompress::runtime::block_cache_installed(), !nncompress::runtime::kAddressSanitizerBuild);
+  if (nncompress::runtime::kAddressSanitizerBuild) {
     // AddressSanitizer keeps LibTorch's allocator: no block is ours.
     at::empty({4 << 20}, at::kFloat);
     EXPECT_EQ(block_cache_stats().blocks_mapped, 0u);

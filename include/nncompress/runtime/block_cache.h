@@ -21,9 +21,22 @@ struct BlockCacheStats {
   std::size_t cache_limit = 0;    // bytes_cached never exceeds this
 };
 
+// Whether this build runs under AddressSanitizer, whose allocator must see every buffer's bounds.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizerBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAddressSanitizerBuild = true;
+#else
+inline constexpr bool kAddressSanitizerBuild = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizerBuild = false;
+#endif
+
 // Makes the block cache LibTorch's CPU allocator. Call before the first tensor is made (a buffer
 // made earlier is still freed correctly, by LibTorch's allocator). Does nothing in
-// AddressSanitizer builds, whose allocator must see every buffer's bounds. Idempotent.
+// AddressSanitizer builds. Idempotent.
 void install_block_cache();
 
 // Whether install_block_cache() took effect in this process.
