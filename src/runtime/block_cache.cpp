@@ -113,12 +113,7 @@ class BlockCache final : public c10::Allocator {
     live_.erase(it);
     stats_.bytes_in_use -= size;
     // Make room by unmapping the largest cached blocks; a block bigger than the limit goes too.
-    while (stats_.bytes_cached + size > limit_ && !free_.empty()) {
-      const auto largest = std::prev(free_.end());
-      munmap(largest->second, largest->first);
-      stats_.bytes_cached -= largest->first;
-      free_.erase(largest);
-    }
+    unmap_largest_until(size <= limit_ ? limit_ - size : 0);
     if (size > limit_) {
       munmap(p, size);
       return true;
@@ -130,6 +125,11 @@ class BlockCache final : public c10::Allocator {
 
   void drop_cached(std::size_t keep) {
     std::lock_guard<std::mutex> lock(mutex_);
+    unmap_largest_until(keep);
+  }
+
+  // Unmaps the largest cached blocks until at most `keep` bytes are cached. Holds mutex_.
+  void unmap_largest_until(std::size_t keep) {
     while (stats_.bytes_cached > keep && !free_.empty()) {
       const auto largest = std::prev(free_.end());
       munmap(largest->second, largest->first);
