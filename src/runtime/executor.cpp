@@ -4,6 +4,8 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -39,6 +41,13 @@ void check_supported(const ir::Model& model) {
 void set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
+  // OpenBLAS (LibTorch's GEMMs through libblas.so.3) keeps its own thread count, the core count by
+  // default: without this, --threads 1 still ran matrix products on every core. Looked up at run
+  // time because libblas.so.3 may be another BLAS (tools/setup.sh selects OpenBLAS's OpenMP build,
+  // whose workers are LibTorch's own OpenMP threads; the pthread build's spin beside them).
+  using SetThreads = void (*)(int);
+  if (auto set_blas_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas_threads(threads);
 }
 
 namespace {

@@ -14,7 +14,7 @@ namespace nncompress::runtime {
 
 // Throws bad_input naming every op the executor has no kernel for, with its nodes.
 void check_supported(const ir::Model& model);
-// Sets LibTorch's intra-op threads; 0 means one per core.
+// Sets LibTorch's intra-op threads and OpenBLAS's; 0 means one per core.
 void set_threads(int threads);
 
 class Executor {
