@@ -3,6 +3,7 @@
 
 #include "kernel_util.h"
 #include "nncompress/dist/process_group.h"
+#include "nncompress/runtime/batch_norm_training.h"
 #include "nncompress/runtime/kernel_registry.h"
 
 namespace nncompress::runtime::kernels {
@@ -67,6 +68,8 @@ Out batch_norm(const Ctx& c) {
   }
   if (c.training && dist::active() && dist::sync_batch_norm()) return {sync_batch_norm(x, scale, bias, mean, var, momentum, eps)};
   // Fine-tuning (executor in training mode) updates the running statistics in place, as PyTorch.
+  if (c.training && batch_norm_training_applies(x, scale, bias, mean, var))
+    return {batch_norm_training(x, scale, bias, mean, var, 1.0 - momentum, eps)};
   return {at::batch_norm(x, scale, bias, mean, var, c.training, 1.0 - momentum, eps, false)};
 }
 
