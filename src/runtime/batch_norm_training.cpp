@@ -68,20 +68,23 @@ NNCOMPRESS_VECTOR_CLONES void input_gradient(const float* __restrict dy, const f
       dx[s + j] = dy[s + j] * k_dy[j] + (x[s + j] - mean[j]) * k_x[j] + k_0[j];
 }
 
-// A channels-last tensor is rows of C channels. It is walked in strips of lcm(C, 16) floats: a
-// per-channel value then repeats exactly once per strip, so the loops above run over whole
-// vectors whatever C is. Strips are grouped in blocks of a size fixed by the shape alone; sums
-// are kept per block and added in block order, which makes them independent of the thread count.
+// A channels-last tensor is rows of C channels. It is walked in strips of a multiple of lcm(C, 16)
+// floats: a per-channel value then repeats a whole number of times per strip, so the loops above
+// run over whole vectors whatever C is. Strips are grouped in blocks of a size fixed by the shape
+// alone; sums are kept per block and added in block order, which makes them independent of the
+// thread count.
 struct Strips {
   static constexpr int64_t kVector = 16;
   static constexpr int64_t kMinWidth = 256;
   static constexpr int64_t kBlockElements = int64_t{1} << 14;
+  // Keeps the per-block sums (a strip's worth each) at most an eighth of the tensor when C is large.
+  static constexpr int64_t kMinStripsPerBlock = 8;
 
   explicit Strips(const at::Tensor& x)
       : channels(x.size(1)),
         total(x.numel()),
         width(strip_width(channels)),
-        block(width * std::max<int64_t>(1, kBlockElements / width)) {}
+        block(width * std::max<int64_t>(kMinStripsPerBlock, kBlockElements / width)) {}
 
   // A multiple of lcm(C, 16) of at least 256 floats: shorter inner loops cost more in loop
   // overhead and accumulator loads than they save.
@@ -117,8 +120,9 @@ struct Strips {
     std::vector<double> sums(static_cast<size_t>(K * channels), 0.0);
     for (int64_t b = 0; b < blocks(); ++b)
       for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < width; ++j)
-          sums[static_cast<size_t>(k * channels + j % channels)] += partial[static_cast<size_t>(b * span + k * width + j)];
+        for (int64_t j0 = 0; j0 < width; j0 += channels)  // one row of the strip at a time
+          for (int64_t c = 0; c < channels; ++c)
+            sums[static_cast<size_t>(k * channels + c)] += partial[static_cast<size_t>(b * span + k * width + j0 + c)];
     return sums;
   }
 
