@@ -20,8 +20,8 @@ namespace {
 #define NNCOMPRESS_VECTOR_CLONES
 #endif
 
-// Each loop walks n elements as strips of `width` (the last strip may be shorter); r[j] is a
-// per-channel value repeated along a strip.
+// Each loop walks n elements as strips of `width` (the last strip may be shorter); the per-channel
+// arrays (mean, a, b, k_*) hold one value per position j of a strip (Strips::repeat).
 
 // acc[j] += x
 NNCOMPRESS_VECTOR_CLONES void add_sums(const float* __restrict x, int64_t n, int64_t width, float* __restrict acc) {

@@ -70,7 +70,7 @@ Out batch_norm(const Ctx& c) {
   // Fine-tuning (executor in training mode) updates the running statistics in place, as PyTorch.
   // LibTorch's channels-last kernel is faster where whole 16-float vectors cover the channels
   // (measured at batch 128: C=96 at 28x28 ~2x, C=1280 ~3x); ours where they do not (C=7: 25x).
-  if (c.training && x.dim() > 1 && x.size(1) % 16 != 0 && batch_norm_training_applies(x, scale, bias, mean, var))
+  if (c.training && batch_norm_training_applies(x, scale, bias, mean, var) && x.size(1) % 16 != 0)
     return {batch_norm_training(x, scale, bias, mean, var, 1.0 - momentum, eps)};
   return {at::batch_norm(x, scale, bias, mean, var, c.training, 1.0 - momentum, eps, false)};
 }
