@@ -121,8 +121,12 @@ DetectionLoss detection_loss(const at::Tensor& raw, const at::Tensor& truths, co
         (at::cat({center - truth.narrow(1, 0, 2), truth.narrow(1, 2, 2) - center}, 1) / stride).clamp(0, r - 1 - 0.01);
     const at::Tensor left = distance.floor().to(at::kLong), right = left + 1;
     const at::Tensor w_left = right.to(at::kFloat) - distance, w_right = 1 - w_left;
-    const at::Tensor distribution = x.narrow(1, 0, 4 * r).view({b, 4, r, a}).permute({0, 3, 1, 2});  // [B, A, 4, R]
-    const at::Tensor log_p = distribution.masked_select(fg.view({b, a, 1, 1})).view({-1, 4, r}).log_softmax(2);
+    // The foreground anchors' rows by index: LibTorch 1.13's masked_select on this permuted view
+    // selects the right values but sends their gradients to other logits (its backward scatters in
+    // memory order), so the distributions never learned their targets (test: finite differences).
+    const at::Tensor rows = fg.reshape({-1}).nonzero().squeeze(1);
+    const at::Tensor distribution = x.narrow(1, 0, 4 * r).view({b, 4, r, a}).permute({0, 3, 1, 2}).reshape({b * a, 4, r});
+    const at::Tensor log_p = distribution.index_select(0, rows).log_softmax(2);
     const at::Tensor ce = -(log_p.gather(2, left.unsqueeze(2)).squeeze(2) * w_left +
                             log_p.gather(2, right.unsqueeze(2)).squeeze(2) * w_right);
     dfl = (ce.mean(1) * weight).sum() / norm;

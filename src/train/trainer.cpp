@@ -314,7 +314,10 @@ class Run {
     if (train_.has_boxes()) {
       const at::Tensor& image = x.at(0);
       const eval::Anchors anchors = eval::anchor_points(image.size(2), image.size(3), o_.detection->head);
-      loss = detection_loss(raw, train_.boxes.index_select(0, idx), anchors, o_.detection->head).total;
+      const DetectionLoss terms = detection_loss(raw, train_.boxes.index_select(0, idx), anchors, o_.detection->head);
+      loss = terms.total;
+      last_terms_ = terms;
+      last_terms_.total.reset();  // the numbers only, not the batch's graph
     }
     if (o_.teacher) {
       at::Tensor teacher_raw;
@@ -333,6 +336,7 @@ class Run {
   // teacher): this rank's, then the global batch's once reduced.
   struct BatchSums {
     double loss = 0, samples = 0, correct = 0, agree = 0;
+    double box = 0, cls = 0, dfl = 0;  // a detector's loss terms times the samples
   };
 
   void backward(const at::Tensor& loss) {
@@ -350,10 +354,11 @@ class Run {
     std::vector<at::Tensor> tensors;
     for (Slot& s : slots_) tensors.push_back(s.param.grad());
     for (const at::Tensor& t : o_.synced_gradients) tensors.push_back(t.grad());
-    tensors.push_back(at::tensor({sums.loss, sums.samples, sums.correct, sums.agree}, at::kDouble));
+    tensors.push_back(
+        at::tensor({sums.loss, sums.samples, sums.correct, sums.agree, sums.box, sums.cls, sums.dfl}, at::kDouble));
     dist::all_reduce_sum(tensors);
     const double* total = tensors.back().data_ptr<double>();
-    sums = {total[0], total[1], total[2], total[3]};
+    sums = {total[0], total[1], total[2], total[3], total[4], total[5], total[6]};
   }
 
   // The optimizer step at the scheduled learning rate, then masks and hooks.
@@ -396,6 +401,8 @@ class Run {
       at::Tensor loss;
       if (o_.detection) {
         loss = detection_loss_of(x, logits, idx);
+        sums.box = last_terms_.box * sums.samples, sums.cls = last_terms_.cls * sums.samples;
+        sums.dfl = last_terms_.dfl * sums.samples;
       } else {
         const bool class_scores = eval::is_class_scores(logits.sizes());
         logits = logits.reshape({logits.size(0), -1});
@@ -413,6 +420,7 @@ class Run {
       step();
       epoch_sums.loss += sums.loss, epoch_sums.samples += sums.samples;
       epoch_sums.correct += sums.correct, epoch_sums.agree += sums.agree;
+      epoch_sums.box += sums.box, epoch_sums.cls += sums.cls, epoch_sums.dfl += sums.dfl;
       if (o_.progress)
         o_.progress(epoch, b + 1, batches, epoch_sums.loss / epoch_sums.samples,
                     o_.detection ? -1
@@ -428,6 +436,11 @@ class Run {
     stats.train_loss = epoch_sums.loss / seen;
     if (train_.has_labels() && !o_.detection) stats.train_accuracy = epoch_sums.correct / seen;
     if (o_.teacher && agreement_known_ && !o_.detection) stats.teacher_agreement = epoch_sums.agree / seen;
+    if (o_.detection && train_.has_boxes()) {
+      stats.box_loss = epoch_sums.box / seen;
+      stats.cls_loss = epoch_sums.cls / seen;
+      stats.dfl_loss = epoch_sums.dfl / seen;
+    }
     return stats;
   }
 
@@ -448,6 +461,7 @@ class Run {
   const data::Dataset& train_;
   const TrainOptions& o_;
   int64_t last_agreement_ = 0;  // samples of the last batch whose top-1 matched the teacher's
+  DetectionLoss last_terms_;     // the last batch's, a detector trained on boxes
   bool agreement_known_ = true;  // false once an output is not class scores (no top-1 to agree on)
   runtime::Executor exec_;
   at::Generator gen_;

@@ -159,6 +159,7 @@ std::function<void(const train::EpochStats&)> epoch_log(int epochs) {
     std::string metrics;
     if (e.train_accuracy) metrics += fmt::format(", train acc {:.2f}%", 100 * *e.train_accuracy);
     if (e.teacher_agreement) metrics += fmt::format(", agreement with the teacher {:.2f}%", 100 * *e.teacher_agreement);
+    if (e.box_loss) metrics += fmt::format(" (box {:.4f}, cls {:.4f}, dfl {:.4f})", *e.box_loss, *e.cls_loss, *e.dfl_loss);
     if (e.val_top1) metrics += fmt::format(", val top-1 {:.2f}%", 100 * *e.val_top1);
     if (e.val_map50) metrics += fmt::format(", val mAP@0.5 {:.2f}%", 100 * *e.val_map50);
     spdlog::info("epoch {}/{}: loss {:.4f}{}, {:.1f} s", e.epoch, epochs, e.train_loss, metrics, e.seconds);

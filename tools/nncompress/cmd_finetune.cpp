@@ -98,6 +98,9 @@ void register_finetune(CLI::App& app, Action& action) {
                             {"teacher_agreement", optional(e.teacher_agreement)},
                             {"val_top1", optional(e.val_top1)},
                             {"val_map50", optional(e.val_map50)},
+                            {"box_loss", optional(e.box_loss)},
+                            {"cls_loss", optional(e.cls_loss)},
+                            {"dfl_loss", optional(e.dfl_loss)},
                             {"seconds", e.seconds}});
         std::cout << nlohmann::json{{"output", o->output},
                                     {"epochs", epochs},

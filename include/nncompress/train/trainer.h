@@ -39,6 +39,8 @@ struct EpochStats {
   std::optional<double> teacher_agreement;  // top-1 agreement with the teacher, when distilling class scores
   std::optional<double> val_top1;   // when validation data is given (with labels)
   std::optional<double> val_map50;  // a detector's, when validation data with boxes is given
+  // A detector's loss terms (detection_loss.h, unweighted), means over the epoch's batches.
+  std::optional<double> box_loss, cls_loss, dfl_loss;
   double seconds = 0;
 };
 
