@@ -14,6 +14,10 @@ std::vector<OptionSpec> with_training(std::vector<OptionSpec> options, const std
   options.push_back(option("epoch-samples", K::Integer, "0", "samples per epoch, a fresh random subset each epoch (0: all)")
                         .at_least(0));
   options.push_back(option("lr", K::Number, default_lr, "fine-tuning learning rate").at_least(0, false));
+  options.push_back(option("optimizer", K::Text, "sgd", "fine-tuning optimizer (SGD with momentum 0.9, or Adam)")
+                        .one_of({"sgd", "adam"}));
+  options.push_back(option("schedule", K::Text, "cosine", "fine-tuning learning-rate schedule")
+                        .one_of({"cosine", "onecycle", "constant"}));
   options.push_back(option("distill", K::Boolean, "false", "fine-tune by distillation from the input model (no labels needed)"));
   return options;
 }
@@ -23,6 +27,8 @@ train::TrainOptions training(const OptionValues& v, const PassContext& c) {
   t.epochs = static_cast<int>(v.integer("epochs"));
   t.epoch_samples = v.integer("epoch-samples");
   t.lr = v.number("lr");
+  t.optimizer = v.text("optimizer");
+  t.schedule = v.text("schedule");
   t.seed = c.seed;
   t.batch = c.batch;
   t.preprocess = c.preprocess;

@@ -68,6 +68,8 @@ def test_flags_of_another_method_are_refused(nncompress, tmp_path):
     (["--method", "autoprune", "--granularity", "channels", "--sparsity", "0.5"],
      "--granularity channels takes --target-macs or --target-params, not --sparsity"),
     (["--criterion", "taylor"], "prune.channels (--method channels) needs labeled training data: give --data"),
+    (["--optimizer", "rmsprop"], "--optimizer: 'rmsprop' is not one of sgd, adam"),
+    (["--schedule", "step"], "--schedule: 'step' is not one of cosine, onecycle, constant"),
 ])
 def test_bad_values_are_refused_before_the_model_is_read(nncompress, tmp_path, args, message):
     out = tmp_path / "x.onnx"
@@ -121,3 +123,23 @@ def test_exclude_is_another_name_for_keep(nncompress, tmp_path):
     recipe.write_text("steps:\n  - pass: prune.magnitude\n    exclude: [op:Gemm]\n    keep: [op:Conv]\n")
     code, _, err = run([nncompress, "compress", LENET5, "-o", tmp_path / "c.onnx", "--recipe", recipe, "--data", MNIST_TEST])
     assert code == 2 and "the same option as" in err and "exclude" in err, err
+
+
+def test_passes_fine_tune_with_the_optimizer_and_schedule_asked_for(nncompress, tmp_path):
+    """`--optimizer adam --schedule onecycle` (a detector's recipe) reach a pass's fine-tuning, by flag
+    and by recipe key alike; they change the result."""
+    base = [nncompress, "--quiet", "prune", LENET5, "--method", "magnitude", "--sparsity", "0.5", "--epochs", "1",
+            "--data", MNIST_TEST, "--limit", "1000", "--seed", "1"]
+    sgd, adam = tmp_path / "sgd.onnx", tmp_path / "adam.onnx"
+    assert run(base + ["-o", sgd])[0] == 0
+    code, _, err = run(base + ["-o", adam, "--optimizer", "adam", "--schedule", "onecycle", "--lr", "0.001"])
+    assert code == 0, err
+    assert sgd.read_bytes() != adam.read_bytes()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - pass: prune.magnitude\n    sparsity: 0.5\n    epochs: 1\n    optimizer: adam\n"
+                      "    schedule: onecycle\n    lr: 0.001\n")
+    by_recipe = tmp_path / "recipe.onnx"
+    code, _, err = run([nncompress, "--quiet", "compress", LENET5, "-o", by_recipe, "--recipe", recipe,
+                        "--data", MNIST_TEST, "--limit", "1000", "--seed", "1"])
+    assert code == 0, err
+    assert by_recipe.read_bytes() == adam.read_bytes()
