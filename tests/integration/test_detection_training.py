@@ -152,3 +152,23 @@ def test_int8_keeps_the_activations_of_the_raw_head_float(nncompress, trained, t
     assert all(reads_int8(n) for n in convs if n not in head)
     assert all(produced[n.input[1]].op_type == "DequantizeLinear" for n in convs)
     assert map50(nncompress, tmp_path / "q.onnx", data) > map50(nncompress, model, data) - 0.05
+    # ONNX Runtime runs the rest on integer data: SiLU as QLinearSigmoid + QLinearMul (not float
+    # between Q/DQ pairs) except the six before the head's float layers, Concat as QLinearConcat,
+    # and Split, MaxPool and Resize (whose outputs carry their input's quantization) with their
+    # Q/DQ pairs dropped.
+    from harness import ort_outputs
+    x = tmp_path / "x.npy"
+    np.save(x, np.load(data)["x"][:1, None].astype(np.float32) / 255)
+    optimized = tmp_path / "ort.onnx"
+    ort_outputs(tmp_path / "q.onnx", {graph.input[0].name: x}, tmp_path / "ort_out", ["--threads", "1", "--optimized", str(optimized)])
+    ort_graph = onnx.load(str(optimized)).graph
+    ops = [n.op_type for n in ort_graph.node]
+    silus = sum(n.op_type == "Sigmoid" for n in onnx.load(str(model)).graph.node)
+    assert silus > len(head) and ops.count("QLinearSigmoid") == silus - len(head), ops
+    assert ops.count("QLinearMul") == silus - len(head), ops
+    assert ops.count("Sigmoid") + ops.count("QuickGelu") == len(head), ops
+    assert "QLinearConcat" in ops
+    ort_produced = {o: n.op_type for n in ort_graph.node for o in n.output}
+    moving = [n for n in ort_graph.node if n.op_type in ("Split", "MaxPool", "NhwcMaxPool", "Resize")]
+    assert moving and all(ort_produced.get(n.input[0]) != "DequantizeLinear" for n in moving), \
+        [(n.op_type, ort_produced.get(n.input[0])) for n in moving]

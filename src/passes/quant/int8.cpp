@@ -87,12 +87,58 @@ struct Selection {
     if (weighted(n) && !n.output(0)->is_graph_output() && raw_output(n.output(0))) return false;
     if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool" || matmul_of_activations(n)) return true;
     if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
+    if (op == "Split" || op == "Resize") return moves_values(n);
     if (op == "Relu") return symmetric;
     if (op == "HardSigmoid") return integer_gate(n);
-    // A product gated by a HardSigmoid (hard-swish, squeeze-excitation): ONNX Runtime's QLinearMul.
+    if (op == "Sigmoid") return integer_sigmoid(n);
+    // A Concat of activations (C2f and CSP blocks, FPN/PAN necks): ONNX Runtime's QLinearConcat
+    // rather than DequantizeLinear per input, a float Concat and a QuantizeLinear.
+    if (op == "Concat")
+      return !n.inputs().empty() && std::all_of(n.inputs().begin(), n.inputs().end(), is_activation) &&
+             !n.output(0)->is_graph_output() && !raw_output(n.output(0));
+    // A product gated by a HardSigmoid (hard-swish, squeeze-excitation) or a Sigmoid (SiLU, YOLO's
+    // activation): ONNX Runtime's QLinearMul.
     if (op == "Mul")
-      return is_activation(n.input(0)) && is_activation(n.input(1)) && (gated(n.input(0)) || gated(n.input(1)));
+      return is_activation(n.input(0)) && is_activation(n.input(1)) &&
+             (gated(n.input(0)) || gated(n.input(1)) ||
+              ((sigmoid_gate(n.input(0)) || sigmoid_gate(n.input(1))) && !feeds_float_layer(n.output(0))));
     return false;
+  }
+
+  // A Sigmoid between Q/DQ pairs, which ONNX Runtime runs as QLinearSigmoid (a 256-entry table):
+  // uint8 only, like the gates; left float when its result is a model output or assembled into
+  // one, or when its product (SiLU) feeds a layer kept float for the model output.
+  bool integer_sigmoid(const ir::Node& n) const {
+    const ir::Value* y = n.output(0);
+    if (symmetric || !is_activation(n.input(0)) || y->is_graph_output() || raw_output(y)) return false;
+    return std::none_of(y->uses().begin(), y->uses().end(), [&](const ir::Use& u) {
+      return u.node->op_type() == "Mul" && u.node->outputs().size() == 1 && feeds_float_layer(u.node->output(0));
+    });
+  }
+
+  // `v` is read by a layer whose output is assembled into a model output: such layers read float
+  // activations (see quantized), so `v` is not quantized by its producer either.
+  static bool feeds_float_layer(const ir::Value* v) {
+    return v && std::any_of(v->uses().begin(), v->uses().end(), [](const ir::Use& u) {
+             return weighted(*u.node) && u.node->output(0) && !u.node->output(0)->is_graph_output() &&
+                    raw_output(u.node->output(0));
+           });
+  }
+
+  // Split (C2f blocks) and nearest or linear Resize (FPN/PAN necks) only move values or mix them
+  // convexly: their outputs get their input's quantization (see quantize_int8), which ONNX Runtime
+  // needs to run them on the uint8 data instead of between DequantizeLinear and
+  // QuantizeLinear. Not where an output is, or becomes, a model output.
+  bool moves_values(const ir::Node& n) const {
+    if (!is_activation(n.input(0))) return false;
+    if (n.op_type() == "Resize" && n.attr_string("mode", "nearest") == "cubic") return false;
+    return std::none_of(n.outputs().begin(), n.outputs().end(),
+                        [](const ir::Value* v) { return !v || v->is_graph_output() || raw_output(v); });
+  }
+
+  bool sigmoid_gate(const ir::Value* v) const {
+    const ir::Node* p = v->producer();
+    return p && p->op_type() == "Sigmoid" && !keep.count(p->name) && p->in_default_domain() && integer_sigmoid(*p);
   }
 
   // Add or Mul of a quantized op's output and a float scalar constant (an affine block, x * a + b):
@@ -123,6 +169,7 @@ struct Selection {
   // The activation inputs of a quantized op that get Q/DQ.
   std::vector<ir::Value*> activation_inputs(const ir::Node& n) const {
     if (n.op_type() == "Add" || n.op_type() == "Mul" || matmul_of_activations(n)) return {n.input(0), n.input(1)};
+    if (n.op_type() == "Concat") return {n.inputs().begin(), n.inputs().end()};
     return {n.input(0)};
   }
 };
@@ -137,7 +184,10 @@ std::vector<ir::Value*> quantizable_tensors(const ir::Graph& graph, const Select
   for (const ir::Node* n : graph.topological_order()) {
     if (!sel.quantized(*n)) continue;
     for (ir::Value* v : sel.activation_inputs(*n)) add(v);
-    add(n->output(0));
+    if (n->op_type() == "Split")
+      for (ir::Value* v : n->outputs()) add(v);
+    else
+      add(n->output(0));
   }
   return out;
 }
@@ -415,10 +465,23 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     }
   }
 
+  // Ops that only move values keep their input's quantization (see Selection::moves_values; MaxPool
+  // too, whose QuantizeLinear/DequantizeLinear ONNX Runtime drops only when the two match). After
+  // the Relu/Clip removal, which set the final ranges of the tensors they read.
+  for (const ir::Node* n : graph.topological_order()) {
+    const std::string& op = n->op_type();
+    if ((op != "MaxPool" && op != "Split" && op != "Resize") || !sel.quantized(*n)) continue;
+    auto in = ranges.find(n->input(0)->name());
+    if (in == ranges.end()) continue;
+    for (const ir::Value* v : n->outputs())
+      if (v && ranges.count(v->name())) ranges[v->name()] = in->second;
+  }
+
   // Found before Q/DQ insertion, which makes DequantizeLinear the producer of their inputs.
   std::vector<ir::Node*> gates, scalar_ops;
   for (const auto& n : graph.nodes()) {
     if (!sel.quantized(*n)) continue;
+    if (n->op_type() == "Sigmoid") ++result.integer_sigmoids;
     if (n->op_type() == "HardSigmoid") gates.push_back(n.get());
     else if ((n->op_type() == "Add" || n->op_type() == "Mul") && (scalar_constant(n->input(0)) || scalar_constant(n->input(1))))
       scalar_ops.push_back(n.get());
