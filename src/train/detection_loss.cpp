@@ -123,7 +123,7 @@ DetectionLoss detection_loss(const at::Tensor& raw, const at::Tensor& truths, co
     const at::Tensor w_left = right.to(at::kFloat) - distance, w_right = 1 - w_left;
     // The foreground anchors' rows by index: LibTorch 1.13's masked_select on this permuted view
     // selects the right values but sends their gradients to other logits (its backward scatters in
-    // memory order), so the distributions never learned their targets (test: finite differences).
+    // memory order), so the distributions never learned their targets (detection_loss_test.cpp).
     const at::Tensor rows = fg.reshape({-1}).nonzero().squeeze(1);
     const at::Tensor distribution = x.narrow(1, 0, 4 * r).view({b, 4, r, a}).permute({0, 3, 1, 2}).reshape({b * a, 4, r});
     const at::Tensor log_p = distribution.index_select(0, rows).log_softmax(2);
