@@ -63,6 +63,15 @@ bool raw_output(const ir::Value* v) {
   return false;
 }
 
+// Layers whose outputs are assembled into a model output (a detector's head: box distributions and
+// class logits concatenated) read float activations (their weights are still int8 per channel): an
+// int8 input there cost the reference detector 4 mAP points. A classifier's last layer, whose
+// output is the model output itself, is quantized as before.
+bool float_input_layer(const ir::Node& n) {
+  const ir::Value* y = n.output(0);
+  return weighted(n) && y && !y->is_graph_output() && raw_output(y);
+}
+
 struct Selection {
   bool symmetric;
   std::set<std::string> keep;
@@ -80,11 +89,7 @@ struct Selection {
     // activations are quantized.
     if ((op == "Add" || op == "Mul") && scalar_after_quantized(n, depth)) return true;
     if (op == "Add") return is_activation(n.input(0)) && is_activation(n.input(1));
-    // Layers whose outputs are assembled into a model output (a detector's head: box distributions
-    // and class logits concatenated) read float activations (their weights are still int8 per
-    // channel): an int8 input there cost the reference detector 4 mAP points. A classifier's last
-    // layer, whose output is the model output itself, is quantized as before.
-    if (weighted(n) && !n.output(0)->is_graph_output() && raw_output(n.output(0))) return false;
+    if (float_input_layer(n)) return false;
     if (weighted(n) || op == "AveragePool" || op == "GlobalAveragePool" || matmul_of_activations(n)) return true;
     if (op == "MaxPool") return n.outputs().size() == 1 || !n.output(1);  // not with indices
     if (op == "Split" || op == "Resize") return moves_values(n);
@@ -116,13 +121,10 @@ struct Selection {
     });
   }
 
-  // `v` is read by a layer whose output is assembled into a model output: such layers read float
-  // activations (see quantized), so `v` is not quantized by its producer either.
+  // `v` is read by a layer that reads float activations (float_input_layer), so `v` is not
+  // quantized by its producer either.
   static bool feeds_float_layer(const ir::Value* v) {
-    return v && std::any_of(v->uses().begin(), v->uses().end(), [](const ir::Use& u) {
-             return weighted(*u.node) && u.node->output(0) && !u.node->output(0)->is_graph_output() &&
-                    raw_output(u.node->output(0));
-           });
+    return v && std::any_of(v->uses().begin(), v->uses().end(), [](const ir::Use& u) { return float_input_layer(*u.node); });
   }
 
   // Split (C2f blocks) and nearest or linear Resize (FPN/PAN necks) only move values or mix them
