@@ -233,3 +233,33 @@ TEST(BlockedLayout, GroupedConvolutionsWithOddGroupWidthsMatch) {
     }
   }
 }
+
+TEST(BlockedLayout, KeptPlansFollowShapesGeometryAndSharedWeights) {
+  // A convolution's plan (primitive and packed weights) is kept per weight tensor: a new batch size,
+  // or a second convolution reading the same weight with another stride, dilation or padding, must
+  // get its own plan, not the first one's.
+  Model model;
+  Graph& g = model.graph;
+  model.opset_imports = {{"", 13}};
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(8), Dim::known(11), Dim::known(11)}));
+  Value* w = g.add_initializer("w", runtime::from_aten(at::randn({8, 8, 3, 3}) * 0.3, DataType::Float));
+  Value* a = g.add_node({"Conv", "dilated", "", {x, w}, {"a"},
+                         {Attribute::make_ints("dilations", {2, 2}), Attribute::make_ints("pads", {2, 1, 2, 2})}, {}, ""})
+                 ->output(0);
+  Value* b = g.add_node({"Conv", "strided", "", {a, w}, {"b"},
+                         {Attribute::make_ints("strides", {2, 2}), Attribute::make_ints("pads", {0, 1, 1, 0})}, {}, ""})
+                 ->output(0);
+  g.mark_output(b);
+  runtime::Executor exec(model);
+  for (const int64_t batch : {2, 1, 3, 1}) {
+    const at::Tensor input = at::randn({batch, 8, 11, 11});
+    at::Tensor reference;
+    {
+      at::AutoGradMode grad(true);
+      reference = exec.run({input}).at(0).detach();
+    }
+    const at::Tensor blocked = run_blocked(exec, input, true);
+    ASSERT_EQ(blocked.sizes(), reference.sizes()) << "batch " << batch;
+    EXPECT_TRUE(at::allclose(blocked, reference, 1e-4, 1e-5)) << "batch " << batch;
+  }
+}
