@@ -17,6 +17,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// One pass without temporaries: x * 0 is NaN exactly for NaN and infinity, and NaN survives the
+// sums. `isfinite().all()` made three passes and two tensors, a twentieth of eval's time at batch 1.
+bool all_finite(const at::Tensor& t) {
+  if (t.scalar_type() != at::kFloat) return t.isfinite().all().item<bool>();
+  const at::Tensor c = t.contiguous();
+  const float* p = c.data_ptr<float>();
+  const int64_t n = c.numel();
+  constexpr int64_t lanes = 16;
+  float acc[lanes] = {};
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (int64_t k = 0; k < lanes; ++k) acc[k] += p[i + k] * 0.0f;
+  float sum = 0.0f;
+  for (; i < n; ++i) sum += p[i] * 0.0f;
+  for (const float a : acc) sum += a;
+  return sum == 0.0f;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -40,7 +58,7 @@ at::Tensor boxes_from(const at::Tensor& b, int64_t samples, const std::string& l
                     " samples, objects, 5] of (class, x1, y1, x2, y2) rows, found " + c10::toString(b.scalar_type()) + " " +
                     shape_string(b.sizes()));
   at::Tensor f = b.to(at::kFloat);
-  if (!f.isfinite().all().item<bool>()) throw bad_input(label + ": boxes hold NaN or infinite values");
+  if (!all_finite(f)) throw bad_input(label + ": boxes hold NaN or infinite values");
   const at::Tensor real = f.select(2, 0).ge(0);
   const at::Tensor bad = real & (f.select(2, 3).lt(f.select(2, 1)) | f.select(2, 4).lt(f.select(2, 2)));
   if (bad.any().item<bool>()) {
@@ -223,7 +241,7 @@ at::Tensor prepare_batch(const at::Tensor& raw, const std::string& input_name, c
     x = (x - per_channel(options.mean, 0.0, "--mean")) / per_channel(options.std, 1.0, "--std");
   }
   // NaN in the data, or a --scale/--mean/--std that overflows float, would train NaN weights.
-  if (!x.isfinite().all().item<bool>())
+  if (!all_finite(x))
     throw bad_input("data for model input '" + input_name + "' holds NaN or infinite values after preprocessing"
                     " (--scale, --mean and --std are applied in float32)");
   bool ok = x.dim() == want_rank;

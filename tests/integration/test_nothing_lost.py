@@ -286,3 +286,20 @@ def test_an_output_folder_that_is_a_file(nnc, work):
     import numpy as np
     np.save(work / "x.npy", np.zeros((1, 1, 28, 28), np.float32))
     refused(nnc, work, ["run", "m.onnx", "-i", "x.npy", "-o", "afile/out"], "cannot create the output folder 'afile/out'")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_data_holding_nan_or_infinity_is_refused(nnc, work, bad):
+    """One non-finite value anywhere in the data (the last, the first or a middle element) is
+    refused before it reaches the model."""
+    import numpy as np
+    x = np.random.RandomState(0).rand(3, 1, 28, 28).astype(np.float32)
+    np.savez(work / "clean.npz", x=x, y=np.array([1, 2, 3]))
+    code, _, err = run([nnc, "eval", "m.onnx", "--data", "clean.npz"], cwd=work)
+    assert code == 0, err
+    for index in [(2, 0, 27, 27), (0, 0, 0, 0), (1, 0, 13, 5)]:
+        x_bad = x.copy()
+        x_bad[index] = bad
+        np.savez(work / "bad.npz", x=x_bad, y=np.array([1, 2, 3]))
+        refused(nnc, work, ["eval", "m.onnx", "--data", "bad.npz"], "holds NaN or infinite values")
+        os.remove(work / "bad.npz")
