@@ -235,23 +235,30 @@ TEST(BlockedLayout, GroupedConvolutionsWithOddGroupWidthsMatch) {
 }
 
 TEST(BlockedLayout, KeptPlansFollowShapesGeometryAndSharedWeights) {
-  // A convolution's plan (primitive and packed weights) is kept per weight tensor: a new batch size,
-  // or a second convolution reading the same weight with another stride, dilation or padding, must
-  // get its own plan, not the first one's.
+  // A convolution's plan (primitive, packed weights and bias) is kept per weight tensor: a new batch
+  // size, a second convolution reading the same weight with another stride, dilation or padding,
+  // or a bias changed in place must get a new plan, not the first one's.
   Model model;
   Graph& g = model.graph;
   model.opset_imports = {{"", 13}};
   Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(8), Dim::known(11), Dim::known(11)}));
   Value* w = g.add_initializer("w", runtime::from_aten(at::randn({8, 8, 3, 3}) * 0.3, DataType::Float));
+  Value* bias = g.add_initializer("bias", runtime::from_aten(at::randn({4}), DataType::Float));
   Value* a = g.add_node({"Conv", "dilated", "", {x, w}, {"a"},
                          {Attribute::make_ints("dilations", {2, 2}), Attribute::make_ints("pads", {2, 1, 2, 2})}, {}, ""})
                  ->output(0);
   Value* b = g.add_node({"Conv", "strided", "", {a, w}, {"b"},
                          {Attribute::make_ints("strides", {2, 2}), Attribute::make_ints("pads", {0, 1, 1, 0})}, {}, ""})
                  ->output(0);
-  g.mark_output(b);
+  Value* w2 = g.add_initializer("w2", runtime::from_aten(at::randn({4, 8, 1, 1}), DataType::Float));
+  g.mark_output(g.add_node({"Conv", "biased", "", {b, w2, bias}, {"c"}, {}, {}, ""})->output(0));
   runtime::Executor exec(model);
-  for (const int64_t batch : {2, 1, 3, 1}) {
+  int run = 0;
+  for (const int64_t batch : {2, 1, 3, 1, 1}) {
+    if (++run == 5) {
+      at::NoGradGuard no_grad;
+      exec.parameter("bias").add_(1.0);
+    }
     const at::Tensor input = at::randn({batch, 8, 11, 11});
     at::Tensor reference;
     {
@@ -259,7 +266,7 @@ TEST(BlockedLayout, KeptPlansFollowShapesGeometryAndSharedWeights) {
       reference = exec.run({input}).at(0).detach();
     }
     const at::Tensor blocked = run_blocked(exec, input, true);
-    ASSERT_EQ(blocked.sizes(), reference.sizes()) << "batch " << batch;
-    EXPECT_TRUE(at::allclose(blocked, reference, 1e-4, 1e-5)) << "batch " << batch;
+    ASSERT_EQ(blocked.sizes(), reference.sizes()) << "run " << run;
+    EXPECT_TRUE(at::allclose(blocked, reference, 1e-4, 1e-5)) << "run " << run;
   }
 }
