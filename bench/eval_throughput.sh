@@ -3,24 +3,37 @@
 # 224x224, the same thread count, median of 5 runs each, the runs alternating. Needs a build in
 # build/ (tools/test.sh or cmake).
 #   bench/eval_throughput.sh [THREADS]   (default: all cores; env NNCOMPRESS: the binary, build/nncompress)
-# MODEL=mobilenet_v2 (default resnet18) and BATCH=1 (default 32) choose the row.
+# MODEL=mobilenet_v2 (default resnet18; or the path of a one-input .onnx, e.g. models/vit-fmnist.onnx)
+# and BATCH=1 (default 32) choose the row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
 model_name=${MODEL:-resnet18}
 batch=${BATCH:-32}
+if [[ $model_name == *.onnx ]]; then
+  model=$model_name
+  model_name=$(basename "$model" .onnx)
+else
+  /usr/bin/python3 tools/export_torchvision.py --out build/testmodels "$model_name" >/dev/null
+  model=build/testmodels/$model_name.onnx
+fi
 work=build/bench/eval_throughput/$model_name-b$batch
 mkdir -p "$work"
-/usr/bin/python3 tools/export_torchvision.py --out build/testmodels "$model_name" >/dev/null
-# Ours reads 6 batches (at least 48 samples); the first batch is left out of the steady state.
-/usr/bin/python3 - "$work" "$batch" <<'PY'
-import numpy as np, sys
+"${NNCOMPRESS:-./build/nncompress}" --quiet inspect --json "$model" >"$work/inspect.json"
+# Random samples of the input's shape (unknown dims but the batch: 1). Ours reads 6 batches (at
+# least 48 samples); the first batch is left out of the steady state.
+input_name=$(/usr/bin/python3 - "$work" "$batch" <<'PY'
+import json, re, sys
+import numpy as np
 work, batch = sys.argv[1], int(sys.argv[2])
-x = np.random.RandomState(0).randn(batch, 3, 224, 224).astype(np.float32)
+first = json.load(open(f"{work}/inspect.json"))["inputs"][0]
+dims = re.match(r"\w+\[(.*)\]", first["type"]).group(1).split(",")[1:]
+x = np.random.RandomState(0).randn(batch, *[int(d) if d.isdigit() else 1 for d in dims]).astype(np.float32)
 np.save(f"{work}/batch.npy", x)
 np.savez(f"{work}/batches.npz", x=np.concatenate([x] * max(6, -(-48 // batch))))
+print(first["name"])
 PY
-model=build/testmodels/$model_name.onnx
+)
 # Runs alternate between the two runtimes so that load from elsewhere on the host (this is a VM)
 # hits both alike. Ours: eval --json's steady_samples_per_second (the first batch, which creates
 # oneDNN's primitives, left out); ONNX Runtime: the median of 20 batches after a warm-up run.
@@ -28,7 +41,7 @@ ours=() ort=()
 for i in 1 2 3 4 5; do
   ours+=("$("${NNCOMPRESS:-./build/nncompress}" --quiet --threads "$threads" eval "$model" --data "$work/batches.npz" --batch "$batch" --json |
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["steady_samples_per_second"])')")
-  ort+=("$(node tools/ort/run.js "$model" "$work/ort_out" --threads "$threads" --repeat 20 "input=$work/batch.npy" |
+  ort+=("$(node tools/ort/run.js "$model" "$work/ort_out" --threads "$threads" --repeat 20 "$input_name=$work/batch.npy" |
     /usr/bin/python3 -c "import json,sys; print($batch * 1000 / json.load(sys.stdin)['median_ms'])")")
 done
 /usr/bin/python3 - "$model_name" "$batch" "$threads" "${ours[*]}" "${ort[*]}" <<'PY'
