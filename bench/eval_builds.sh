@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Steady-state eval throughput of two nncompress binaries on one torchvision model (random
 # weights, 224x224), measured in alternation: PAIRS times (default 5) binary A then binary B;
-# prints each run, the medians and the median of the B/A ratios (the speed-up of B). For changes
-# to the executor: build the older commit beside the tree (see bench/compare_builds.sh).
+# prints each run, the medians and the median of the per-pair speed-ups of B (bench/pair_stats.py).
+# For changes to the executor: build the older commit beside the tree (see bench/compare_builds.sh).
 #   bench/eval_builds.sh A_BINARY B_BINARY [BATCH [THREADS [PAIRS]]]   (default batch 1, 1 thread)
 # MODEL=mobilenet_v2 (default) or resnet18.
 set -euo pipefail
@@ -24,11 +24,4 @@ for _ in $(seq "$pairs"); do
     "$bin" --quiet --threads "$threads" eval "build/testmodels/$model_name.onnx" --data "$work/batches.npz" --batch "$batch" --json |
       /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["steady_samples_per_second"])'
   done
-done | /usr/bin/python3 -c "
-import statistics, sys
-t = [float(l) for l in sys.stdin]
-a, b = t[0::2], t[1::2]
-print('A samples/s:', ' '.join(f'{x:.1f}' for x in a), '| B samples/s:', ' '.join(f'{x:.1f}' for x in b))
-print(f'$model_name batch $batch, $threads threads: A {statistics.median(a):.1f}, B {statistics.median(b):.1f} samples/s, '
-      f'B is {statistics.median(y / x for x, y in zip(a, b)):.2f}x of A (median of $pairs ratios)')
-"
+done | /usr/bin/python3 bench/pair_stats.py samples/s "$model_name batch $batch, $threads threads"

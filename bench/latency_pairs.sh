@@ -17,11 +17,4 @@ for _ in $(seq "$pairs"); do
     node tools/ort/run.js "$m" "$work/out" --threads "$threads" --repeat 200 $feeds |
       /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])'
   done
-done | /usr/bin/python3 -c "
-import statistics, sys
-t = [float(l) for l in sys.stdin]
-a, b = t[0::2], t[1::2]
-print('A ms:', ' '.join(f'{x:.3f}' for x in a), '| B ms:', ' '.join(f'{x:.3f}' for x in b))
-print(f'batch $batch, $threads threads: A {statistics.median(a):.3f} ms, B {statistics.median(b):.3f} ms, '
-      f'B is {statistics.median(x / y for x, y in zip(a, b)):.2f}x faster (median of $pairs ratios)')
-"
+done | /usr/bin/python3 bench/pair_stats.py ms "batch $batch, $threads threads"
