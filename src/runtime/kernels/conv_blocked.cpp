@@ -40,8 +40,9 @@ struct ConvSignature {
 
   bool operator==(const ConvSignature& o) const {
     return src == o.src && dst == o.dst && strides == o.strides && dilations == o.dilations && pad_begin == o.pad_begin &&
-           pad_end == o.pad_end && groups == o.groups && channels_last == o.channels_last && winograd == o.winograd && has_bias == o.has_bias && add == o.add &&
-           (!add || add_desc == o.add_desc) && clamp == o.clamp && min == o.min && max == o.max;
+           pad_end == o.pad_end && groups == o.groups && channels_last == o.channels_last && winograd == o.winograd &&
+           has_bias == o.has_bias && add == o.add && (!add || add_desc == o.add_desc) && clamp == o.clamp && min == o.min &&
+           max == o.max;
   }
 
   // The epilogue (a residual Add, then Relu or Clip) as oneDNN post-ops. The Add is a sum into
@@ -246,8 +247,8 @@ std::vector<at::Tensor> conv_blocked(const KernelContext& c) {
   for (int64_t i = 0; i < 4; ++i) sig.src[i] = x.size(i);
   sig.groups = g.group;
   sig.has_bias = has_bias;
-  // A residual operand must already be blocked: with a plain one oneDNN drops to a slow GEMM
-  // convolution.
+  // The residual operand is fused when it is an MKL-DNN value of the output's shape (the executor
+  // keeps the values between blocked kernels so); otherwise the Add runs on its own.
   const at::Tensor& add = c.epilogue ? c.epilogue->add : at::Tensor();
   if (add.defined()) {
     if (!add.is_mkldnn() || add.scalar_type() != at::kFloat || add.sizes() != at::IntArrayRef(sig.dst)) return {};
