@@ -98,6 +98,13 @@ Out layer_norm(const Ctx& c) {
   const double eps = c.node.attr_float("epsilon", 1e-5f);
   std::vector<int64_t> dims;
   for (int64_t i = axis; i < x.dim(); ++i) dims.push_back(i);
+  // Without the optional mean and inverse deviation outputs, and with a scale (and bias) of the
+  // normalized shape: LibTorch's fused kernel, one pass instead of nine ops (vit-fmnist at batch 1:
+  // 41 us per LayerNorm).
+  const at::IntArrayRef normalized = x.sizes().slice(static_cast<size_t>(axis));
+  if (!c.wants_output(1) && !c.wants_output(2) && x.scalar_type() == at::kFloat && c.input(1).sizes() == normalized &&
+      (!c.has_input(2) || c.input(2).sizes() == normalized))
+    return one(at::layer_norm(x, normalized, c.input(1), c.has_input(2) ? c.input(2) : at::Tensor(), eps));
   const at::Tensor xs = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
   const at::Tensor mean = xs.mean(dims, true);
   const at::Tensor inv_std = at::rsqrt((xs - mean).pow(2).mean(dims, true) + eps);
