@@ -4,7 +4,8 @@
 # build/ (tools/test.sh or cmake).
 #   bench/eval_throughput.sh [THREADS]   (default: all cores; env NNCOMPRESS: the binary, build/nncompress)
 # MODEL=mobilenet_v2 (default resnet18; or the path of a one-input .onnx, e.g. models/vit-fmnist.onnx)
-# and BATCH=1 (default 32) choose the row.
+# and BATCH=1 (default 32) choose the row; SAMPLES (default 48) how many samples our eval reads (at
+# least 6 batches): fast models need more for a steady state (vit-fmnist at batch 1: 48 samples are 0.06 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
@@ -21,16 +22,16 @@ work=build/bench/eval_throughput/$model_name-b$batch
 mkdir -p "$work"
 "${NNCOMPRESS:-./build/nncompress}" --quiet inspect --json "$model" >"$work/inspect.json"
 # Random samples of the input's shape (unknown dims but the batch: 1). Ours reads 6 batches (at
-# least 48 samples); the first batch is left out of the steady state.
-input_name=$(/usr/bin/python3 - "$work" "$batch" <<'PY'
+# least SAMPLES samples); the first batch is left out of the steady state.
+input_name=$(/usr/bin/python3 - "$work" "$batch" "${SAMPLES:-48}" <<'PY'
 import json, re, sys
 import numpy as np
-work, batch = sys.argv[1], int(sys.argv[2])
+work, batch, samples = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 first = json.load(open(f"{work}/inspect.json"))["inputs"][0]
 dims = re.match(r"\w+\[(.*)\]", first["type"]).group(1).split(",")[1:]
 x = np.random.RandomState(0).randn(batch, *[int(d) if d.isdigit() else 1 for d in dims]).astype(np.float32)
 np.save(f"{work}/batch.npy", x)
-np.savez(f"{work}/batches.npz", x=np.concatenate([x] * max(6, -(-48 // batch))))
+np.savez(f"{work}/batches.npz", x=np.concatenate([x] * max(6, -(-samples // batch))))
 print(first["name"])
 PY
 )
