@@ -97,7 +97,8 @@ Out gemm(const Ctx& c) {
   // weight matrix into its panel layout on every call (mobilenet_v2's 1280x1000 classifier: 440 us
   // as GEMM, 71 us as GEMV at 1 thread).
   const int64_t n = b.dim() == 2 ? b.size(1) : -1;
-  if (a.dim() == 2 && a.size(0) == 1 && n > 0 && (!c.has_input(2) || c.input(2).numel() == n || beta == 0.0)) {
+  const bool bias_row = c.has_input(2) && c.input(2).numel() == n && (c.input(2).dim() < 2 || c.input(2).size(-1) == n);
+  if (a.dim() == 2 && a.size(0) == 1 && n > 0 && (!c.has_input(2) || bias_row || beta == 0.0)) {
     const at::Tensor row = a.select(0, 0);
     if (c.has_input(2) && beta != 0.0) return one(at::addmv(c.input(2).reshape({n}), b.t(), row, beta, alpha).unsqueeze(0));
     const at::Tensor y = at::mv(b.t(), row).unsqueeze(0);

@@ -102,8 +102,11 @@ Out layer_norm(const Ctx& c) {
   // normalized shape: LibTorch's fused kernel, one pass instead of nine ops (vit-fmnist at batch 1:
   // 41 us per LayerNorm).
   const at::IntArrayRef normalized = x.sizes().slice(static_cast<size_t>(axis));
-  if (!c.wants_output(1) && !c.wants_output(2) && x.scalar_type() == at::kFloat && c.input(1).sizes() == normalized &&
-      (!c.has_input(2) || c.input(2).sizes() == normalized))
+  const auto float_of_shape = [&](size_t i) {
+    return c.input(i).scalar_type() == at::kFloat && c.input(i).sizes() == normalized;
+  };
+  if (!c.wants_output(1) && !c.wants_output(2) && x.scalar_type() == at::kFloat && float_of_shape(1) &&
+      (!c.has_input(2) || float_of_shape(2)))
     return one(at::layer_norm(x, normalized, c.input(1), c.has_input(2) ? c.input(2) : at::Tensor(), eps));
   const at::Tensor xs = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
   const at::Tensor mean = xs.mean(dims, true);
