@@ -67,7 +67,6 @@ ideep::dims dims_of(const std::array<int64_t, N>& a) {
 // A convolution ready to run: its primitive, its weights reordered into the layout the primitive
 // wants, its bias, and the layouts it reads and writes (queried once, not per call).
 struct ConvPlan {
-  dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward primitive;
   ideep::tensor weights, bias;
   ideep::tensor::desc src_desc, dst_desc, scratchpad_desc;
@@ -141,7 +140,6 @@ class ConvPlans {
       prepare(params, sig, weights, plain_bias, sig.channels_last, ideep::algorithm::convolution_direct,
               ideep::prop_kind::forward);
     auto plan = std::make_shared<ConvPlan>();
-    plan->pd = params.pd;
     plan->primitive = dnnl::convolution_forward(params.pd);
     plan->weights.init(params.pd.weights_desc());
     weights.make_grouped_weights(groups).reorder_to(plan->weights);
