@@ -12,13 +12,8 @@ model_name=${MODEL:-mobilenet_v2}
 work=build/bench/eval_builds/$model_name-b$batch
 mkdir -p "$work"
 /usr/bin/python3 tools/export_torchvision.py --out build/testmodels "$model_name" >/dev/null
-# At least 48 samples and 6 batches; eval --json's steady state leaves the first batch out.
-/usr/bin/python3 - "$work" "$batch" <<'PY'
-import numpy as np, sys
-work, batch = sys.argv[1], int(sys.argv[2])
-x = np.random.RandomState(0).randn(batch, 3, 224, 224).astype(np.float32)
-np.savez(f"{work}/batches.npz", x=np.concatenate([x] * max(6, -(-48 // batch))))
-PY
+"$a" --quiet inspect --json "build/testmodels/$model_name.onnx" >"$work/inspect.json"
+/usr/bin/python3 bench/eval_inputs.py "$work/inspect.json" "$work" "$batch" 48 >/dev/null
 for _ in $(seq "$pairs"); do
   for bin in "$a" "$b"; do
     "$bin" --quiet --threads "$threads" eval "build/testmodels/$model_name.onnx" --data "$work/batches.npz" --batch "$batch" --json |

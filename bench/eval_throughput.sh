@@ -21,20 +21,7 @@ fi
 work=build/bench/eval_throughput/$model_name-b$batch
 mkdir -p "$work"
 "${NNCOMPRESS:-./build/nncompress}" --quiet inspect --json "$model" >"$work/inspect.json"
-# Random samples of the input's shape (unknown dims but the batch: 1). Ours reads 6 batches (at
-# least SAMPLES samples); the first batch is left out of the steady state.
-input_name=$(/usr/bin/python3 - "$work" "$batch" "${SAMPLES:-48}" <<'PY'
-import json, re, sys
-import numpy as np
-work, batch, samples = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-first = json.load(open(f"{work}/inspect.json"))["inputs"][0]
-dims = re.match(r"\w+\[(.*)\]", first["type"]).group(1).split(",")[1:]
-x = np.random.RandomState(0).randn(batch, *[int(d) if d.isdigit() else 1 for d in dims]).astype(np.float32)
-np.save(f"{work}/batch.npy", x)
-np.savez(f"{work}/batches.npz", x=np.concatenate([x] * max(6, -(-samples // batch))))
-print(first["name"])
-PY
-)
+input_name=$(/usr/bin/python3 bench/eval_inputs.py "$work/inspect.json" "$work" "$batch" "${SAMPLES:-48}")
 # Runs alternate between the two runtimes so that load from elsewhere on the host (this is a VM)
 # hits both alike. Ours: eval --json's steady_samples_per_second (the first batch, which creates
 # oneDNN's primitives, left out); ONNX Runtime: the median of 20 batches after a warm-up run.
