@@ -16,6 +16,7 @@
 #include "nncompress/runtime/clip_range.h"
 #include "nncompress/runtime/kernel_registry.h"
 #include "nncompress/runtime/tensor_convert.h"
+#include "inference_fusion.h"
 
 namespace nncompress::runtime {
 
@@ -52,24 +53,6 @@ void set_threads(int threads) {
 
 namespace {
 
-
-// The inference-mode BatchNormalization that alone reads a Conv's output, or nullptr. Folding it
-// into the convolution at run time is what ONNX Runtime does at load time.
-const ir::Node* foldable_batchnorm(const ir::Node& conv) {
-  if (conv.op_type() != "Conv" || !conv.in_default_domain() || conv.outputs().size() != 1) return nullptr;
-  const ir::Value* y = conv.output(0);
-  if (!y || y->is_graph_output() || y->uses().size() != 1) return nullptr;
-  const ir::Use& use = y->uses()[0];
-  const ir::Node* bn = use.node;
-  if (use.implicit || use.index != 0 || bn->op_type() != "BatchNormalization" || !bn->in_default_domain()) return nullptr;
-  if (bn->attr_int("training_mode", 0) || bn->attr_int("spatial", 1) == 0 || bn->inputs().size() != 5) return nullptr;
-  for (size_t i = 1; i < bn->inputs().size(); ++i)
-    if (!bn->input(i)) return nullptr;
-  for (size_t i = 1; i < bn->outputs().size(); ++i)
-    if (bn->output(i)) return nullptr;
-  return bn;
-}
-
 // Rewrites a convolution's arguments (x, w[, b]) to include the BatchNormalization after it:
 // w * s and (b - mean) * s + shift, s = scale / sqrt(var + eps). False, arguments untouched, when
 // types or shapes do not allow it.
@@ -86,22 +69,6 @@ bool fold_batchnorm(std::vector<at::Tensor>& conv, const std::vector<at::Tensor>
   conv.resize(3);
   conv[1] = w * s.view(shape);
   conv[2] = (b - bn[3]) * s + bn[2];
-  return true;
-}
-
-// The one use of v when it is v's only reader and v is no graph output, else nullptr.
-const ir::Use* sole_use(const ir::Value* v) {
-  if (!v || v->is_graph_output() || v->uses().size() != 1 || v->uses()[0].implicit) return nullptr;
-  return &v->uses()[0];
-}
-
-// Relu, or a Clip whose bounds are attributes or initializers: known before the graph runs.
-bool fusable_activation(const ir::Node& n) {
-  if (!n.in_default_domain() || n.outputs().size() != 1) return false;
-  if (n.op_type() == "Relu") return true;
-  if (n.op_type() != "Clip") return false;
-  for (size_t i = 1; i < n.inputs().size(); ++i)
-    if (n.input(i) && !n.input(i)->has_initializer()) return false;
   return true;
 }
 
@@ -144,7 +111,9 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
   std::unordered_map<int, size_t> last_read;
   std::unordered_map<const ir::Node*, int> step_of;
   for (const ir::Node* n : order) {
-    Step step{n, registry.find(n->domain(), n->op_type(), opset_)->kernel, nullptr, {}, {}, {}};
+    Step step;
+    step.node = n;
+    step.kernel = registry.find(n->domain(), n->op_type(), opset_)->kernel;
     for (const ir::Value* v : n->inputs()) {
       step.inputs.push_back(v ? slots_.at(v) : -1);
       if (v) last_read[slots_.at(v)] = steps_.size();
@@ -158,6 +127,7 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
     if (const ir::Node* bn = foldable_batchnorm(*step.node)) step.folded_batchnorm = step_of.at(bn);
     if (!at::hasMKLDNN() || !step.node->in_default_domain()) continue;
     step.blocked = registry.find_blocked(step.node->op_type());
+    if (step.blocked && step.node->op_type() == "MatMul") plan_linear_epilogue(k, step_of);
     if (!step.blocked || step.node->op_type() != "Conv") continue;
     plan_epilogue(k, step_of);
     // A convolution computes in the blocked layout only when everything that reads its result
@@ -177,38 +147,61 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
   }
 }
 
-void Executor::plan_epilogue(size_t conv_step, const std::unordered_map<const ir::Node*, int>& step_of) {
-  Step& conv = steps_[conv_step];
-  const ir::Node* last = conv.folded_batchnorm >= 0 ? steps_[static_cast<size_t>(conv.folded_batchnorm)].node : conv.node;
+void Executor::plan_linear_epilogue(size_t matmul_step, const std::unordered_map<const ir::Node*, int>& step_of) {
+  Step& mm = steps_[matmul_step];
+  // Only a product by a weight has a kernel: its plan (the weight packed for oneDNN) is kept
+  // across batches, where a product of two activations would need a new one every call.
+  const ir::Value* w = mm.node->inputs().size() == 2 ? mm.node->input(1) : nullptr;
+  if (!w || !w->has_initializer() || w->initializer()->dims().size() != 2 || mm.node->outputs().size() != 1) {
+    mm.blocked = nullptr;
+    return;
+  }
+  size_t operand = 0;
+  if (const ir::Node* add = bias_add(mm.node->output(0), w->initializer()->dims()[1], &operand)) {
+    mm.fused_bias = step_of.at(add);
+    mm.bias_operand = static_cast<int>(operand);
+    for (const ir::Node* n : erf_gelu(add->output(0))) mm.fused_gelu.push_back(step_of.at(n));
+  }
+  plan_epilogue(matmul_step, step_of);
+}
+
+void Executor::plan_epilogue(size_t step, const std::unordered_map<const ir::Node*, int>& step_of) {
+  Step& owner = steps_[step];
+  const std::vector<int> chain = owner.fused_chain();
+  const ir::Node* last = chain.empty() ? owner.node : steps_[static_cast<size_t>(chain.back())].node;
   const ir::Use* use = sole_use(last->output(0));
   if (use && use->node->op_type() == "Add" && use->node->in_default_domain() && use->node->inputs().size() == 2 &&
       use->node->outputs().size() == 1 && use->index < 2) {
     const ir::Value* other = use->node->input(1 - use->index);
-    // The other operand must exist when the convolution runs (in a residual block, the later of
+    // The other operand must exist when the step runs (in a residual block, the later of
     // the two convolutions takes the Add).
-    if (other && (!other->producer() || step_of.at(other->producer()) < static_cast<int>(conv_step))) {
-      conv.fused_add = step_of.at(use->node);
-      conv.add_operand = static_cast<int>(1 - use->index);
+    if (other && (!other->producer() || step_of.at(other->producer()) < static_cast<int>(step))) {
+      owner.fused_add = step_of.at(use->node);
+      owner.add_operand = static_cast<int>(1 - use->index);
       use = sole_use(use->node->output(0));
     }
   }
-  if (use && use->index == 0 && fusable_activation(*use->node)) conv.fused_activation = step_of.at(use->node);
+  if (use && use->index == 0 && fusable_activation(*use->node)) owner.fused_activation = step_of.at(use->node);
 }
 
-bool Executor::epilogue_for(const Step& conv, const std::vector<at::Tensor>& slots,
+bool Executor::epilogue_for(const Step& step, const std::vector<at::Tensor>& slots,
                             const std::unordered_map<int, std::string>& wanted, Epilogue* e) const {
-  if (conv.fused_add < 0 && conv.fused_activation < 0) return false;
+  if (step.fused_bias < 0 && step.fused_add < 0 && step.fused_activation < 0) return false;
   // The values before the chain's end are never produced: none may be wanted.
-  const std::vector<int> chain = conv.fused_chain();
-  if (wanted.count(conv.outputs[0])) return false;
+  const std::vector<int> chain = step.fused_chain();
+  if (wanted.count(step.outputs[0])) return false;
   for (size_t i = 0; i + 1 < chain.size(); ++i)
     if (wanted.count(steps_[static_cast<size_t>(chain[i])].outputs[0])) return false;
-  if (conv.fused_add >= 0) {
-    e->add = slots[static_cast<size_t>(steps_[static_cast<size_t>(conv.fused_add)].inputs[static_cast<size_t>(conv.add_operand)])];
+  if (step.fused_bias >= 0) {
+    e->bias = slots[static_cast<size_t>(steps_[static_cast<size_t>(step.fused_bias)].inputs[static_cast<size_t>(step.bias_operand)])];
+    e->gelu = !step.fused_gelu.empty();
+  }
+  if (step.fused_add >= 0) {
+    e->add = slots[static_cast<size_t>(steps_[static_cast<size_t>(step.fused_add)].inputs[static_cast<size_t>(step.add_operand)])];
     if (!e->add.defined()) return false;
   }
-  if (conv.fused_activation >= 0) {
-    const Step& act = steps_[static_cast<size_t>(conv.fused_activation)];
+  if (step.fused_activation >= 0) {
+    const Step& act = steps_[static_cast<size_t>(step.fused_activation)];
     e->clamp = true;
     e->min = 0.0f;
     e->max = FLT_MAX;
@@ -228,7 +221,7 @@ bool Executor::epilogue_for(const Step& conv, const std::vector<at::Tensor>& slo
 std::vector<std::string> Executor::inference_fusions() const {
   std::vector<std::string> lines;
   for (const Step& s : steps_) {
-    if (!s.blocked || s.node->op_type() != "Conv") continue;
+    if (!s.blocked) continue;
     std::string line = label(*s.node);
     for (int k : s.fused_chain()) line += " + " + label(*steps_[static_cast<size_t>(k)].node);
     if (line != label(*s.node)) lines.push_back(line);
@@ -347,8 +340,8 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
         Epilogue e;
         if ((step.folded_batchnorm < 0 || last) && epilogue_for(step, slots, wanted, &e)) {
           outs = step.blocked(KernelContext{*step.node, args, opset_, training_, &e});
-          for (int f : {step.fused_add, step.fused_activation}) {
-            if (f < 0 || outs.empty()) continue;
+          for (int f : step.fused_chain()) {
+            if (f == step.folded_batchnorm || outs.empty()) continue;
             done[static_cast<size_t>(f)] = 1;
             last = &steps_[static_cast<size_t>(f)];
           }

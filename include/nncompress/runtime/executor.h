@@ -53,21 +53,28 @@ class Executor {
 
  private:
   struct Step {
-    const ir::Node* node;
+    const ir::Node* node = nullptr;
     Kernel kernel;
     Kernel blocked;            // the blocked-layout variant used in inference, or nullptr
     std::vector<int> inputs;   // slot per input, -1 for omitted
     std::vector<int> outputs;  // slot per output, -1 for omitted
     std::vector<int> release;  // slots read for the last time here
     int folded_batchnorm = -1;  // Conv: the BatchNormalization step it computes in inference
-    // Blocked Conv: the Add step whose other operand (input `add_operand`) it adds, and the Relu
-    // or Clip step it applies after that, in inference (see Epilogue).
+    // MatMul by a weight: the Add step of a bias vector (its input `bias_operand`), then the
+    // steps of a GELU (the result's step last), in inference (see Epilogue).
+    int fused_bias = -1, bias_operand = -1;
+    std::vector<int> fused_gelu;
+    // Blocked Conv or MatMul by a weight: the Add step whose other operand (input `add_operand`)
+    // it adds, and the Relu or Clip step it applies after that, in inference (see Epilogue).
     int fused_add = -1, add_operand = -1, fused_activation = -1;
 
-    // The steps a convolution may compute with its own, in order (BatchNorm, Add, activation).
+    // The steps a convolution or matrix product may compute with its own, in order.
     std::vector<int> fused_chain() const {
       std::vector<int> chain;
-      for (int k : {folded_batchnorm, fused_add, fused_activation})
+      for (int k : {folded_batchnorm, fused_bias})
+        if (k >= 0) chain.push_back(k);
+      chain.insert(chain.end(), fused_gelu.begin(), fused_gelu.end());
+      for (int k : {fused_add, fused_activation})
         if (k >= 0) chain.push_back(k);
       return chain;
     }
@@ -84,11 +91,15 @@ class Executor {
   bool fold_batchnorm_cached(size_t conv_step, std::vector<at::Tensor>& conv, const std::vector<at::Tensor>& bn,
                              double eps) const;
   int slot_of(const ir::Value* v) const;
-  // Plans the Add and activation a blocked convolution computes (fills fused_*).
-  void plan_epilogue(size_t conv_step, const std::unordered_map<const ir::Node*, int>& step_of);
-  // The epilogue of a convolution step for this run, or false when a value it would skip is
-  // captured or an operand does not suit.
-  bool epilogue_for(const Step& conv, const std::vector<at::Tensor>& slots, const std::unordered_map<int, std::string>& wanted,
+  // Plans the bias and GELU a MatMul by a weight computes (fills fused_bias, fused_gelu), then
+  // what plan_epilogue plans; unplans all when the weight is no initializer.
+  void plan_linear_epilogue(size_t matmul_step, const std::unordered_map<const ir::Node*, int>& step_of);
+  // Plans the residual Add and activation a blocked convolution or matrix product computes after
+  // its chain so far (fills fused_add, add_operand, fused_activation).
+  void plan_epilogue(size_t step, const std::unordered_map<const ir::Node*, int>& step_of);
+  // The epilogue of a convolution or matrix product step for this run, or false when a value it
+  // would skip is captured or an operand does not suit.
+  bool epilogue_for(const Step& step, const std::vector<at::Tensor>& slots, const std::unordered_map<int, std::string>& wanted,
                     Epilogue* e) const;
 
   const ir::Model& model_;

@@ -12,9 +12,12 @@
 namespace nncompress::runtime {
 
 // Element-wise work the executor asks a kernel to fuse into its result (inference only, given
-// to the blocked Conv kernel): y = clamp(y + add, min, max). A kernel given one either applies
+// to the blocked Conv kernel and to MatMul by a weight):
+// y = clamp(act(y + bias) + add, min, max), act GELU or none. A kernel given one either applies
 // all of it or returns no outputs.
 struct Epilogue {
+  at::Tensor bias;            // a vector along the result's last axis; undefined for none
+  bool gelu = false;          // the exact (erf) GELU, after the bias
   at::Tensor add;             // same shape as the result; undefined for none
   bool clamp = false;         // Relu is [0, max float]
   float min = 0, max = 0;

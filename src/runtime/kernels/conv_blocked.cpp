@@ -4,15 +4,13 @@
 // them. LibTorch 1.13 has no API for fused convolutions (its _convolution_pointwise came later).
 #include <ideep.hpp>
 
-#include <c10/util/intrusive_ptr.h>
-
 #include <array>
 #include <cfloat>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 
 #include "kernel_util.h"
+#include "plan_cache.h"
 
 // Exported by libtorch_cpu (ATen/native/mkldnn/MKLDNNCommon.h, a header Debian does not ship):
 // the ideep tensor inside an MKL-DNN at::Tensor, a view of a dense one, and the reverse.
@@ -73,52 +71,8 @@ struct ConvPlan {
   bool scratchpad = false;
 };
 
-// Plans kept per weight tensor while it and the bias live unchanged. Building one per batch (a
-// primitive descriptor, a key string for ideep's cache, a lookup in oneDNN's, post-op attributes,
-// layout queries) cost mobilenet_v2 at batch 1 about a tenth of its time, and reordering the
-// weights every batch cost resnet18 ~20 ms per batch of 32. A weight or bias changed in place (an
-// optimizer step) has a new version and gets a new plan.
-class ConvPlans {
- public:
-  std::shared_ptr<const ConvPlan> get(const at::Tensor& w, const at::Tensor& bias, const ConvSignature& sig) {
-    if (w.is_inference() || (bias.defined() && bias.is_inference()))
-      return build(w, bias, sig);  // no version counter to trust
-    std::lock_guard<std::mutex> lock(mutex_);
-    Entry& e = entries_[w.unsafeGetTensorImpl()];
-    // The weak references keep the keys' addresses from being reused by other tensors while held.
-    if (!e.plan || !e.weight.same(w) || !e.bias.same(bias) || !(e.signature == sig)) {
-      e = Entry{Source(w), Source(bias), sig, build(w, bias, sig)};
-      forget_dead();
-    }
-    return e.plan;
-  }
-
- private:
-  // A tensor a plan was built from, and the version it had.
-  struct Source {
-    c10::weak_intrusive_ptr<c10::TensorImpl> impl{c10::intrusive_ptr<c10::TensorImpl>()};
-    int64_t version = 0;
-    bool defined = false;
-
-    Source() = default;
-    explicit Source(const at::Tensor& t) {
-      if (!t.defined()) return;
-      impl = c10::weak_intrusive_ptr<c10::TensorImpl>(t.getIntrusivePtr());
-      version = t._version();
-      defined = true;
-    }
-    bool same(const at::Tensor& t) const {
-      if (!t.defined()) return !defined;
-      return defined && !impl.expired() && impl._unsafe_get_target() == t.unsafeGetTensorImpl() && version == t._version();
-    }
-    bool dead() const { return defined && impl.expired(); }
-  };
-  struct Entry {
-    Source weight, bias;
-    ConvSignature signature;
-    std::shared_ptr<const ConvPlan> plan;
-  };
-
+// How conv_blocked builds its plans (kept by a PlanCache).
+struct ConvPlanBuilder {
   // The weights and bias are always copies the plan owns: a view of `plain` (when oneDNN wants
   // the plain layout) would outlive a temporary contiguous copy of a channels-last weight.
   static std::shared_ptr<const ConvPlan> build(const at::Tensor& w, const at::Tensor& bias, const ConvSignature& sig) {
@@ -178,24 +132,7 @@ class ConvPlans {
                                           {}, {}, attr, algorithm, prop_kind);
   }
 
-  // Weights computed per batch (a DequantizeLinear's output) die after it: drop their entries.
-  void forget_dead() {
-    for (auto it = entries_.begin(); it != entries_.end();)
-      it = it->second.weight.dead() || it->second.bias.dead() ? entries_.erase(it) : std::next(it);
-  }
-
-  std::mutex mutex_;
-  std::unordered_map<const c10::TensorImpl*, Entry> entries_;
 };
-
-// The calling thread's scratch memory for oneDNN, grown as needed and kept: a convolution runs to
-// its end on the thread that started it, so one buffer per thread serves every primitive.
-void* scratch_memory(size_t bytes) {
-  thread_local at::Tensor buffer;
-  if (!buffer.defined() || static_cast<size_t>(buffer.nbytes()) < bytes)
-    buffer = at::empty({static_cast<int64_t>(bytes)}, at::kByte);
-  return buffer.data_ptr();
-}
 
 // Dense convolutions with a spatial kernel run channels-last (NHWC): oneDNN 2.6 has brgemm kernels
 // for that layout that beat its direct blocked ones on AVX-512 (resnet18's 3x3 convolutions at batch
@@ -213,8 +150,8 @@ bool wants_winograd(const ConvSignature& sig, const at::Tensor& w) {
          sig.dilations == std::array<int64_t, 2>{1, 1};
 }
 
-ConvPlans& conv_plans() {
-  static ConvPlans* const cache = new ConvPlans();  // tensors may outlive static destruction
+PlanCache<ConvSignature, ConvPlan>& conv_plans() {
+  static auto* const cache = new PlanCache<ConvSignature, ConvPlan>();  // tensors may outlive static destruction
   return *cache;
 }
 
@@ -247,6 +184,7 @@ std::vector<at::Tensor> conv_blocked(const KernelContext& c) {
   sig.has_bias = has_bias;
   // The residual operand is fused when it is an MKL-DNN value of the output's shape (the executor
   // keeps the values between blocked kernels so); otherwise the Add runs on its own.
+  if (c.epilogue && (c.epilogue->bias.defined() || c.epilogue->gelu)) return {};  // planned for MatMul only
   const at::Tensor& add = c.epilogue ? c.epilogue->add : at::Tensor();
   if (add.defined()) {
     if (!add.is_mkldnn() || add.scalar_type() != at::kFloat || add.sizes() != at::IntArrayRef(sig.dst)) return {};
@@ -261,7 +199,7 @@ std::vector<at::Tensor> conv_blocked(const KernelContext& c) {
 
   sig.channels_last = wants_channels_last(sig.groups, w);
   sig.winograd = wants_winograd(sig, w);
-  const std::shared_ptr<const ConvPlan> plan = conv_plans().get(w, has_bias ? c.input(2) : at::Tensor(), sig);
+  const std::shared_ptr<const ConvPlan> plan = conv_plans().get(w, has_bias ? c.input(2) : at::Tensor(), sig, ConvPlanBuilder::build);
 
   // A plain input is read through a view, reordered once into the layout the plan wants.
   const at::Tensor plain_x = x.is_mkldnn() ? at::Tensor() : x.contiguous();

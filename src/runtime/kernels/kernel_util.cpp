@@ -1,4 +1,5 @@
 #include "kernel_util.h"
+#include "plan_cache.h"
 
 #include "nncompress/core/limits.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -82,6 +83,13 @@ at::Tensor pad_spatial(const at::Tensor& x, const Padding& p, double value) {
     pad.push_back(p.end[i]);
   }
   return at::constant_pad_nd(x, pad, value);
+}
+
+void* scratch_memory(size_t bytes) {
+  thread_local at::Tensor buffer;
+  if (!buffer.defined() || static_cast<size_t>(buffer.nbytes()) < bytes)
+    buffer = at::empty({static_cast<int64_t>(bytes)}, at::kByte);
+  return buffer.data_ptr();
 }
 
 }  // namespace nncompress::runtime::kernels

@@ -130,6 +130,7 @@ void register_linear_kernels(KernelRegistry& r) {
   r.add("ConvTranspose", conv_transpose);
   r.add("Gemm", gemm);
   r.add("MatMul", matmul);
+  r.add_blocked("MatMul", matmul_dnnl);
   r.add("Einsum", einsum);
 }
 
