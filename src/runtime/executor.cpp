@@ -114,6 +114,10 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
     Step step;
     step.node = n;
     step.kernel = registry.find(n->domain(), n->op_type(), opset_)->kernel;
+    if (StepMemo::applies_to(*n)) {
+      step.memo = static_cast<int>(memos_.size());
+      memos_.emplace_back(*n);
+    }
     for (const ir::Value* v : n->inputs()) {
       step.inputs.push_back(v ? slots_.at(v) : -1);
       if (v) last_read[slots_.at(v)] = steps_.size();
@@ -149,13 +153,10 @@ Executor::Executor(const ir::Model& model) : model_(model), opset_(model.opset_v
 
 void Executor::plan_linear_epilogue(size_t matmul_step, const std::unordered_map<const ir::Node*, int>& step_of) {
   Step& mm = steps_[matmul_step];
-  // Only a product by a weight has a kernel: its plan (the weight packed for oneDNN) is kept
-  // across batches, where a product of two activations would need a new one every call.
+  // Only a product by a weight computes the ops after it (its kernel keeps the weight packed
+  // with them); a product of two activations runs alone.
   const ir::Value* w = mm.node->inputs().size() == 2 ? mm.node->input(1) : nullptr;
-  if (!w || !w->has_initializer() || w->initializer()->dims().size() != 2 || mm.node->outputs().size() != 1) {
-    mm.blocked = nullptr;
-    return;
-  }
+  if (!w || !w->has_initializer() || w->initializer()->dims().size() != 2 || mm.node->outputs().size() != 1) return;
   size_t operand = 0;
   if (const ir::Node* add = bias_add(mm.node->output(0), w->initializer()->dims()[1], &operand)) {
     mm.fused_bias = step_of.at(add);
@@ -336,7 +337,11 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
         }
       }
       std::vector<at::Tensor> outs;
-      if (blocked && step.blocked) {
+      StepMemo* memo = inference && step.memo >= 0 ? &memos_[static_cast<size_t>(step.memo)] : nullptr;
+      const std::vector<at::Tensor>* kept = memo ? memo->find(args) : nullptr;
+      if (kept) {
+        outs = *kept;
+      } else if (blocked && step.blocked) {
         Epilogue e;
         if ((step.folded_batchnorm < 0 || last) && epilogue_for(step, slots, wanted, &e)) {
           outs = step.blocked(KernelContext{*step.node, args, opset_, training_, &e});
@@ -357,6 +362,7 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
           if (i < step.inputs.size()) slots[step.inputs[i]] = args[i];
         }
         outs = step.kernel(KernelContext{*step.node, args, opset_, training_});
+        if (memo) memo->keep(args, outs);
       }
       const std::vector<int>& out_slots = last ? last->outputs : step.outputs;
       for (size_t i = 0; i < out_slots.size(); ++i) {

@@ -9,6 +9,7 @@
 
 #include "nncompress/ir/model.h"
 #include "nncompress/runtime/kernel.h"
+#include "nncompress/runtime/step_memo.h"
 
 namespace nncompress::runtime {
 
@@ -67,6 +68,7 @@ class Executor {
     // Blocked Conv or MatMul by a weight: the Add step whose other operand (input `add_operand`)
     // it adds, and the Relu or Clip step it applies after that, in inference (see Epilogue).
     int fused_add = -1, add_operand = -1, fused_activation = -1;
+    int memo = -1;  // index in memos_ of a step whose results inference keeps (StepMemo), or -1
 
     // The steps a convolution or matrix product may compute with its own, in order.
     std::vector<int> fused_chain() const {
@@ -92,7 +94,7 @@ class Executor {
                              double eps) const;
   int slot_of(const ir::Value* v) const;
   // Plans the bias and GELU a MatMul by a weight computes (fills fused_bias, fused_gelu), then
-  // what plan_epilogue plans; unplans all when the weight is no initializer.
+  // what plan_epilogue plans; nothing for a product of two activations.
   void plan_linear_epilogue(size_t matmul_step, const std::unordered_map<const ir::Node*, int>& step_of);
   // Plans the residual Add and activation a blocked convolution or matrix product computes after
   // its chain so far (fills fused_add, add_operand, fused_activation).
@@ -113,6 +115,7 @@ class Executor {
   std::unordered_map<std::string, int> parameter_slots_;
   std::vector<at::Tensor> parameters_;  // indexed by slot; undefined for non-parameters
   mutable std::vector<FoldedConvolution> folded_;  // indexed by step
+  mutable std::vector<StepMemo> memos_;
 };
 
 }  // namespace nncompress::runtime

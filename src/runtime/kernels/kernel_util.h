@@ -46,8 +46,10 @@ at::Tensor pad_spatial(const at::Tensor& x, const Padding& p, double value);
 // Conv in inference on MKL-DNN tensors in their blocked layout, with the context's Epilogue
 // fused (kernels/conv_blocked.cpp).
 std::vector<at::Tensor> conv_blocked(const KernelContext& ctx);
-// MatMul by a weight matrix in inference through oneDNN, with the context's Epilogue fused
-// (kernels/matmul_dnnl.cpp).
+// MatMul in inference through oneDNN: by a weight matrix with the context's Epilogue fused
+// (kernels/matmul_dnnl.cpp); of two activations through batched_matmul_dnnl.
 std::vector<at::Tensor> matmul_dnnl(const KernelContext& ctx);
+// MatMul of two activations with the same batch axes, in inference (kernels/batched_matmul_dnnl.cpp).
+std::vector<at::Tensor> batched_matmul_dnnl(const KernelContext& ctx);
 
 }  // namespace nncompress::runtime::kernels

@@ -93,6 +93,7 @@ bool plain_float(const at::Tensor& t) { return !t.is_mkldnn() && t.scalar_type()
 }  // namespace
 
 std::vector<at::Tensor> matmul_dnnl(const KernelContext& c) {
+  if (!c.node.input(1) || !c.node.input(1)->has_initializer()) return batched_matmul_dnnl(c);
   const at::Tensor& a = c.input(0);
   const at::Tensor& w = c.input(1);
   if (!plain_float(a) || !plain_float(w) || a.dim() < 2 || w.dim() != 2 || a.size(-1) != w.size(0)) return {};
