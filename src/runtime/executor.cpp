@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "nncompress/core/error.h"
@@ -17,6 +18,7 @@
 #include "nncompress/runtime/kernel_registry.h"
 #include "nncompress/runtime/tensor_convert.h"
 #include "inference_fusion.h"
+#include "small_work.h"
 
 namespace nncompress::runtime {
 
@@ -337,6 +339,8 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
         }
       }
       std::vector<at::Tensor> outs;
+      std::optional<OneThread> alone;
+      if (inference && small_work(*step.node, args)) alone.emplace();
       StepMemo* memo = inference && step.memo >= 0 ? &memos_[static_cast<size_t>(step.memo)] : nullptr;
       const std::vector<at::Tensor>* kept = memo ? memo->find(args) : nullptr;
       if (kept) {
