@@ -7,9 +7,8 @@
 
 #include <ideep.hpp>
 
-#include <map>
 #include <memory>
-#include <mutex>
+#include <tuple>
 #include <unordered_map>
 
 #include "kernel_util.h"
@@ -46,32 +45,19 @@ struct Product {
   memory::desc scratchpad_desc;
 };
 
-// Primitives by the operands' shapes and strides. A model has a few such products, each with the
-// same shapes every batch; the cap bounds what varying batch sizes could add.
-class Products {
- public:
-  std::shared_ptr<const Product> get(const Stack& a, const Stack& b) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = kept_.find({a, b});
-    if (it != kept_.end()) return it->second;
-    if (kept_.size() >= 256) kept_.clear();
-    const memory::desc src(a.dims, memory::data_type::f32, a.strides), weights(b.dims, memory::data_type::f32, b.strides);
-    const memory::desc dst({a.dims[0], a.dims[1], b.dims[2]}, memory::data_type::f32, memory::format_tag::abc);
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), attr, ideep::engine::cpu_engine());
-    auto product = std::make_shared<Product>(Product{dnnl::matmul(pd), pd.scratchpad_desc()});
-    kept_.emplace(std::make_pair(a, b), product);
-    return product;
-  }
+std::shared_ptr<const Product> build_product(const std::pair<Stack, Stack>& operands) {
+  const Stack& a = operands.first;
+  const Stack& b = operands.second;
+  const memory::desc src(a.dims, memory::data_type::f32, a.strides), weights(b.dims, memory::data_type::f32, b.strides);
+  const memory::desc dst({a.dims[0], a.dims[1], b.dims[2]}, memory::data_type::f32, memory::format_tag::abc);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), attr, ideep::engine::cpu_engine());
+  return std::make_shared<const Product>(Product{dnnl::matmul(pd), pd.scratchpad_desc()});
+}
 
- private:
-  std::mutex mutex_;
-  std::map<std::pair<Stack, Stack>, std::shared_ptr<const Product>> kept_;
-};
-
-Products& products() {
-  static auto* const kept = new Products();  // primitives may be in use during static destruction
+KeyedPlans<std::pair<Stack, Stack>, Product>& products() {
+  static auto* const kept = new KeyedPlans<std::pair<Stack, Stack>, Product>();  // may be in use during static destruction
   return *kept;
 }
 
@@ -91,7 +77,7 @@ std::vector<at::Tensor> batched_matmul_dnnl(const KernelContext& c) {
   if (!as_stack(y, &sb)) as_stack(y = b.contiguous(), &sb);
   std::shared_ptr<const Product> product;
   try {
-    product = products().get(sa, sb);
+    product = products().get({sa, sb}, build_product);
   } catch (const dnnl::error&) {
     return {};
   }

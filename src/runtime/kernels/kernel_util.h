@@ -51,5 +51,7 @@ std::vector<at::Tensor> conv_blocked(const KernelContext& ctx);
 std::vector<at::Tensor> matmul_dnnl(const KernelContext& ctx);
 // MatMul of two activations with the same batch axes, in inference (kernels/batched_matmul_dnnl.cpp).
 std::vector<at::Tensor> batched_matmul_dnnl(const KernelContext& ctx);
+// Softmax of a plain float tensor in inference (kernels/softmax_dnnl.cpp).
+std::vector<at::Tensor> softmax_dnnl(const KernelContext& ctx);
 
 }  // namespace nncompress::runtime::kernels

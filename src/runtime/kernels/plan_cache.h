@@ -1,5 +1,6 @@
 #pragma once
-// Prepared oneDNN primitives kept per weight tensor (kernels/conv_blocked.cpp, kernels/matmul_dnnl.cpp).
+// Prepared oneDNN primitives kept per weight tensor (kernels/conv_blocked.cpp, kernels/matmul_dnnl.cpp)
+// or per shape (KeyedPlans).
 //
 // Building a primitive per batch (a primitive descriptor, layout queries) and reordering the
 // weights into the layout it wants cost mobilenet_v2 at batch 1 about a tenth of its time and
@@ -9,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/intrusive_ptr.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -67,6 +69,28 @@ class PlanCache {
 
   std::mutex mutex_;
   std::unordered_map<const c10::TensorImpl*, Entry> entries_;
+};
+
+// Primitives of ops without weights (products of two activations, Softmax), kept by what they
+// are built from (shapes, strides, axis; an ordered Key). A model has a few such keys, the same
+// every batch; the cap bounds what varying batch sizes could add.
+template <typename Key, typename Plan>
+class KeyedPlans {
+ public:
+  template <typename Build>
+  std::shared_ptr<const Plan> get(const Key& key, Build build) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = kept_.find(key);
+    if (it != kept_.end()) return it->second;
+    if (kept_.size() >= 256) kept_.clear();
+    std::shared_ptr<const Plan> plan = build(key);
+    kept_.emplace(key, plan);
+    return plan;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<Key, std::shared_ptr<const Plan>> kept_;
 };
 
 // The calling thread's scratch memory for oneDNN, grown as needed and kept: a primitive runs to

@@ -91,6 +91,7 @@ void register_reduce_kernels(KernelRegistry& r) {
   r.add("ReduceLogSumExp", reduce<Reduce::LogSumExp>);
   r.add("ReduceSumSquare", reduce<Reduce::SumSquare>);
   r.add("Softmax", softmax<false>);
+  r.add_blocked("Softmax", softmax_dnnl);
   r.add("LogSoftmax", softmax<true>);
 }
 

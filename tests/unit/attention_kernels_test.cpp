@@ -64,3 +64,23 @@ TEST(BatchedMatMul, ViewsWithUnmergeableBatchAxesAreCopiedFirst) {
   const at::Tensor reference = at::matmul(at::matmul(q.contiguous(), in[1].transpose(2, 3)), in[2]);
   EXPECT_TRUE(at::allclose(run(exec, in, true), reference, 1e-4, 1e-5));
 }
+
+TEST(SoftmaxKernel, MatchesLibTorchOnEveryAxisAndOpset) {
+  // Opset 13 normalizes along one axis; before it, over all axes from `axis` on (the input viewed
+  // as 2-D). Inference goes through oneDNN's softmax, training through LibTorch's.
+  for (const int64_t opset : {11, 13}) {
+    for (const int64_t axis : {-1, 1, 2}) {
+      Model model;
+      model.opset_imports = {{"", opset}};
+      Value* x = model.graph.add_input("x", ValueType::tensor(DataType::Float, {Dim::symbol("N"), Dim::known(3), Dim::known(17)}));
+      model.graph.mark_output(
+          model.graph.add_node({"Softmax", "softmax", "", {x}, {"y"}, {Attribute::make_int("axis", axis)}, {}, ""})->output(0));
+      runtime::Executor exec(model);
+      const at::Tensor input = at::randn({2, 3, 17}) * 4;
+      const int64_t k = axis < 0 ? axis + 3 : axis;
+      const at::Tensor reference = opset >= 13 ? at::softmax(input, k) : at::softmax(input.reshape({input.size(0) * (k == 2 ? 3 : 1), -1}), 1).reshape(input.sizes());
+      EXPECT_TRUE(at::allclose(run(exec, {input}, true), reference, 1e-5, 1e-6)) << "opset " << opset << ", axis " << axis;
+      EXPECT_TRUE(at::allclose(run(exec, {input}, false), reference, 1e-5, 1e-6)) << "opset " << opset << ", axis " << axis;
+    }
+  }
+}
