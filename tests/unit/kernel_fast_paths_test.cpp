@@ -1,5 +1,6 @@
 // Kernels with a fast path for a common case (issue 22) give what their general path gives:
-// LayerNormalization without its optional outputs, Gather of one index, Gemm of one row.
+// LayerNormalization without its optional outputs, Gather of one index, Gemm of one row, a
+// convolution whose windows tile its input.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -117,5 +118,30 @@ TEST(KernelFastPaths, GemmOfOneRowMatchesTheSameRowInABatch) {
     const at::Tensor one = run_one(m, {x.narrow(0, 0, 1)}), batch = run_one(m, {x});
     ASSERT_EQ(one.sizes(), (std::vector<int64_t>{1, 6}));
     EXPECT_TRUE(at::allclose(one, batch.narrow(0, 0, 1), 1e-5, 1e-5)) << "bias row " << bias_row;
+  }
+}
+
+TEST(KernelFastPaths, ConvolutionsTilingTheirInputMatchLibTorch) {
+  // Kernel = stride, no padding: a product of patches (vit-fmnist's stem: 1 channel, 7x7, stride 7).
+  // With bias and without, several channels, a non-square kernel.
+  at::manual_seed(6);
+  struct Case {
+    int64_t channels, kh, kw;
+    bool bias;
+  };
+  for (const Case& k : {Case{1, 7, 7, true}, Case{3, 2, 4, false}, Case{5, 4, 2, true}}) {
+    Model m;
+    m.opset_imports = {{"", 13}};
+    Graph& g = m.graph;
+    Value* in = input(g, "x", DataType::Float, {Dim::symbol("N"), Dim::known(k.channels), Dim::known(28), Dim::known(28)});
+    const at::Tensor w = at::randn({6, k.channels, k.kh, k.kw}), b = at::randn({6});
+    std::vector<Value*> args{in, constant(g, "w", w)};
+    if (k.bias) args.push_back(constant(g, "b", b));
+    g.mark_output(g.add_node({"Conv", "stem", "", args, {"y"}, {Attribute::make_ints("strides", {k.kh, k.kw})}, {}, ""})->output(0));
+    const at::Tensor x = at::randn({2, k.channels, 28, 28});
+    const at::Tensor reference = at::conv2d(x, w, k.bias ? b : at::Tensor(), {k.kh, k.kw});
+    const at::Tensor y = run_one(m, {x});
+    ASSERT_EQ(y.sizes(), reference.sizes());
+    EXPECT_TRUE(at::allclose(y, reference, 1e-4, 1e-5)) << k.channels << " channels, " << k.kh << "x" << k.kw;
   }
 }

@@ -7,6 +7,10 @@
 namespace nncompress::runtime::kernels {
 
 std::vector<int64_t> int_values(const at::Tensor& t) {
+  if (t.scalar_type() == at::kLong && t.is_contiguous() && !t.is_mkldnn()) {  // shape tensors: no dispatch
+    const int64_t* p = t.data_ptr<int64_t>();
+    return std::vector<int64_t>(p, p + t.numel());
+  }
   at::Tensor v = t.to(at::kLong).reshape({-1}).contiguous();
   const int64_t* p = v.data_ptr<int64_t>();
   return std::vector<int64_t>(p, p + v.numel());

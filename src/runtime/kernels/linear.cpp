@@ -8,6 +8,32 @@ namespace {
 using Ctx = KernelContext;
 using Out = std::vector<at::Tensor>;
 
+// Whether a 2-D convolution's windows tile its input exactly: kernel = stride (over 1x1), no
+// padding, dilation or groups. Vision transformers embed patches so.
+bool tiles_input(const at::Tensor& x, const ConvGeometry& g, const Padding& pad) {
+  if (x.dim() != 4 || g.group != 1 || g.kernel.size() != 2 || g.kernel[0] * g.kernel[1] < 2) return false;
+  for (size_t i = 0; i < 2; ++i)
+    if (g.strides[i] != g.kernel[i] || g.dilations[i] != 1 || pad.begin[i] != 0 || pad.end[i] != 0 ||
+        x.size(static_cast<int64_t>(2 + i)) % g.kernel[i] != 0)
+      return false;
+  return true;
+}
+
+// Such a convolution as one matrix product of the patches (rows of kh*kw*C values, taken from the
+// channels-last input without padding) by the channels-last weight: oneDNN's direct kernel took
+// 31 us on vit-fmnist's 1-channel 7x7 stride-7 stem at batch 1, having few input channels to vectorize.
+at::Tensor patch_product(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias, const ConvGeometry& g) {
+  const int64_t n = x.size(0), channels = x.size(1), kh = g.kernel[0], kw = g.kernel[1];
+  const int64_t rows = x.size(2) / kh, columns = x.size(3) / kw, out = w.size(0);
+  const at::Tensor patches = x.permute({0, 2, 3, 1})
+                                 .reshape({n, rows, kh, columns, kw, channels})
+                                 .permute({0, 1, 3, 2, 4, 5})
+                                 .reshape({n * rows * columns, kh * kw * channels});
+  const at::Tensor weights = w.permute({0, 2, 3, 1}).reshape({out, kh * kw * channels}).t();
+  const at::Tensor y = bias ? at::addmm(*bias, patches, weights) : at::mm(patches, weights);
+  return y.reshape({n, rows, columns, out}).permute({0, 3, 1, 2});  // channels-last, as below
+}
+
 Out conv(const Ctx& c) {
   at::Tensor x = c.input(0);
   at::Tensor w = c.input(1);
@@ -28,6 +54,9 @@ Out conv(const Ctx& c) {
     padding.assign(padding.size(), 0);
   }
   const c10::optional<at::Tensor> bias = c.has_input(2) ? c10::optional<at::Tensor>(c.input(2)) : c10::nullopt;
+  if (tiles_input(x, g, pad) && w.size(1) == x.size(1) && w.size(2) == g.kernel[0] && w.size(3) == g.kernel[1] &&
+      (!bias || bias->numel() == w.size(0)))
+    return one(patch_product(x, w, bias, g));
   return one(at::convolution(x, w, bias, g.strides, padding, g.dilations, false,
                              std::vector<int64_t>(padding.size(), 0), g.group));
 }
