@@ -145,3 +145,31 @@ TEST(KernelFastPaths, ConvolutionsTilingTheirInputMatchLibTorch) {
     EXPECT_TRUE(at::allclose(y, reference, 1e-4, 1e-5)) << k.channels << " channels, " << k.kh << "x" << k.kw;
   }
 }
+
+TEST(KernelFastPaths, LayerNormInInferenceMatchesLibTorchForEveryAxisWithAndWithoutBias) {
+  // Inference runs oneDNN's layer normalization over [rows, normalized elements].
+  at::manual_seed(8);
+  for (const int64_t axis : {-1, 1}) {
+    for (const bool with_bias : {true, false}) {
+      Model m;
+      m.opset_imports = {{"", 17}};
+      Graph& g = m.graph;
+      Value* x = input(g, "x", DataType::Float, {Dim::symbol("N"), Dim::known(5), Dim::known(8)});
+      const std::vector<int64_t> normalized = axis == 1 ? std::vector<int64_t>{5, 8} : std::vector<int64_t>{8};
+      const at::Tensor scale = at::randn(normalized), bias = at::randn(normalized);
+      std::vector<Value*> args{x, constant(g, "scale", scale)};
+      if (with_bias) args.push_back(constant(g, "bias", bias));
+      g.mark_output(g.add_node({"LayerNormalization", "ln", "", args, {"y"},
+                                {Attribute::make_int("axis", axis), Attribute::make_float("epsilon", 1e-3f)}, {}, ""})
+                        ->output(0));
+      const at::Tensor in = at::randn({3, 5, 8}) * 4 + 1;
+      const at::Tensor reference = at::layer_norm(in, normalized, scale, with_bias ? bias : at::Tensor(), 1e-3);
+      runtime::Executor exec(m);
+      at::NoGradGuard no_grad;
+      for (const bool blocked : {true, false}) {
+        exec.set_blocked_layout(blocked);
+        EXPECT_TRUE(at::allclose(exec.run({in}).at(0), reference, 1e-4, 1e-5)) << "axis " << axis << ", bias " << with_bias;
+      }
+    }
+  }
+}

@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "kernel_util.h"
-#include "plan_cache.h"
+#include "dnnl_run.h"
 
 namespace nncompress::runtime::kernels {
 namespace {
@@ -84,15 +84,11 @@ std::vector<at::Tensor> batched_matmul_dnnl(const KernelContext& c) {
   std::vector<int64_t> out_shape = a.sizes().vec();
   out_shape.back() = b.size(-1);
   at::Tensor out = at::empty(out_shape, a.options());
-  const dnnl::engine& engine = ideep::engine::cpu_engine();
-  memory src({sa.dims, memory::data_type::f32, sa.strides}, engine, x.data_ptr());
-  memory weights({sb.dims, memory::data_type::f32, sb.strides}, engine, y.data_ptr());
-  memory dst({{sa.dims[0], sa.dims[1], sb.dims[2]}, memory::data_type::f32, memory::format_tag::abc}, engine, out.data_ptr());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-  if (product->scratchpad_desc.get_size() > 0)
-    args.emplace(DNNL_ARG_SCRATCHPAD,
-                 memory(product->scratchpad_desc, engine, scratch_memory(product->scratchpad_desc.get_size())));
-  product->primitive.execute(ideep::stream::default_stream(), args);
+  run_primitive(product->primitive, product->scratchpad_desc,
+                {{DNNL_ARG_SRC, dnnl_view({sa.dims, memory::data_type::f32, sa.strides}, x.data_ptr())},
+                 {DNNL_ARG_WEIGHTS, dnnl_view({sb.dims, memory::data_type::f32, sb.strides}, y.data_ptr())},
+                 {DNNL_ARG_DST, dnnl_view({{sa.dims[0], sa.dims[1], sb.dims[2]}, memory::data_type::f32, memory::format_tag::abc},
+                                          out.data_ptr())}});
   return one(out);
 }
 

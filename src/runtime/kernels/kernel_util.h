@@ -53,5 +53,7 @@ std::vector<at::Tensor> matmul_dnnl(const KernelContext& ctx);
 std::vector<at::Tensor> batched_matmul_dnnl(const KernelContext& ctx);
 // Softmax of a plain float tensor in inference (kernels/softmax_dnnl.cpp).
 std::vector<at::Tensor> softmax_dnnl(const KernelContext& ctx);
+// LayerNormalization's normalized result in inference (kernels/layer_norm_dnnl.cpp).
+std::vector<at::Tensor> layer_norm_dnnl(const KernelContext& ctx);
 
 }  // namespace nncompress::runtime::kernels

@@ -13,7 +13,7 @@
 #include <unordered_map>
 
 #include "kernel_util.h"
-#include "plan_cache.h"
+#include "dnnl_run.h"
 
 namespace nncompress::runtime::kernels {
 namespace {
@@ -125,14 +125,12 @@ std::vector<at::Tensor> matmul_dnnl(const KernelContext& c) {
   const at::Tensor x = a.contiguous();
   // The sum post-op adds the residual already in the destination.
   at::Tensor y = sig.add ? e.add.clone(at::MemoryFormat::Contiguous) : at::empty(out_shape, a.options());
-  const dnnl::engine& engine = ideep::engine::cpu_engine();
-  memory src({{sig.rows, sig.depth}, memory::data_type::f32, memory::format_tag::ab}, engine, x.data_ptr());
-  memory dst({{sig.rows, sig.columns}, memory::data_type::f32, memory::format_tag::ab}, engine, y.data_ptr());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, plan->weights}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, dnnl_view({{sig.rows, sig.depth}, memory::data_type::f32, memory::format_tag::ab}, x.data_ptr())},
+      {DNNL_ARG_WEIGHTS, plan->weights},
+      {DNNL_ARG_DST, dnnl_view({{sig.rows, sig.columns}, memory::data_type::f32, memory::format_tag::ab}, y.data_ptr())}};
   if (sig.has_bias) args.emplace(DNNL_ARG_BIAS, plan->bias);
-  if (plan->scratchpad_desc.get_size() > 0)
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->scratchpad_desc, engine, scratch_memory(plan->scratchpad_desc.get_size())));
-  plan->primitive.execute(ideep::stream::default_stream(), args);
+  run_primitive(plan->primitive, plan->scratchpad_desc, std::move(args));
   return one(y);
 }
 

@@ -123,6 +123,7 @@ void register_norm_kernels(KernelRegistry& r) {
   r.add_blocked("BatchNormalization", batch_norm_blocked);
   r.add("InstanceNormalization", instance_norm);
   r.add("LayerNormalization", layer_norm);
+  r.add_blocked("LayerNormalization", layer_norm_dnnl);
 }
 
 }  // namespace nncompress::runtime::kernels

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "kernel_util.h"
-#include "plan_cache.h"
+#include "dnnl_run.h"
 
 namespace nncompress::runtime::kernels {
 namespace {
@@ -67,13 +67,9 @@ std::vector<at::Tensor> softmax_dnnl(const KernelContext& c) {
   }
   const at::Tensor x = input.contiguous();
   at::Tensor y = at::empty_like(x);
-  const dnnl::engine& engine = ideep::engine::cpu_engine();
   const memory::desc data = contiguous(dims);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(data, engine, x.data_ptr())},
-                                       {DNNL_ARG_DST, memory(data, engine, y.data_ptr())}};
-  if (plan->scratchpad_desc.get_size() > 0)
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->scratchpad_desc, engine, scratch_memory(plan->scratchpad_desc.get_size())));
-  plan->primitive.execute(ideep::stream::default_stream(), args);
+  run_primitive(plan->primitive, plan->scratchpad_desc,
+                {{DNNL_ARG_SRC, dnnl_view(data, x.data_ptr())}, {DNNL_ARG_DST, dnnl_view(data, y.data_ptr())}});
   return one(y);
 }
 
