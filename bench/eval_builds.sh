@@ -10,13 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 a=$1 b=$2 batch=${3:-1} threads=${4:-1} pairs=${5:-5}
 model_name=${MODEL:-mobilenet_v2}
-if [[ $model_name == *.onnx ]]; then
-  model=$model_name
-  model_name=$(basename "$model" .onnx)
-else
-  /usr/bin/python3 tools/export_torchvision.py --out build/testmodels "$model_name" >/dev/null
-  model=build/testmodels/$model_name.onnx
-fi
+source bench/eval_model.sh
 work=build/bench/eval_builds/$model_name-b$batch
 mkdir -p "$work"
 "$a" --quiet inspect --json "$model" >"$work/inspect.json"

@@ -11,13 +11,7 @@ cd "$(dirname "$0")/.."
 threads=${1:-$(nproc)}
 model_name=${MODEL:-resnet18}
 batch=${BATCH:-32}
-if [[ $model_name == *.onnx ]]; then
-  model=$model_name
-  model_name=$(basename "$model" .onnx)
-else
-  /usr/bin/python3 tools/export_torchvision.py --out build/testmodels "$model_name" >/dev/null
-  model=build/testmodels/$model_name.onnx
-fi
+source bench/eval_model.sh
 work=build/bench/eval_throughput/$model_name-b$batch
 mkdir -p "$work"
 "${NNCOMPRESS:-./build/nncompress}" --quiet inspect --json "$model" >"$work/inspect.json"

@@ -7,7 +7,7 @@
 namespace nncompress::runtime::kernels {
 
 std::vector<int64_t> int_values(const at::Tensor& t) {
-  if (t.scalar_type() == at::kLong && t.is_contiguous() && !t.is_mkldnn()) {  // shape tensors: no dispatch
+  if (!t.is_mkldnn() && t.scalar_type() == at::kLong && t.is_contiguous()) {  // shape tensors: no dispatch
     const int64_t* p = t.data_ptr<int64_t>();
     return std::vector<int64_t>(p, p + t.numel());
   }
