@@ -84,3 +84,13 @@ TEST(SoftmaxKernel, MatchesLibTorchOnEveryAxisAndOpset) {
     }
   }
 }
+
+TEST(BatchedMatMul, BroadcastViewsAreCopiedFirst) {
+  // v expanded along its rows (stride 0): a value repeated, as Expand or a broadcast writes it.
+  Model model = attention(3);
+  runtime::Executor exec(model);
+  const at::Tensor v = at::randn({2, 3, 1, 8}).expand({2, 3, 5, 8});
+  const std::vector<at::Tensor> in{at::randn({2, 3, 5, 8}), at::randn({2, 3, 5, 8}), v};
+  const at::Tensor reference = at::matmul(at::matmul(in[0], in[1].transpose(2, 3)), v.contiguous());
+  EXPECT_TRUE(at::allclose(run(exec, in, true), reference, 1e-4, 1e-5));
+}

@@ -25,8 +25,9 @@ struct Stack {
   bool operator<(const Stack& o) const { return std::tie(dims, strides) < std::tie(o.dims, o.strides); }
 };
 
-// The operand's batch axes merged into one, or false when their strides do not allow it.
+// The operand's batch axes merged into one, or false when its strides do not allow it.
 bool as_stack(const at::Tensor& t, Stack* s) {
+  if (t.stride(-1) <= 0 || t.stride(-2) <= 0) return false;  // broadcast views: made contiguous
   int64_t batch = 1, batch_stride = t.size(-2) * t.size(-1), next = -1;  // next: the stride merging needs
   for (int64_t i = t.dim() - 3; i >= 0; --i) {
     if (t.size(i) == 1) continue;
