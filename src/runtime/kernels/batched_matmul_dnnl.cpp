@@ -62,8 +62,6 @@ KeyedPlans<std::pair<Stack, Stack>, Product>& products() {
   return *kept;
 }
 
-bool plain_float(const at::Tensor& t) { return !t.is_mkldnn() && t.scalar_type() == at::kFloat; }
-
 }  // namespace
 
 std::vector<at::Tensor> batched_matmul_dnnl(const KernelContext& c) {

@@ -10,6 +10,9 @@
 
 namespace nncompress::runtime::kernels {
 
+// A float tensor in LibTorch's strided layout (not an MKL-DNN one): what these kernels take.
+inline bool plain_float(const at::Tensor& t) { return !t.is_mkldnn() && t.scalar_type() == at::kFloat; }
+
 // A plain float tensor's buffer as oneDNN memory of `desc`.
 inline dnnl::memory dnnl_view(const dnnl::memory::desc& desc, void* data) {
   return dnnl::memory(desc, ideep::engine::cpu_engine(), data);

@@ -53,8 +53,6 @@ KeyedPlans<NormShape, NormPlan>& norm_plans() {
   return *kept;
 }
 
-bool plain_float(const at::Tensor& t) { return !t.is_mkldnn() && t.scalar_type() == at::kFloat; }
-
 }  // namespace
 
 std::vector<at::Tensor> layer_norm_dnnl(const KernelContext& c) {

@@ -88,8 +88,6 @@ PlanCache<LinearSignature, LinearPlan>& linear_plans() {
   return *cache;
 }
 
-bool plain_float(const at::Tensor& t) { return !t.is_mkldnn() && t.scalar_type() == at::kFloat; }
-
 }  // namespace
 
 std::vector<at::Tensor> matmul_dnnl(const KernelContext& c) {

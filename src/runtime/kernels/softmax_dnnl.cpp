@@ -46,7 +46,7 @@ KeyedPlans<Shape, SoftmaxPlan>& softmax_plans() {
 
 std::vector<at::Tensor> softmax_dnnl(const KernelContext& c) {
   const at::Tensor& input = c.input(0);
-  if (input.is_mkldnn() || input.scalar_type() != at::kFloat || input.dim() == 0 || input.numel() == 0) return {};
+  if (!plain_float(input) || input.dim() == 0 || input.numel() == 0) return {};
   // Before opset 13 the input is viewed as 2-D [prod(dims < axis), prod(dims >= axis)].
   const int64_t rank = input.dim();
   int64_t axis = c.node.attr_int("axis", c.opset >= 13 ? -1 : 1);
