@@ -22,6 +22,7 @@
 #include "nncompress/runtime/constant_value.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
+#include "shared_scales.h"
 
 namespace nncompress::passes {
 
@@ -451,11 +452,13 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
   calibration.symmetric = o.symmetric;
   std::map<std::string, Range> ranges = calibrate(model, names, data, calibration);
 
+  std::set<std::string> clamped;  // tensors whose uint8 range now does a removed Relu's or Clip's work
   for (const RemovableActivation& r : removable) {
     ir::Value* x = r.node->input(0);
     auto it = ranges.find(r.node->output(0)->name());
     if (it == ranges.end()) continue;
     ranges[x->name()] = {0.0, std::clamp(it->second.hi, 0.0, r.hi)};
+    clamped.insert(x->name());
     ++(r.node->op_type() == "Relu" ? result.removed_relus : result.removed_clips);
     std::vector<ir::Value*> bounds(r.node->inputs().begin() + 1, r.node->inputs().end());
     graph.replace_all_uses(r.node->output(0), x);
@@ -467,18 +470,15 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     }
   }
 
-  // Split and Resize keep their input's quantization (see Selection::moves_values), after the
-  // Relu/Clip removal, which set the final ranges of the tensors they read. Not MaxPool: ONNX
-  // Runtime then runs it on uint8, which in PP-OCR cls's NCHW head was slower than its float
-  // MaxPool between Q/DQ (int8 cls 0.92 -> 0.96 ms; the detector's NHWC ones gained 1-2%).
-  for (const ir::Node* n : graph.topological_order()) {
-    const std::string& op = n->op_type();
-    if ((op != "Split" && op != "Resize") || !sel.quantized(*n)) continue;
-    auto in = ranges.find(n->input(0)->name());
-    if (in == ranges.end()) continue;
-    for (const ir::Value* v : n->outputs())
-      if (v && ranges.count(v->name())) ranges[v->name()] = in->second;
-  }
+  // Split and Resize keep their input's quantization (see Selection::moves_values), and a Concat's
+  // inputs and output share one (shared_scales.h), after the Relu/Clip removal, which set the
+  // final ranges of the tensors they read. Not MaxPool: ONNX Runtime then runs it on uint8, which
+  // in PP-OCR cls's NCHW head was slower than its float MaxPool between Q/DQ (int8 cls 0.92 ->
+  // 0.96 ms; the detector's NHWC ones gained 1-2%).
+  const SharedScales shared =
+      share_ranges(graph, [&](const ir::Node& n) { return sel.quantized(n); }, ranges, clamped);
+  result.shared_scale_concats = shared.concats;
+  result.concats_left_apart = shared.concats_left_apart;
 
   // Found before Q/DQ insertion, which makes DequantizeLinear the producer of their inputs.
   std::vector<ir::Node*> gates, scalar_ops;

@@ -58,7 +58,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                     {"folded_batchnorms", r.folded_batchnorms}, {"smooth_alpha", o.smooth_alpha}, {"smoothed_norms", r.smoothed_norms},
                     {"smoothed_layers", r.smoothed_layers}, {"folded_affines", r.folded_affines}, {"removed_relus", r.removed_relus},
                     {"removed_clips", r.removed_clips}, {"hard_swishes", r.hard_swishes},
-                    {"integer_hard_sigmoids", r.integer_hard_sigmoids}, {"integer_sigmoids", r.integer_sigmoids}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
+                    {"integer_hard_sigmoids", r.integer_hard_sigmoids}, {"integer_sigmoids", r.integer_sigmoids}, {"shared_scale_concats", r.shared_scale_concats}, {"concats_left_apart", r.concats_left_apart}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
   result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
   result.notes.push_back(format("%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, "
                                 "%d Relus and %d Clips absorbed",
@@ -72,6 +72,10 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   if (r.folded_affines > 0)
     result.notes.push_back(format("%d Mul/Add by per-channel constants folded into the Conv before them", r.folded_affines));
   if (r.integer_sigmoids > 0) result.notes.push_back(format("%d Sigmoids in integer ops (QLinearSigmoid)", r.integer_sigmoids));
+  if (r.shared_scale_concats + r.concats_left_apart > 0)
+    result.notes.push_back(format("%d Concats with one scale for their inputs and output (%d left with a scale per input: "
+                                  "one would widen a Relu's or Clip's range)",
+                                  r.shared_scale_concats, r.concats_left_apart));
   if (r.integer_hard_sigmoids > 0)
     result.notes.push_back(format("%d HardSigmoid gates as integer Add + Mul (%d hard-swishes among them)", r.integer_hard_sigmoids,
                                   r.hard_swishes));

@@ -64,6 +64,8 @@ struct Int8Result {
   int hard_swishes = 0;   // hard-swish chains and HardSwish nodes rewritten to Mul(x, HardSigmoid(x))
   int integer_hard_sigmoids = 0;
   int integer_sigmoids = 0;  // Sigmoids between Q/DQ pairs (SiLU's), ONNX Runtime's QLinearSigmoid
+  int shared_scale_concats = 0;  // Concats whose inputs and output share one scale
+  int concats_left_apart = 0;    // Concats left with a scale per input: sharing would widen a clamped range
   int integer_scalar_ops = 0;  // Add/Mul by a scalar after a quantized op, in integer form
   int smoothed_norms = 0, smoothed_layers = 0;  // SmoothQuant: LayerNorms and the weights after them
   std::vector<std::pair<std::string, Range>> activations;  // quantized tensors and their calibrated ranges
