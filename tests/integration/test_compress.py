@@ -91,6 +91,46 @@ def test_a_gate_that_fails_exits_3_with_one_line_and_the_model(nncompress, work)
     assert not j["passed"] and not j["gates"][0]["passed"]
 
 
+INT8 = """name: int8
+steps:
+  - pass: quant.int8
+    calib-limit: 200
+"""
+
+
+def test_int8_over_the_accuracy_budget_leaves_its_noisiest_layers_float(nncompress, work):
+    """LeNet-300-100 with a weight of 50 on the top-left pixel (0 in every MNIST image: the float
+    model's outputs do not change) in every row of its first layer: int8 per-channel scales then
+    round the row's other weights to 0 and top-1 collapses. compress leaves that layer float, the
+    only one needed, says so, and holds a 1-point budget."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from harness import ROOT
+    assert np.load(MNIST_TEST)["x"].reshape(-1, 784)[:, 0].max() == 0
+    model = onnx.load(os.path.join(ROOT, "models", "lenet-300-100-mnist.onnx"))
+    for i, init in enumerate(model.graph.initializer):
+        if init.name == "net.1.weight":
+            w = numpy_helper.to_array(init).copy()
+            w[:, 0] = 50.0
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(w, init.name))
+    source = work / "outlier-mlp.onnx"
+    onnx.save(model, str(source))
+    out, report = work / "fallback.onnx", work / "fallback.json"
+    code, _, err = run([nncompress, "--quiet", "--threads", "1", "compress", source, "-o", out, "--recipe",
+                        write(work / "int8.yaml", INT8), *DATA, "--report", report, "--max-accuracy-drop", "1"])
+    assert code == 0, err
+    step = json.loads(report.read_text())["steps"][0]
+    fallback = step["details"]["accuracy_fallback"]
+    assert fallback["met"] and fallback["trials"][0]["float_layers"] == 0
+    assert fallback["trials"][0]["accuracy_drop_pp"] > 10  # every layer int8: the collapse
+    assert fallback["float_layers"] == ["/net/net.1/Gemm"]
+    assert [layer["name"] for layer in step["details"]["layers"]] == ["/net/net.3/Gemm", "/net/net.5/Gemm"]
+    graph = onnx.load(str(out)).graph
+    first = next(n for n in graph.node if n.name == "/net/net.1/Gemm")
+    assert first.input[1] == "net.1.weight"  # the float weight, not a DequantizeLinear's output
+
+
 @pytest.mark.parametrize("name,text,needle", [
     ("unknown-pass.yaml", "steps:\n  - pass: prune.magic\n", ":2: unknown pass 'prune.magic'"),
     ("unknown-option.yaml", "steps:\n  - pass: prune.magnitude\n    sparsty: 0.5\n", ":3: prune.magnitude.sparsty: no such option"),

@@ -1,5 +1,6 @@
 // `nncompress compress MODEL -o OUT [--recipe R] [--data D] [--val V] [--report PATH]
-// [--max-accuracy-drop PP] [--min-size-ratio X]`: runs a recipe, writes the model and a report,
+// [--max-accuracy-drop PP] [--min-size-ratio X]`: runs a recipe (an int8 step over the accuracy budget leaves
+// its noisiest layers float: accuracy_fallback.h), writes the model and a report,
 // and exits 3 when a quality gate is not met (the model is still written); `--batch MANIFEST`
 // compresses many models (compress_batch.h). `nncompress passes` lists what recipes can use.
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "nncompress/eval/evaluate.h"
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/registry.h"
+#include "nncompress/pipeline/accuracy_fallback.h"
 #include "nncompress/pipeline/pipeline.h"
 #include "nncompress/pipeline/recipe.h"
 #include "nncompress/pipeline/report.h"
@@ -115,7 +117,7 @@ void register_compress(CLI::App& app, Action& action) {
   cmd->add_flag("--strict", o->strict, "Gate: every step must change the model (exit 3 when one changed nothing)");
   cmd->add_option("--val", o->val, "Labeled data (boxes for a detector) for accuracy before/after (default: --data)");
   cmd->add_option("--report", o->report, "Write the JSON report here, and beside it the Markdown summary (.md) and an HTML page with charts (.html)");
-  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 (mAP@0.5 for a detector) may fall by at most this many percentage points")
+  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Gate: top-1 (mAP@0.5 for a detector) may fall by at most this many percentage points; a quant.int8 step over it leaves its noisiest layers float")
       ->check(non_negative());
   cmd->add_option("--min-size-ratio", o->min_size_ratio, "Gate: input file bytes / output file bytes at least this")
       ->check(positive());
@@ -198,7 +200,10 @@ void register_compress(CLI::App& app, Action& action) {
         const pipeline::Step& step = report.recipe.steps[i];
         spdlog::info("step {}/{}: {}", i + 1, report.recipe.steps.size(), step.pass);
         set_step_progress(context, step.values());
-        report.steps.push_back(pipeline::run_step(model, step, context, context.val));
+        // An int8 step over the --max-accuracy-drop budget leaves its noisiest layers float.
+        report.steps.push_back(pipeline::run_step_within_drop(
+            model, step, context, context.val, report.before.accuracy(),
+            o->max_accuracy_drop >= 0 ? std::optional<double>(o->max_accuracy_drop) : std::nullopt));
         spdlog::info("  {} ({:.1f} s)", report.steps.back().result.summary, report.steps.back().seconds);
         warn_if_unchanged(report.steps.back());
       }

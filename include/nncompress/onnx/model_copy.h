@@ -1,0 +1,22 @@
+#pragma once
+// A model kept aside as its serialized ModelProto, to be parsed again as an independent copy (the
+// IR's graphs are not copyable: values point at their producers).
+#include <optional>
+#include <string>
+
+#include "nncompress/ir/model.h"
+
+namespace nncompress::onnxio {
+
+class ModelCopy {
+ public:
+  // Empty when the model does not fit one protobuf (2 GiB).
+  static std::optional<ModelCopy> of(const ir::Model& model);
+  ir::Model make() const;
+  size_t bytes() const { return bytes_.size(); }
+
+ private:
+  std::string bytes_;
+};
+
+}  // namespace nncompress::onnxio
