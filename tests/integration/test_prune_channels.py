@@ -87,3 +87,21 @@ def test_taylor_needs_labeled_data_and_uses_it(nncompress, tmp_path):
     assert code == 0, err
     j = json.loads(out)
     assert j["groups_pruned"] == 3 and j["top1_after"] is not None and j["top1_after"] > 0.5
+
+
+def test_channel_counts_off_the_runtimes_blocks_are_reported_and_round_to_keeps_them(nncompress, exported, tmp_path):
+    """resnet18's 64..512 channels pruned by 0.3 end off multiples of 8, which the pass says
+    (ONNX Runtime's blocked convolutions need multiples of 16 on AVX-512); --round-to 16 keeps them."""
+    counts = {}
+    for round_to in ("1", "16"):
+        code, out, err = run([nncompress, "prune", exported["resnet18"], "-o", tmp_path / f"r{round_to}.onnx", "--ratio",
+                              "0.3", "--round-to", round_to, "--json"])
+        assert code == 0, err
+        j = json.loads(out)
+        counts[round_to] = j["unaligned_layers"]
+        if round_to == "16":
+            pruned = [layer for layer in j["layers"] if layer["channels_after"] != layer["channels_before"]]
+            assert pruned and all(layer["channels_after"] % 16 == 0 for layer in pruned)
+    assert counts["1"] > 0 and counts["16"] == 0
+    code, out, err = run([nncompress, "prune", exported["resnet18"], "-o", tmp_path / "text.onnx", "--ratio", "0.3"])
+    assert code == 0 and f"{counts['1']} layers now have channel counts that are not multiples of 8" in out + err

@@ -26,8 +26,20 @@ void describe_channels(const ChannelPruneReport& report, PassResult& result) {
     left.push_back({{"node", node}, {"reason", why}});
     result.notes.push_back("left alone: " + node + ": " + why);
   }
+  // Runtimes compute channels in blocks: ONNX Runtime converts a convolution to its blocked layout
+  // only when its channel counts are multiples of 16 on AVX-512 CPUs (8 on AVX2), and tensor cores
+  // want multiples of 8. Without them the pruned reference detector ran 0.90x the original's speed
+  // in ONNX Runtime (docs/benchmarks.md).
+  int unaligned = 0;
+  for (const LayerChange& l : report.layers)
+    unaligned += l.channels_before % 8 == 0 && l.channels_after % 8 != 0 && l.channels_after < l.channels_before;
+  if (unaligned > 0)
+    result.notes.push_back(format("%d layers now have channel counts that are not multiples of 8 (they were): runtimes' "
+                                  "blocked kernels (ONNX Runtime: 16 on AVX-512 CPUs; tensor cores: 8) may run them slower "
+                                  "than before; --round-to 16 keeps multiples",
+                                  unaligned));
   result.details.update({{"granularity", "channels"}, {"groups_pruned", report.groups_pruned}, {"layers", layers},
-                         {"unprunable", left}});
+                         {"unprunable", left}, {"unaligned_layers", unaligned}});
   // With a target: the fraction of MACs or params predicted to remain.
   if (report.predicted_fraction < 1.0) result.details["predicted_fraction"] = report.predicted_fraction;
 }
