@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <map>
 
 #include "nncompress/core/format.h"
 #include "nncompress/onnx/model_copy.h"

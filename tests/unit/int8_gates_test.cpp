@@ -11,20 +11,15 @@
 #include "nncompress/passes/quant/int8.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
+#include "graph_builders.h"
 
 using namespace nncompress;
 using namespace nncompress::ir;
 
 namespace {
 
-Value* constant(Graph& g, const std::string& name, const at::Tensor& t) {
-  return g.add_initializer(name, runtime::from_aten(t, DataType::Float));
-}
-
-Value* node(Graph& g, const std::string& op, const std::string& name, std::vector<Value*> inputs,
-            std::vector<Attribute> attrs = {}) {
-  return g.add_node({op, name, "", std::move(inputs), {name}, std::move(attrs), {}, ""})->output(0);
-}
+using test::constant;
+using test::node;
 
 // x -> conv1 -> * 0.9 -> + 0.3 (affine block) -> hard-swish as paddle2onnx writes it -> * 0.5 -> + 0.1
 //   -> squeeze-excitation (GlobalAveragePool -> conv_se -> HardSigmoid(0.2, 0.5) -> Mul) -> conv2 -> y

@@ -9,20 +9,15 @@
 #include "nncompress/passes/quant/int8.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
+#include "graph_builders.h"
 
 using namespace nncompress;
 using namespace nncompress::ir;
 
 namespace {
 
-Value* constant(Graph& g, const std::string& name, const at::Tensor& t) {
-  return g.add_initializer(name, runtime::from_aten(t, DataType::Float));
-}
-
-Value* node(Graph& g, const std::string& op, const std::string& name, std::vector<Value*> inputs,
-            std::vector<Attribute> attrs = {}) {
-  return g.add_node({op, name, "", std::move(inputs), {name}, std::move(attrs), {}, ""})->output(0);
-}
+using test::constant;
+using test::node;
 
 Value* conv(Graph& g, const std::string& name, Value* x, int64_t out, int64_t in, double gain) {
   return node(g, "Conv", name, {x, constant(g, name + "_w", at::randn({out, in, 1, 1}) * gain), constant(g, name + "_b", at::randn({out}))});

@@ -13,7 +13,6 @@ class ModelCopy {
   // Empty when the model does not fit one protobuf (2 GiB).
   static std::optional<ModelCopy> of(const ir::Model& model);
   ir::Model make() const;
-  size_t bytes() const { return bytes_.size(); }
 
  private:
   std::string bytes_;

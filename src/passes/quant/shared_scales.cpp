@@ -1,7 +1,6 @@
 #include "shared_scales.h"
 
 #include <algorithm>
-#include <optional>
 #include <vector>
 
 namespace nncompress::passes {
