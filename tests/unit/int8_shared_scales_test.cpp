@@ -43,7 +43,7 @@ Model net(bool relu) {
   return m;
 }
 
-// The (scale, zero point) a DequantizeLinear feeding `v` reads, or a Q's when `v` is quantized.
+// The (scale, zero point) of the DequantizeLinear that produces `v`.
 std::pair<float, int64_t> qparams(const Value* v) {
   const Node* dq = v->producer();
   EXPECT_TRUE(dq && dq->op_type() == "DequantizeLinear") << v->name();
