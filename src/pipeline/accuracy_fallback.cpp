@@ -26,8 +26,9 @@ const ir::Value* float_source(const ir::Value* x) {
 
 double relative_noise(const at::Tensor& reference, const at::Tensor& other) {
   if (reference.sizes() != other.sizes()) return 0;
-  const double power = reference.to(at::kDouble).pow(2).sum().item<double>();
-  return (reference.to(at::kDouble) - other.to(at::kDouble)).pow(2).sum().item<double>() / std::max(power, 1e-30);
+  const at::Tensor r = reference.to(at::kDouble);
+  const double power = r.pow(2).sum().item<double>();
+  return (r - other.to(at::kDouble)).pow(2).sum().item<double>() / std::max(power, 1e-30);
 }
 
 // Layers with int8 weights, the ones adding the most relative noise first: the noise of the
