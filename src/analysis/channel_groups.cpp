@@ -191,11 +191,23 @@ class Builder {
     }
     // Grouped (ResNeXt, RegNet): output channel g * w + i follows input channel g * w + i when both
     // sides have w channels per group, so the same i leaves every group and `group` stays.
-    std::optional<SegmentList> per_group = cout == cin ? replicated(in.list, groups) : std::nullopt;
-    if (!per_group) {
-      block(in.list, cout == cin ? "read by the grouped convolution " + n.describe() + " from channels of several sources"
-                                 : "read by the grouped convolution " + n.describe() + " whose groups widen or narrow");
+    const bool widens = cout != cin;
+    if (widens && (transposed || cout % groups != 0)) {  // a ConvTranspose's axis 1 holds one group's outputs
+      block(in.list, "read by the grouped convolution " + n.describe() + " whose groups widen or narrow");
       produce(n, 0, cout, "output of the grouped convolution " + n.describe());
+      return;
+    }
+    std::optional<SegmentList> per_group = replicated(in.list, groups);
+    if (!per_group) {
+      block(in.list, "read by the grouped convolution " + n.describe() + " from channels of several sources");
+      produce(n, 0, cout, "output of the grouped convolution " + n.describe());
+      return;
+    }
+    if (widens) {  // its inputs lose the same i in every group; its outputs are a group repeated per conv group
+      user(w, 1, {{per_group->front()}, 1, false});
+      const int out = new_group(cout / groups, &n);
+      cg_.groups[out].replicas = groups;
+      channels_[n.output(0)] = {SegmentList(groups, {out, cout / groups}), 1, false};
       return;
     }
     // Axis 0 holds every channel (outputs of a Conv, inputs of a ConvTranspose), axis 1 a group's.
@@ -292,7 +304,17 @@ class Builder {
     for (int64_t v : sizes) sum += v > 0 ? v : channels + 1;
     if (axis != 1 || in.stride != 1 || in.last || sizes.size() != n.outputs().size() || sum != channels)
       return block(in.list, "split by " + n.describe() + " not into parts along channels");
-    // Cut the groups the part boundaries fall into, then hand each output its segments.
+    const std::optional<std::vector<SegmentList>> parts = cut_into_parts(n, sizes);
+    if (!parts) return;
+    for (size_t o = 0; o < sizes.size(); ++o)
+      if (n.output(o)) channels_[n.output(o)] = {(*parts)[o], 1, false};
+    cg_.splits.push_back({&n, *parts});
+  }
+
+  // The channels of n's first input in consecutive parts of `sizes` channels (summing to all of
+  // them); a part boundary inside a group's run cuts that group in two. nullopt (the channels
+  // blocked) when a boundary falls where no cut is possible.
+  std::optional<std::vector<SegmentList>> cut_into_parts(const ir::Node& n, const std::vector<int64_t>& sizes) {
     int64_t boundary = 0;
     for (size_t o = 0; o + 1 < sizes.size(); ++o) {
       boundary += sizes[o];
@@ -300,8 +322,10 @@ class Builder {
       int64_t start = 0;
       for (const Segment& seg : list) {
         if (boundary > start && boundary < start + seg.count) {
-          if (!cut(seg, boundary - start))
-            return block(list, "split by " + n.describe() + " inside channels it cannot cut");
+          if (!cut(seg, boundary - start)) {
+            block(list, "split by " + n.describe() + " inside channels it cannot cut");
+            return std::nullopt;
+          }
           break;
         }
         start += seg.count;
@@ -310,14 +334,47 @@ class Builder {
     const SegmentList list = find(n.input(0))->list;
     std::vector<SegmentList> parts(sizes.size());
     size_t next = 0;
-    for (size_t o = 0; o < sizes.size(); ++o) {
+    for (size_t o = 0; o < sizes.size(); ++o)
       for (int64_t filled = 0; filled < sizes[o] && next < list.size(); ++next) {
         filled += list[next].count;
         parts[o].push_back(list[next]);
       }
-      if (n.output(o)) channels_[n.output(o)] = {parts[o], 1, false};
-    }
-    cg_.splits.push_back({&n, parts});
+    return parts;
+  }
+
+  // Slice along channels only (one axis, step 1, constant bounds): the channels before, inside
+  // and after the slice are cut apart like a Split's three parts, and the output gets the middle.
+  void visit_slice(ir::Node& n, const Channels& in) {
+    const std::optional<std::pair<int64_t, int64_t>> range = channel_slice(n, total(in.list));
+    if (!range || in.stride != 1 || in.last) return block(in.list, "sliced by " + n.describe() + " other than along channels");
+    const int64_t channels = total(in.list);
+    const std::vector<int64_t> sizes = {range->first, range->second - range->first, channels - range->second};
+    const std::optional<std::vector<SegmentList>> parts = cut_into_parts(n, sizes);
+    if (!parts) return;
+    channels_[n.output(0)] = {(*parts)[1], 1, false};
+    cg_.splits.push_back({&n, *parts});
+  }
+
+  // [start, end) of a Slice that takes channels [start, end) with step 1 and leaves every other
+  // axis whole; nullopt for anything else (computed bounds, other axes, steps, an empty range).
+  std::optional<std::pair<int64_t, int64_t>> channel_slice(const ir::Node& n, int64_t channels) const {
+    auto ints = [&](size_t input, const char* attribute) -> std::optional<std::vector<int64_t>> {
+      if (n.has_attribute(attribute)) return n.attr_ints(attribute, {});
+      const ir::Value* v = input < n.inputs().size() ? n.input(input) : nullptr;
+      if (!v) return std::vector<int64_t>{};
+      if (!v->has_initializer()) return std::nullopt;
+      const at::Tensor t = v->initializer()->data().to(at::kLong).contiguous();
+      return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    };
+    const auto starts = ints(1, "starts"), ends = ints(2, "ends"), axes = ints(3, "axes"), steps = ints(4, "steps");
+    if (!starts || !ends || !axes || !steps || starts->size() != 1 || ends->size() != 1) return std::nullopt;
+    const auto s = shape(n.input(0));
+    const int64_t axis = axes->empty() ? 0 : (*axes)[0] < 0 && s ? (*axes)[0] + static_cast<int64_t>(s->size()) : (*axes)[0];
+    if (axis != 1 || axes->size() > 1 || (!steps->empty() && (steps->size() != 1 || (*steps)[0] != 1))) return std::nullopt;
+    auto clamp = [channels](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + channels : i, 0, channels); };
+    const int64_t start = clamp((*starts)[0]), end = clamp((*ends)[0]);
+    if (start >= end) return std::nullopt;
+    return std::make_pair(start, end);
   }
 
   // Gemm (A activation, B constant) and MatMul(activation, constant 2-D).
@@ -608,6 +665,7 @@ class Builder {
     }
     if (standard && (op == "Flatten" || op == "Reshape")) return visit_flatten(n, *in);
     if (standard && op == "Split") return visit_split(n, *in);
+    if (standard && op == "Slice") return visit_slice(n, *in);
     for (ir::Value* v : n.inputs())
       if (auto* c = find(v)) block(c->list, "read by " + n.describe());
   }

@@ -104,3 +104,60 @@ def test_c2f_split_parts_and_conv_transpose_prune_and_onnxruntime_agrees(nncompr
     theirs = ort_outputs(pruned, {"input": x}, tmp_path / "ort")["logits"]
     assert ours.shape == theirs.shape == (3, 10)
     assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+def export_slices_and_grouped(path, opset):
+    """Channels sliced apart (`x[:, :c]`, `x[:, c:]`: Slice along channels, bounds as attributes
+    before opset 10 and as inputs after), a grouped convolution that widens (16 -> 32 channels in 4
+    groups) and one that narrows (32 -> 16), and a classifier."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 24, 1), nn.ReLU())
+            self.left = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+            self.widen = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1, groups=4), nn.BatchNorm2d(32), nn.ReLU())
+            self.narrow = nn.Conv2d(32, 16, 1, groups=4)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+
+        def forward(self, x):
+            x = self.stem(x)
+            left, right = x[:, :8], x[:, 8:]
+            return self.head(torch.cat([self.left(left), self.narrow(self.widen(right))], 1))
+
+    torch.manual_seed(0)
+    model = Net().eval()
+    with torch.no_grad():
+        model.widen[1].running_mean.uniform_(-0.5, 0.5)
+        model.widen[1].running_var.uniform_(0.5, 2.0)
+        model.stem[2].weight[4:8] *= 0.1  # weak channels on both sides of the slice boundary
+        model.stem[2].weight[8:12] *= 0.1
+        model.widen[0].weight[::2] *= 0.1  # weak outputs in every conv group
+        torch.onnx.export(model, torch.randn(1, 3, 16, 16), path, opset_version=opset, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_channel_slices_and_widening_grouped_convolutions_prune_and_onnxruntime_agrees(nncompress, tmp_path, opset):
+    import onnx
+
+    model, pruned = tmp_path / "net.onnx", tmp_path / "pruned.onnx"
+    export_slices_and_grouped(model, opset)
+    assert sum(n.op_type == "Slice" for n in onnx.load(model).graph.node) == 2
+    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", pruned, "--target-macs", "0.6", "--json"])
+    assert code == 0, err.strip()[-600:]
+    j = json.loads(out)
+    assert j["macs_after"] <= 0.6 * j["macs_before"]
+    after = {layer["name"]: (layer["channels_before"], layer["channels_after"]) for layer in j["layers"]}
+    stem = after["/stem/stem.2/Conv"]
+    widen = next(v for k, v in after.items() if "widen" in k)
+    assert stem[1] < stem[0], after  # the sliced channels
+    assert widen[1] < widen[0] and widen[1] % 4 == 0, after  # the same count left in each conv group
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.RandomState(0).randn(3, 3, 16, 16).astype(np.float32))
+    ours = our_outputs(nncompress, pruned, x, tmp_path / "ours")["logits"]
+    theirs = ort_outputs(pruned, {"input": x}, tmp_path / "ort")["logits"]
+    assert ours.shape == theirs.shape == (3, 10)
+    assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())

@@ -8,7 +8,10 @@
 // run per conv group (every group keeps the same channels), Concat (axis 1) concatenates lists,
 // residual Add/Mul/Sub unify the groups on both sides, Flatten turns each channel into a block of
 // spatial columns, Split along channels hands each output its part (a group cut by a part
-// boundary becomes two groups, made by the same producers at two offsets: YOLOv8's C2f).
+// boundary becomes two groups, made by the same producers at two offsets: YOLOv8's C2f), and a
+// Slice along channels is cut the same way into the parts before, inside and after it.
+// Grouped convolutions that widen or narrow (outputs per group != inputs per group) read their
+// input in the per-group layout and start a group whose channels repeat in every conv group.
 // ConvTranspose produces channels on its weight's axis 1. Every tensor
 // indexed by channels (a consumer Conv's input axis, BN parameters, a Gemm's input columns) is
 // recorded as a user of a segment list. Removing channels of a group then rewrites all of them
@@ -19,8 +22,7 @@
 // projection: `replicas` 3) and rows of the output projection.
 //
 // Groups that cannot be handled safely (they reach a graph output, are read by an op that moves
-// or mixes channels, or by a grouped convolution that widens or narrows) are marked unprunable
-// with the reason.
+// or mixes channels) are marked unprunable with the reason.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -67,7 +69,8 @@ struct ChannelGraph {
   std::vector<ChannelUser> users;
   // Depthwise convolutions whose `group` attribute equals their (prunable) channel count.
   std::vector<std::pair<ir::Node*, SegmentList>> depthwise;
-  // Splits along channels with the channels of each output: pruning writes the sizes kept.
+  // Splits along channels with the channels of each output, and Slices along channels with the
+  // channels before, inside and after them: pruning writes the sizes (bounds) kept.
   std::vector<std::pair<ir::Node*, std::vector<SegmentList>>> splits;
   // Reshape targets of flattens written with an explicit count ([N, C*H*W], as folded shapes are):
   // pruning rewrites them to [0, -1] (batch copied, the rest inferred).

@@ -50,6 +50,7 @@ at::Tensor global_indices(const ChannelGraph& cg, const analysis::SegmentList& s
     parts.push_back(k + offset);
     offset += s.count;
   }
+  if (parts.empty()) return at::empty({0}, at::kLong);  // the empty part before a Slice from 0
   return spread(at::cat(parts), stride);
 }
 
@@ -112,8 +113,22 @@ std::map<const ir::Value*, std::vector<int64_t>> dims_after(const ChannelGraph& 
   return dims;
 }
 
+// A Slice along channels gets the bounds of its middle part after pruning: as attributes before
+// opset 10, as new constant inputs from then on (exporters share such tensors).
+void write_slice_bounds(ir::Graph& graph, ir::Node& slice, const std::vector<int64_t>& sizes) {
+  const int64_t start = sizes[0], end = sizes[0] + sizes[1];
+  if (slice.has_attribute("starts")) {
+    slice.set_attribute(ir::Attribute::make_ints("starts", {start}));
+    slice.set_attribute(ir::Attribute::make_ints("ends", {end}));
+    return;
+  }
+  graph.set_input(&slice, 1, add_constant(graph, slice.name + "_kept_start", at::tensor(std::vector<int64_t>{start}, at::kLong), ir::DataType::Int64));
+  graph.set_input(&slice, 2, add_constant(graph, slice.name + "_kept_end", at::tensor(std::vector<int64_t>{end}, at::kLong), ir::DataType::Int64));
+}
+
 // A Split along channels gets the sizes its parts keep: as its `split` attribute before opset 13,
-// as its second input from then on (a new constant: exporters share such tensors).
+// as its second input from then on (a new constant: exporters share such tensors). A Slice's
+// parts are the channels before, inside and after it.
 void write_split_sizes(ir::Graph& graph, ir::Node& split, const ChannelGraph& cg,
                        const std::vector<analysis::SegmentList>& parts, const KeptChannels& kept, int64_t opset) {
   std::vector<int64_t> sizes;
@@ -125,6 +140,7 @@ void write_split_sizes(ir::Graph& graph, ir::Node& split, const ChannelGraph& cg
     changed = changed || sizes.back() != before;
   }
   if (!changed) return;
+  if (split.op_type() == "Slice") return write_slice_bounds(graph, split, sizes);
   if (split.has_attribute("split") || (opset < 13 && !split.input(1))) {
     split.set_attribute(ir::Attribute::make_ints("split", sizes));
     return;
