@@ -32,7 +32,9 @@ const PassThroughKey kPassThrough[] = {
     {"batch-size", "--batch-size", 'n'}, {"batch", "--batch-size", 'n'}, {"input-shape", "--input-shape", 'l'},
     {"min-snr-db", "--min-snr-db", 'r'}, {"min-cosine", "--min-cosine", 'r'}, {"fidelity-samples", "--fidelity-samples", 'n'},
     {"strict", "--strict", 'b'},        {"scale", "--scale", 'n'},         {"mean", "--mean", 't'},
-    {"std", "--std", 't'},              {"layout", "--layout", 't'},        {"resize", "--resize", 't'}};
+    {"std", "--std", 't'},              {"layout", "--layout", 't'},        {"resize", "--resize", 't'},
+    {"ort-latency", "--ort-latency", 'b'}, {"ort-library", "--ort-library", 't'}, {"ort-runs", "--ort-runs", 'n'},
+    {"min-ort-speedup", "--min-ort-speedup", 'n'}};
 
 void pass_through(BatchEntry& e, const PassThroughKey& k, const std::string& value, const std::string& where) {
   char* end = nullptr;

@@ -44,6 +44,8 @@ std::string gate_line(const Gate& g) {
     return "worst output SNR " + fixed(g.value, 2) + " dB " + (g.passed ? ">=" : "<") + " --min-snr-db " + fixed(g.threshold, 2);
   if (g.name == "min-cosine")
     return "worst output cosine " + fixed(g.value, 5) + " " + (g.passed ? ">=" : "<") + " --min-cosine " + fixed(g.threshold, 5);
+  if (g.name == "min-ort-speedup")
+    return "ONNX Runtime speedup " + fixed(g.value, 2) + "x " + (g.passed ? ">=" : "<") + " --min-ort-speedup " + fixed(g.threshold, 2);
   if (g.name == "strict") return fixed(g.value, 0) + " step(s) changed nothing (--strict)";
   return "size ratio " + fixed(g.value, 2) + "x " + (g.passed ? ">=" : "<") + " --min-size-ratio " + fixed(g.threshold, 2);
 }
@@ -87,6 +89,13 @@ nlohmann::json fidelity_outputs_json(const eval::Comparison& c) {
   return outputs;
 }
 
+nlohmann::json onnxruntime_latency_json(const std::optional<eval::OnnxRuntimeLatency>& l) {
+  if (!l) return nullptr;
+  return {{"library", l->library}, {"version", l->version},     {"threads", l->threads},
+          {"runs", l->runs},       {"before_ms", l->before_ms}, {"after_ms", l->after_ms},
+          {"speedup", l->speedup()}, {"slower", l->speedup() < 1.0}};
+}
+
 std::string report_json(const Report& r) {
   nlohmann::json steps = nlohmann::json::array(), recipe_steps = nlohmann::json::array(), gates = nlohmann::json::array();
   for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
@@ -113,6 +122,7 @@ std::string report_json(const Report& r) {
                     {"map50_before", optional_number(r.before.map50)}, {"map50_after", optional_number(r.after().map50)},
                     {"drop_pp", optional_number(r.accuracy_drop_pp())}}},
       {"fidelity", fidelity},
+      {"onnxruntime_latency", onnxruntime_latency_json(r.onnxruntime)},
       {"gates", gates},
       {"passed", r.passed()}};
   return j.dump(2) + "\n";
@@ -160,6 +170,10 @@ std::string report_markdown(const Report& r) {
          << " | " << f.max_abs_diff << " | " << f.mean_abs_diff << " | "
          << (f.agreement ? fixed(100 * *f.agreement, 2) + "%" : "—") << " |\n";
   }
+  if (const auto& l = r.onnxruntime)
+    md << "\nONNX Runtime " << l->version << " (batch 1, " << l->threads << " thread(s), median of " << l->runs
+       << " alternated runs): " << fixed(l->before_ms, 3) << " ms -> " << fixed(l->after_ms, 3) << " ms ("
+       << fixed(l->speedup(), 2) << "x" << (l->speedup() < 1.0 ? ", **slower than the input**" : "") << ")\n";
   for (const Gate& g : r.gates) md << "\n- " << (g.passed ? "PASS " : "FAIL ") << gate_line(g);
   if (!r.gates.empty()) md << "\n";
   return md.str();

@@ -25,6 +25,7 @@
 #include "nncompress/pipeline/pipeline.h"
 #include "nncompress/pipeline/recipe.h"
 #include "nncompress/pipeline/report.h"
+#include "ort_latency_options.h"
 
 namespace nncompress::cli {
 
@@ -44,6 +45,7 @@ struct CompressCommand {
   std::string batch;
   int jobs = 1;
   std::string shard;  // "i/n"
+  OrtLatencyOptions ort;
 };
 
 void write_text(const std::string& path, const std::string& text) {
@@ -131,6 +133,7 @@ void register_compress(CLI::App& app, Action& action) {
       ->check(positive())
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for every training step")->capture_default_str();
+  add_ort_latency_options(cmd, o->ort);
   cmd->add_flag("--json", o->json, "Print the JSON report on stdout instead of the Markdown summary");
   cmd->callback([&action, o] {
     action = [o] {
@@ -239,6 +242,11 @@ void register_compress(CLI::App& app, Action& action) {
       }
       if (o->min_size_ratio > 0)
         report.gates.push_back({"min-size-ratio", o->min_size_ratio, report.size_ratio(), report.size_ratio() >= o->min_size_ratio});
+      report.onnxruntime = measure_ort_latency(o->ort, o->model, model);
+      if (o->ort.min_speedup) {
+        const double speedup = report.onnxruntime->speedup();
+        report.gates.push_back({"min-ort-speedup", *o->ort.min_speedup, speedup, speedup >= *o->ort.min_speedup});
+      }
 
       const std::string json = pipeline::report_json(report), markdown = pipeline::report_markdown(report);
       if (!o->report.empty()) {

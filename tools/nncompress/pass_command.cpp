@@ -15,6 +15,8 @@
 #include "nncompress/onnx/model_file.h"
 #include "nncompress/passes/registry.h"
 #include "nncompress/pipeline/pipeline.h"
+#include "nncompress/pipeline/report.h"
+#include "ort_latency_options.h"
 
 namespace nncompress::cli {
 
@@ -28,6 +30,7 @@ struct Invocation {
   uint64_t seed = 0;
   bool json = false;
   bool strict = false;
+  OrtLatencyOptions ort;
   std::map<std::string, std::string> values;               // option -> value given (scalars)
   std::map<std::string, std::vector<std::string>> lists;   // option -> items given (lists)
   std::map<std::string, CLI::Option*> flags;               // option -> its flag
@@ -141,7 +144,7 @@ void print_table(const passes::Table& t) {
 nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
 nlohmann::json json_of(const Invocation& inv, const pipeline::Measurement& before, const pipeline::StepResult& step,
-                       uint64_t file_bytes) {
+                       uint64_t file_bytes, const std::optional<eval::OnnxRuntimeLatency>& latency) {
   const pipeline::Measurement& after = step.after;
   nlohmann::json j = {{"output", inv.output},
                       {"method", inv.method},
@@ -163,13 +166,14 @@ nlohmann::json json_of(const Invocation& inv, const pipeline::Measurement& befor
                       {"top1_before", optional_json(before.top1)},
                       {"top1_after", optional_json(after.top1)},
                       {"map50_before", optional_json(before.map50)},
-                      {"map50_after", optional_json(after.map50)}};
+                      {"map50_after", optional_json(after.map50)},
+                      {"onnxruntime_latency", pipeline::onnxruntime_latency_json(latency)}};
   j.update(step.result.details);
   return j;
 }
 
 void print_human(const Invocation& inv, const pipeline::Measurement& before, const pipeline::StepResult& step,
-                 uint64_t file_bytes) {
+                 uint64_t file_bytes, const std::optional<eval::OnnxRuntimeLatency>& latency) {
   const pipeline::Measurement& after = step.after;
   print_table(step.result.table);
   for (const std::string& note : step.result.notes) std::printf("%s\n", note.c_str());
@@ -193,6 +197,10 @@ void print_human(const Invocation& inv, const pipeline::Measurement& before, con
   std::printf("\n");
   if (before.top1 && after.top1) std::printf("top-1 %.2f%% -> %.2f%%\n", 100 * *before.top1, 100 * *after.top1);
   if (before.map50 && after.map50) std::printf("mAP@0.5 %.2f%% -> %.2f%%\n", 100 * *before.map50, 100 * *after.map50);
+  if (latency)
+    std::printf("ONNX Runtime %s, batch 1, %d thread(s): %.3f ms -> %.3f ms (%.2fx%s)\n", latency->version.c_str(),
+                latency->threads, latency->before_ms, latency->after_ms, latency->speedup(),
+                latency->speedup() < 1.0 ? ", slower" : "");
   spdlog::info("wrote {} ({})", inv.output, human_bytes(file_bytes));
 }
 
@@ -237,11 +245,17 @@ int run(const Invocation& inv, const PassCommand& command) {
   const pipeline::Measurement before = pipeline::measure(model, accuracy, context);
   const pipeline::StepResult result = pipeline::run_step(model, step, context, accuracy);
   const uint64_t file_bytes = onnxio::save_model(model, inv.output);
-  if (inv.json) std::cout << json_of(inv, before, result, file_bytes).dump(2) << std::endl;
-  else print_human(inv, before, result, file_bytes);
+  const std::optional<eval::OnnxRuntimeLatency> latency = measure_ort_latency(inv.ort, inv.model, model);
+  if (inv.json) std::cout << json_of(inv, before, result, file_bytes, latency).dump(2) << std::endl;
+  else print_human(inv, before, result, file_bytes, latency);
   warn_if_unchanged(result);
   if (inv.strict && !result.result.unchanged.empty()) {
     spdlog::error("--strict: {} changed nothing (model written to {})", result.step.pass, inv.output);
+    return int(kGateFailed);
+  }
+  if (latency && inv.ort.min_speedup && latency->speedup() < *inv.ort.min_speedup) {
+    spdlog::error("quality gate not met: ONNX Runtime speedup {:.2f}x < --min-ort-speedup {:.2f} (model written to {})",
+                  latency->speedup(), *inv.ort.min_speedup, inv.output);
     return int(kGateFailed);
   }
   return int(kOk);
@@ -271,6 +285,7 @@ void register_pass_command(CLI::App& app, Action& action, const PassCommand& com
   cmd->add_option("--seed", inv->seed, "Seed for shuffling and augmentation while fine-tuning")->capture_default_str();
   cmd->add_flag("--json", inv->json, "Print one JSON object");
   cmd->add_flag("--strict", inv->strict, "Exit 3 when the pass changes nothing (for CI)");
+  add_ort_latency_options(cmd, inv->ort);
   add_option_flags(cmd, *inv, command.prefix);
   cmd->footer("Every option above is also a recipe key of the pass (see `nncompress passes`).");
   cmd->callback([&action, inv, command] { action = [inv, command] { return run(*inv, command); }; });

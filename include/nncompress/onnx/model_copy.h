@@ -13,6 +13,8 @@ class ModelCopy {
   // Empty when the model does not fit one protobuf (2 GiB).
   static std::optional<ModelCopy> of(const ir::Model& model);
   ir::Model make() const;
+  // The serialized ModelProto (for runtimes that load a model from memory).
+  const std::string& bytes() const { return bytes_; }
 
  private:
   std::string bytes_;

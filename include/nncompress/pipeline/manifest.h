@@ -19,7 +19,8 @@ struct BatchEntry {
   int64_t limit = 0;
   // Further compress options as command-line arguments ("--input-shape", "x=1,3,48,192", ...),
   // from keys named like the options: batch-size (or batch), input-shape (several joined by ';'),
-  // min-snr-db, min-cosine, fidelity-samples, strict, scale, mean, std, layout.
+  // min-snr-db, min-cosine, fidelity-samples, strict, scale, mean, std, layout, resize,
+  // ort-latency, ort-library, ort-runs, min-ort-speedup.
   std::vector<std::string> extra_args;
   int line = 0;
 };

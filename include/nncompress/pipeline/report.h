@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nncompress/eval/evaluate.h"
+#include "nncompress/eval/onnxruntime_latency.h"
 #include "nncompress/pipeline/pipeline.h"
 #include "nncompress/pipeline/recipe.h"
 
@@ -18,8 +19,8 @@ inline constexpr int kReportSchemaVersion = 1;
 
 struct Gate {
   // "max-accuracy-drop" (pp), "min-size-ratio" (input file / output file), "min-snr-db" and
-  // "min-cosine" (the worst output against the original model's) or "strict" (steps that changed
-  // nothing; threshold 0)
+  // "min-cosine" (the worst output against the original model's), "min-ort-speedup" (input latency
+  // / output latency in ONNX Runtime) or "strict" (steps that changed nothing; threshold 0)
   std::string name;
   double threshold = 0, value = 0;
   bool passed = true;
@@ -35,6 +36,8 @@ struct Report {
   // Every output of the compressed model against the original's on the same data (no labels
   // needed), when fidelity was measured.
   std::optional<eval::Comparison> fidelity;
+  // Input and output timed in ONNX Runtime (--ort-latency).
+  std::optional<eval::OnnxRuntimeLatency> onnxruntime;
 
   const Measurement& after() const { return steps.empty() ? before : steps.back().after; }
   double size_ratio() const { return output_file_bytes ? static_cast<double>(input_file_bytes) / output_file_bytes : 0; }
@@ -50,6 +53,10 @@ struct Report {
 // mean_abs_diff, agreement (null unless class scores) — the report's `fidelity.outputs` and
 // `compare --json`'s `outputs`.
 nlohmann::json fidelity_outputs_json(const eval::Comparison& comparison);
+
+// The report's `onnxruntime_latency` (null when not measured): library, version, threads, runs,
+// before_ms, after_ms, speedup, slower — also in the JSON of prune and quantize.
+nlohmann::json onnxruntime_latency_json(const std::optional<eval::OnnxRuntimeLatency>& latency);
 
 std::string report_json(const Report& report);
 std::string report_markdown(const Report& report);
