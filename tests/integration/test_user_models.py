@@ -128,6 +128,20 @@ def test_int8_quantizes_every_conv_and_stays_close_in_onnx_runtime(nncompress, t
         assert cosine > 0.9, f"{name} output {k}: cosine {cosine:.3f} to the float model"
 
 
+def test_per_tensor_int8_raises_an_opset_9_model_too(nncompress, tmp_path):
+    """Q/DQ needs opset 10: per-tensor scales raised the opset as per-channel ones do (they failed
+    with "needs ONNX opset 10 or newer" before)."""
+    out = tmp_path / "int8.onnx"
+    calib = images(tmp_path / "calib.npy", (4, 3, 48, 192))
+    code, _, err = run([nncompress, "quantize", paddle("cls"), "-o", out, "--calib", calib, "--input-shape",
+                        "x=1,3,48,192", "--per-tensor"])
+    assert code == 0, err
+    model = onnx.load(str(out))
+    assert model.opset_import[0].version >= 10
+    weight_scales = [t for t in model.graph.initializer if t.name.startswith("w") and t.name.endswith("_scale")]
+    assert weight_scales and all(numpy_helper.to_array(t).size == 1 for t in weight_scales)
+
+
 def test_convert_raises_the_opset_without_changing_the_outputs(nncompress, tmp_path):
     path = paddle("cls")
     out = tmp_path / "cls13.onnx"

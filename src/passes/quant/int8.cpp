@@ -412,8 +412,8 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     return weighted(*n) && std::find(o.keep.begin(), o.keep.end(), n->name) == o.keep.end();
   });
   if (result.nothing_to_quantize) return result;  // activations alone in int8 would only add Q/DQ pairs
-  if (model.opset_version("") < 13 && o.per_channel) {
-    // Per-channel scales (DequantizeLinear's axis) exist from opset 13 on.
+  if (model.opset_version("") < 13 && (o.per_channel || model.opset_version("") < 10)) {
+    // Per-channel scales (DequantizeLinear's axis) exist from opset 13 on, Q/DQ from 10.
     const int64_t from = model.opset_version("");
     try {
       upgrade_opset(model, 13);
