@@ -126,7 +126,8 @@ std::vector<Feed> random_feeds(const ir::Graph& graph) {
     }
     const int bits = ir::bit_width(v->type.elem_type);
     const size_t width = static_cast<size_t>(bits / 8);
-    if (bits <= 0 || bits % 8 != 0 || v->type.elem_type == ir::DataType::String) throw bad_input("input '" + v->name() + "' has a type ONNX Runtime latency cannot feed");
+    if (bits <= 0 || bits % 8 != 0 || v->type.elem_type == ir::DataType::String)
+      throw bad_input("input '" + v->name() + "' has a type ONNX Runtime latency cannot feed");
     f.bytes.assign(static_cast<size_t>(count) * width, 0);  // zeros for integer and boolean inputs
     if (v->type.elem_type == ir::DataType::Float) {
       auto* data = reinterpret_cast<float*>(f.bytes.data());

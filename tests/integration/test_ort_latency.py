@@ -66,6 +66,7 @@ def test_compress_report_has_latency_and_its_gate(nncompress, library, tmp_path)
     gate = next(g for g in r["gates"] if g["name"] == "min-ort-speedup")
     assert gate["passed"] and gate["value"] == pytest.approx(r["onnxruntime_latency"]["speedup"])
     assert "ONNX Runtime" in (tmp_path / "report.md").read_text()
+    assert "ONNX Runtime" in (tmp_path / "report.html").read_text()
 
 
 @pytest.mark.parametrize("bad", ["missing", "not-a-library"])
