@@ -7,6 +7,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "nncompress/analysis/group_norm.h"
 #include "nncompress/analysis/static_shape.h"
 
 namespace nncompress::analysis {
@@ -58,6 +59,12 @@ class Builder {
       merge_block_[blocks_[b].merge] = b;
     }
     block_joined_.assign(blocks_.size(), 0);
+    group_norms_ = find_group_norms(graph_);
+    for (size_t i = 0; i < group_norms_.size(); ++i) {
+      group_norm_of_[group_norms_[i].split] = i;
+      for (const ir::Node* inner : {group_norms_[i].norm, group_norms_[i].merge, group_norms_[i].shape})
+        if (inner) group_norm_inner_.insert(inner);
+    }
     for (ir::Node* n : graph_.topological_order()) visit(*n);
     for (size_t b = 0; b < blocks_.size(); ++b) {
       if (block_group_[b] < 0) continue;
@@ -172,7 +179,8 @@ class Builder {
     const int64_t groups = n.attr_int("group", 1);
     const int64_t cin = transposed ? wd[0] : wd[1] * groups, cout = transposed ? wd[1] * groups : wd[0];
     const Channels in = channels_of(n.input(0), cin, n);
-    if (in.stride != 1 || total(in.list) != cin || groups < 1) {
+    // A strided list (GroupNorm's groups: runs of channels) is read through the weight's input axis.
+    if (total(in.list) * in.stride != cin || groups < 1 || (in.stride != 1 && groups != 1) || in.last) {
       block(in.list, "channel count mismatch at " + n.describe());
       produce(n, 0, cout, "follows a channel mismatch");
       return;
@@ -377,6 +385,53 @@ class Builder {
     return std::make_pair(start, end);
   }
 
+  // GroupNorm: its channels leave in whole groups of C / G, so the channel group it normalizes is
+  // coarsened to one unit per norm group, and G is rewritten where it is written down.
+  void visit_group_norm(const GroupNormBlock& b, const Channels in) {
+    const int64_t channels = total(in.list);
+    const int root = in.list.size() == 1 ? cg_.find(in.list[0].group) : -1;
+    if (in.stride != 1 || root < 0 || channels % b.groups != 0 || !coarsen(root, channels, channels / b.groups))
+      return block(in.list, "group-normalized by " + b.split->describe() + " in groups it cannot remove whole");
+    const Channels groups = {{{in.list[0].group, b.groups}}, 1, false};
+    channels_[b.split->output(0)] = groups;
+    user(b.norm->input(1), 0, groups);
+    user(b.norm->input(2), 0, groups);
+    channels_[b.norm->output(0)] = groups;
+    channels_[b.merge->output(0)] = {groups.list, channels / b.groups, false};
+    cg_.head_counts.push_back({{b.split_target, 1, 1}, root});
+    if (b.merge_target) cg_.head_counts.push_back({{b.merge_target, 1, channels / b.groups}, root});
+  }
+
+  // Makes each channel of the plain group `root` (`whole` channels) a run of `factor` consecutive
+  // channels: one unit of size()/factor, `stride` factor. Every list naming the group must name
+  // all of it alone (a user's stride covers its whole list); false, with nothing changed, if not.
+  bool coarsen(int root, int64_t whole, int64_t factor) {
+    ChannelGroup& g = cg_.groups[root];
+    if (g.replicas != 1 || g.stride != 1 || g.size != whole || whole % factor != 0) return false;
+    auto names = [&](const SegmentList& l) {
+      return std::any_of(l.begin(), l.end(), [&](const Segment& s) { return cg_.find(s.group) == root; });
+    };
+    auto alone = [&](const SegmentList& l) { return l.size() == 1 && l[0].count == whole; };
+    for (const auto& [value, c] : channels_)
+      if (names(c.list) && !alone(c.list)) return false;
+    for (const ChannelUser& u : cg_.users)
+      if (names(u.source) && !alone(u.source)) return false;
+    for (const auto& [node, l] : cg_.depthwise)
+      if (names(l)) return false;
+    for (const auto& [node, outs] : cg_.splits)
+      for (const SegmentList& l : outs)
+        if (names(l)) return false;
+    for (const auto& [constant, group] : cg_.head_counts)
+      if (cg_.find(group) == root) return false;
+    g.size = whole / factor;
+    g.stride = factor;
+    for (auto& [value, c] : channels_)
+      if (names(c.list)) c.list[0].count = g.size, c.stride *= factor;
+    for (ChannelUser& u : cg_.users)
+      if (names(u.source)) u.source[0].count = g.size, u.stride *= factor;
+    return true;
+  }
+
   // Gemm (A activation, B constant) and MatMul(activation, constant 2-D).
   void visit_dense(ir::Node& n) {
     ir::Value* w = n.input(1);
@@ -496,7 +551,7 @@ class Builder {
         continue;
       }
       const size_t out_rank = out_shape ? out_shape->size() : 0;
-      if (!first.last && in->has_initializer() && s && out_rank >= 2 && s->size() + 1 >= out_rank && first.stride == 1) {
+      if (!first.last && in->has_initializer() && s && out_rank >= 2 && s->size() + 1 >= out_rank) {
         // Aligned to the output's rank from the right, the channel axis is out_rank - 1 - 1 counted from the end.
         const int64_t axis = static_cast<int64_t>(s->size()) - static_cast<int64_t>(out_rank - 1);
         bool per_channel = axis >= 0 && (*s)[axis] == c;
@@ -583,6 +638,7 @@ class Builder {
     const std::string& op = n.op_type();
     const bool standard = n.in_default_domain();
     if (head_splits_.count(&n)) return;  // into heads: what follows is the attention itself
+    if (group_norm_inner_.count(&n)) return;
     if (auto it = merge_block_.find(&n); it != merge_block_.end()) {  // heads back to features
       const AttentionBlock& b = blocks_[it->second];
       if (block_group_[it->second] >= 0)
@@ -627,6 +683,7 @@ class Builder {
     }
     if (in->last && (!standard || !kPassThrough.count(op) || kPools.count(op)))
       return block(in->list, "read by " + n.describe());
+    if (auto it = group_norm_of_.find(&n); it != group_norm_of_.end()) return visit_group_norm(group_norms_[it->second], *in);
     if (standard && (op == "BatchNormalization" || op == "InstanceNormalization")) {
       const size_t params = op == "BatchNormalization" ? 5 : 3;
       for (size_t i = 1; i < params && i < n.inputs().size(); ++i) {
@@ -678,6 +735,9 @@ class Builder {
   std::vector<int> block_joined_;  // per block: projections that joined that group
   std::map<const ir::Node*, size_t> projection_block_, merge_block_;
   std::set<const ir::Node*> head_splits_;
+  std::vector<GroupNormBlock> group_norms_;
+  std::map<const ir::Node*, size_t> group_norm_of_;  // a GroupNorm's first Reshape -> its block
+  std::set<const ir::Node*> group_norm_inner_;       // the rest of each block: visit_group_norm handles them
   std::unordered_map<const ir::Value*, Channels> channels_;
 };
 

@@ -161,3 +161,48 @@ def test_channel_slices_and_widening_grouped_convolutions_prune_and_onnxruntime_
     theirs = ort_outputs(pruned, {"input": x}, tmp_path / "ort")["logits"]
     assert ours.shape == theirs.shape == (3, 10)
     assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+def export_group_norm(path):
+    """Two GroupNorm(4 groups of 4 channels) blocks as torch exports them (Reshape to [N, 4, -1],
+    InstanceNormalization, Reshape back, Mul and Add), the last group of each dead: zero weights,
+    bias, scale and shift, so removing that whole group leaves every output as it was."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.GroupNorm(4, 16),
+                          nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.GroupNorm(4, 16), nn.SiLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval()
+    with torch.no_grad():
+        for conv, norm in ((model[2], model[3]), (model[5], model[6])):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+            for t in (conv.weight, conv.bias, norm.weight, norm.bias):
+                t[12:] = 0
+        torch.onnx.export(model, torch.randn(1, 3, 16, 16), path, opset_version=13, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+
+def test_group_norm_loses_whole_groups_and_its_group_count(nncompress, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    model, pruned = tmp_path / "gn.onnx", tmp_path / "pruned.onnx"
+    export_group_norm(model)
+    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", pruned, "--ratio", "0.25", "--json"])
+    assert code == 0, err.strip()[-600:]
+    changed = {layer["name"]: layer["channels_after"] for layer in json.loads(out)["layers"]
+               if layer["channels_after"] < layer["channels_before"]}
+    assert changed == {"/2/Conv": 12, "/5/Conv": 12}, changed
+    g = onnx.load(pruned).graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    targets = [consts[n.input[1]].tolist() for n in g.node if n.op_type == "Reshape" and n.input[1] in consts]
+    assert targets.count([0, 3, -1]) == 2, targets  # three groups of four channels left in each
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.RandomState(0).randn(3, 3, 16, 16).astype(np.float32))
+    before = ort_outputs(model, {"input": x}, tmp_path / "before")["logits"]
+    after = ort_outputs(pruned, {"input": x}, tmp_path / "after")["logits"]
+    ours = our_outputs(nncompress, pruned, x, tmp_path / "ours")["logits"]
+    assert np.allclose(after, before, rtol=1e-4, atol=1e-5 * np.abs(before).max())  # the dead groups went whole
+    assert np.allclose(ours, after, rtol=1e-4, atol=1e-5 * np.abs(after).max())

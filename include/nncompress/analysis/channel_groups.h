@@ -12,6 +12,8 @@
 // Slice along channels is cut the same way into the parts before, inside and after it.
 // Grouped convolutions that widen or narrow (outputs per group != inputs per group) read their
 // input in the per-group layout and start a group whose channels repeat in every conv group.
+// GroupNorm (analysis/group_norm.h) coarsens the group it normalizes: one unit per norm group,
+// `stride` C / G channels, so whole norm groups leave.
 // ConvTranspose produces channels on its weight's axis 1. Every tensor
 // indexed by channels (a consumer Conv's input axis, BN parameters, a Gemm's input columns) is
 // recorded as a user of a segment list. Removing channels of a group then rewrites all of them
