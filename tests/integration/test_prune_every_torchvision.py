@@ -49,6 +49,28 @@ def test_prunes_to_0_6_of_the_macs_and_onnxruntime_agrees(nncompress, models_dir
     assert rel <= 1e-4, f"relative difference {rel:.1e}"
 
 
+def export_small(model, path, opset):
+    """A small test network on 3 x 16 x 16 images, exported with a dynamic batch."""
+    import torch
+    torch.onnx.export(model, torch.randn(1, 3, 16, 16), path, opset_version=opset, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+
+def prune_small(nncompress, model, tmp_path, *options):
+    """Prunes a small network with `options`: (prune's JSON, the pruned model, its logits on three
+    random images from nncompress and from ONNX Runtime, checked to agree)."""
+    pruned = tmp_path / "pruned.onnx"
+    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", pruned, *options, "--json"])
+    assert code == 0, err.strip()[-600:]
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.RandomState(0).randn(3, 3, 16, 16).astype(np.float32))
+    ours = our_outputs(nncompress, pruned, x, tmp_path / "ours")["logits"]
+    theirs = ort_outputs(pruned, {"input": x}, tmp_path / "ort")["logits"]
+    assert ours.shape == theirs.shape == (3, 10)
+    assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+    return json.loads(out), pruned, x, theirs
+
+
 def export_c2f(path, opset):
     """Two YOLOv8 C2f blocks (1x1 conv, SiLU, Split along channels, residual bottlenecks, Concat of
     every part) and a classifier, as torch exports `tensor.split((c, c), 1)`."""
@@ -83,27 +105,18 @@ def export_c2f(path, opset):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
         model[2].weight[:, 12:] *= 0.1  # half the ConvTranspose's output channels are weak
-        torch.onnx.export(model, torch.randn(1, 3, 16, 16), path, opset_version=opset, input_names=["input"],
-                          output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+        export_small(model, path, opset)
 
 
 @pytest.mark.parametrize("opset", [11, 13])
 def test_c2f_split_parts_and_conv_transpose_prune_and_onnxruntime_agrees(nncompress, tmp_path, opset):
-    model, pruned = tmp_path / "c2f.onnx", tmp_path / "pruned.onnx"
+    model = tmp_path / "c2f.onnx"
     export_c2f(model, opset)
-    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", pruned, "--target-macs", "0.6", "--json"])
-    assert code == 0, err.strip()[-600:]
-    j = json.loads(out)
+    j = prune_small(nncompress, model, tmp_path, "--target-macs", "0.6")[0]
     assert j["macs_after"] <= 0.6 * j["macs_before"]
     changed = {layer["name"] for layer in j["layers"] if layer["channels_after"] < layer["channels_before"]}
     assert any("cv1" in name for name in changed), changed  # the convolutions whose outputs are split
     assert any("ConvTranspose" in name for name in changed), changed
-    x = tmp_path / "x.npy"
-    np.save(x, np.random.RandomState(0).randn(3, 3, 16, 16).astype(np.float32))
-    ours = our_outputs(nncompress, pruned, x, tmp_path / "ours")["logits"]
-    theirs = ort_outputs(pruned, {"input": x}, tmp_path / "ort")["logits"]
-    assert ours.shape == theirs.shape == (3, 10)
-    assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
 
 
 def export_slices_and_grouped(path, opset):
@@ -135,32 +148,23 @@ def export_slices_and_grouped(path, opset):
         model.stem[2].weight[4:8] *= 0.1  # weak channels on both sides of the slice boundary
         model.stem[2].weight[8:12] *= 0.1
         model.widen[0].weight[::2] *= 0.1  # weak outputs in every conv group
-        torch.onnx.export(model, torch.randn(1, 3, 16, 16), path, opset_version=opset, input_names=["input"],
-                          output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+        export_small(model, path, opset)
 
 
 @pytest.mark.parametrize("opset", [9, 13])
 def test_channel_slices_and_widening_grouped_convolutions_prune_and_onnxruntime_agrees(nncompress, tmp_path, opset):
     import onnx
 
-    model, pruned = tmp_path / "net.onnx", tmp_path / "pruned.onnx"
+    model = tmp_path / "net.onnx"
     export_slices_and_grouped(model, opset)
     assert sum(n.op_type == "Slice" for n in onnx.load(model).graph.node) == 2
-    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", pruned, "--target-macs", "0.6", "--json"])
-    assert code == 0, err.strip()[-600:]
-    j = json.loads(out)
+    j = prune_small(nncompress, model, tmp_path, "--target-macs", "0.6")[0]
     assert j["macs_after"] <= 0.6 * j["macs_before"]
     after = {layer["name"]: (layer["channels_before"], layer["channels_after"]) for layer in j["layers"]}
     stem = after["/stem/stem.2/Conv"]
     widen = next(v for k, v in after.items() if "widen" in k)
     assert stem[1] < stem[0], after  # the sliced channels
     assert widen[1] < widen[0] and widen[1] % 4 == 0, after  # the same count left in each conv group
-    x = tmp_path / "x.npy"
-    np.save(x, np.random.RandomState(0).randn(3, 3, 16, 16).astype(np.float32))
-    ours = our_outputs(nncompress, pruned, x, tmp_path / "ours")["logits"]
-    theirs = ort_outputs(pruned, {"input": x}, tmp_path / "ort")["logits"]
-    assert ours.shape == theirs.shape == (3, 10)
-    assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
 
 
 def export_group_norm(path):
@@ -180,29 +184,22 @@ def export_group_norm(path):
             norm.bias.uniform_(-0.5, 0.5)
             for t in (conv.weight, conv.bias, norm.weight, norm.bias):
                 t[12:] = 0
-        torch.onnx.export(model, torch.randn(1, 3, 16, 16), path, opset_version=13, input_names=["input"],
-                          output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+        export_small(model, path, 13)
 
 
 def test_group_norm_loses_whole_groups_and_its_group_count(nncompress, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    model, pruned = tmp_path / "gn.onnx", tmp_path / "pruned.onnx"
+    model = tmp_path / "gn.onnx"
     export_group_norm(model)
-    code, out, err = run([nncompress, "--quiet", "prune", model, "-o", pruned, "--ratio", "0.25", "--json"])
-    assert code == 0, err.strip()[-600:]
-    changed = {layer["name"]: layer["channels_after"] for layer in json.loads(out)["layers"]
+    j, pruned, x, after = prune_small(nncompress, model, tmp_path, "--ratio", "0.25")
+    changed = {layer["name"]: layer["channels_after"] for layer in j["layers"]
                if layer["channels_after"] < layer["channels_before"]}
     assert changed == {"/2/Conv": 12, "/5/Conv": 12}, changed
     g = onnx.load(pruned).graph
     consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     targets = [consts[n.input[1]].tolist() for n in g.node if n.op_type == "Reshape" and n.input[1] in consts]
     assert targets.count([0, 3, -1]) == 2, targets  # three groups of four channels left in each
-    x = tmp_path / "x.npy"
-    np.save(x, np.random.RandomState(0).randn(3, 3, 16, 16).astype(np.float32))
     before = ort_outputs(model, {"input": x}, tmp_path / "before")["logits"]
-    after = ort_outputs(pruned, {"input": x}, tmp_path / "after")["logits"]
-    ours = our_outputs(nncompress, pruned, x, tmp_path / "ours")["logits"]
     assert np.allclose(after, before, rtol=1e-4, atol=1e-5 * np.abs(before).max())  # the dead groups went whole
-    assert np.allclose(ours, after, rtol=1e-4, atol=1e-5 * np.abs(after).max())
