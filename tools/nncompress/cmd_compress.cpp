@@ -243,7 +243,7 @@ void register_compress(CLI::App& app, Action& action) {
       if (o->min_size_ratio > 0)
         report.gates.push_back({"min-size-ratio", o->min_size_ratio, report.size_ratio(), report.size_ratio() >= o->min_size_ratio});
       report.onnxruntime = measure_ort_latency(o->ort, o->model, model);
-      if (o->ort.min_speedup) {
+      if (o->ort.min_speedup && report.onnxruntime) {
         const double speedup = report.onnxruntime->speedup();
         report.gates.push_back({"min-ort-speedup", *o->ort.min_speedup, speedup, speedup >= *o->ort.min_speedup});
       }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli_common.h"
+#include "distributed.h"
 
 namespace nncompress::cli {
 
@@ -24,7 +25,8 @@ void add_ort_latency_options(CLI::App* cmd, OrtLatencyOptions& o) {
 
 std::optional<eval::OnnxRuntimeLatency> measure_ort_latency(const OrtLatencyOptions& o, const std::string& input,
                                                             const ir::Model& output) {
-  if (!o.enabled()) return std::nullopt;
+  // Data-parallel ranks other than the writer would time beside it and skew its numbers.
+  if (!o.enabled() || !writes_outputs()) return std::nullopt;
   const int threads = global_options().threads > 0 ? global_options().threads : 1;
   spdlog::info("timing {} and its compressed version in ONNX Runtime ({} runs each, {} thread{})", input, o.runs, threads,
                threads == 1 ? "" : "s");

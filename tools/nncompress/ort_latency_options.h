@@ -21,8 +21,9 @@ struct OrtLatencyOptions {
 
 void add_ort_latency_options(CLI::App* cmd, OrtLatencyOptions& o);
 
-// Times `input` and `output` when asked (nullopt otherwise): batch 1, --threads intra-op threads
-// (1 when not given). Logs the result and warns when the output runs slower.
+// Times `input` and `output` when asked (nullopt otherwise, and on data-parallel ranks that write
+// nothing): batch 1, --threads intra-op threads (1 when not given). Logs the result and warns when
+// the output runs slower.
 std::optional<eval::OnnxRuntimeLatency> measure_ort_latency(const OrtLatencyOptions& o, const std::string& input,
                                                             const ir::Model& output);
 
