@@ -203,3 +203,33 @@ def test_group_norm_loses_whole_groups_and_its_group_count(nncompress, tmp_path)
     assert targets.count([0, 3, -1]) == 2, targets  # three groups of four channels left in each
     before = ort_outputs(model, {"input": x}, tmp_path / "before")["logits"]
     assert np.allclose(after, before, rtol=1e-4, atol=1e-5 * np.abs(before).max())  # the dead groups went whole
+
+
+def test_group_norm_over_channels_of_two_sources_is_left_whole_with_its_reason(nncompress, tmp_path):
+    """A GroupNorm over a Concat of two convolutions: whole norm groups cannot be followed back to
+    one producer, so both stay whole, say why, and the rest still prunes."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+            self.a, self.b = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+            self.norm = nn.GroupNorm(4, 16)
+            self.tail = nn.Sequential(nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                      nn.Flatten(), nn.Linear(16, 10))
+
+        def forward(self, x):
+            x = self.stem(x)
+            return self.tail(self.norm(torch.cat([self.a(x), self.b(x)], 1)))
+
+    torch.manual_seed(0)
+    model = tmp_path / "gn_concat.onnx"
+    with torch.no_grad():
+        export_small(Net().eval(), model, 13)
+    j = prune_small(nncompress, model, tmp_path, "--ratio", "0.25")[0]
+    reasons = {u["node"]: u["reason"] for u in j["unprunable"]}
+    assert "cannot remove whole" in reasons["/a/Conv"] and "cannot remove whole" in reasons["/b/Conv"], reasons
+    changed = {layer["name"] for layer in j["layers"] if layer["channels_after"] < layer["channels_before"]}
+    assert changed == {"/tail/tail.1/Conv"}, changed
