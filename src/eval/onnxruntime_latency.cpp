@@ -55,6 +55,14 @@ struct SessionOptions;
 struct MemoryInfo;
 struct Value;
 
+// The signatures of the slots used.
+using CreateEnvFn = Status* (*)(int, const char*, Env**);
+using CreateSessionFn = Status* (*)(const Env*, const char*, const SessionOptions*, Session**);
+using CreateSessionFromArrayFn = Status* (*)(const Env*, const void*, size_t, const SessionOptions*, Session**);
+using RunFn = Status* (*)(Session*, const void*, const char* const*, const Value* const*, size_t, const char* const*,
+                          size_t, Value**);
+using CreateTensorFn = Status* (*)(const MemoryInfo*, void*, size_t, const int64_t*, size_t, int, Value**);
+
 class Api {
  public:
   explicit Api(const std::string& library) {
@@ -150,16 +158,15 @@ class Runner {
          const std::vector<std::string>& outputs, bool user_model)
       : api_(api), user_model_(user_model), session_(nullptr, [](Session*) {}), path_(model.path) {
     SessionOptions* options = nullptr;
-    api.check(api.fn<Status* (*)(SessionOptions**)>(kCreateSessionOptions)(&options), "ONNX Runtime session options", false);
+    api.check(api.fn<Status* (*)(SessionOptions**)>(kCreateSessionOptions)(&options), "ONNX Runtime session options",
+              false);
     const auto owned_options = own(api, options, kReleaseSessionOptions);
-    api.check(api.fn<Status* (*)(SessionOptions*, int)>(kSetIntraOpNumThreads)(options, threads), "ONNX Runtime threads", false);
+    api.check(api.fn<Status* (*)(SessionOptions*, int)>(kSetIntraOpNumThreads)(options, threads),
+              "ONNX Runtime threads", false);
     Session* session = nullptr;
-    Status* status =
-        model.bytes
-            ? api.fn<Status* (*)(const Env*, const void*, size_t, const SessionOptions*, Session**)>(kCreateSessionFromArray)(
-                  env, model.bytes->data(), model.bytes->size(), options, &session)
-            : api.fn<Status* (*)(const Env*, const char*, const SessionOptions*, Session**)>(kCreateSession)(
-                  env, model.path.c_str(), options, &session);
+    Status* status = model.bytes ? api.fn<CreateSessionFromArrayFn>(kCreateSessionFromArray)(
+                                       env, model.bytes->data(), model.bytes->size(), options, &session)
+                                 : api.fn<CreateSessionFn>(kCreateSession)(env, model.path.c_str(), options, &session);
     api.check(status, "ONNX Runtime cannot load " + path_, user_model);
     session_ = own(api, session, kReleaseSession);
 
@@ -169,9 +176,9 @@ class Runner {
     const auto owned_memory = own(api, memory, kReleaseMemoryInfo);
     for (const Feed& f : feeds) {
       Value* value = nullptr;
-      api.check(api.fn<Status* (*)(const MemoryInfo*, void*, size_t, const int64_t*, size_t, int, Value**)>(
-                    kCreateTensorWithDataAsOrtValue)(memory, const_cast<uint8_t*>(f.bytes.data()), f.bytes.size(),
-                                                     f.shape.data(), f.shape.size(), f.type, &value),
+      api.check(api.fn<CreateTensorFn>(kCreateTensorWithDataAsOrtValue)(memory, const_cast<uint8_t*>(f.bytes.data()),
+                                                                      f.bytes.size(), f.shape.data(), f.shape.size(),
+                                                                      f.type, &value),
                 "ONNX Runtime input '" + f.name + "'", false);
       inputs_.push_back(own(api, value, kReleaseValue));
       input_names_.push_back(f.name.c_str());
@@ -185,9 +192,8 @@ class Runner {
     for (const auto& v : inputs_) in.push_back(v.get());
     std::vector<Value*> out(output_names_.size(), nullptr);
     const auto start = std::chrono::steady_clock::now();
-    Status* status =
-        api_.fn<Status* (*)(Session*, const void*, const char* const*, const Value* const*, size_t, const char* const*, size_t, Value**)>(
-            kRun)(session_.get(), nullptr, input_names_.data(), in.data(), in.size(), output_names_.data(), out.size(), out.data());
+    Status* status = api_.fn<RunFn>(kRun)(session_.get(), nullptr, input_names_.data(), in.data(), in.size(),
+                                          output_names_.data(), out.size(), out.data());
     const auto end = std::chrono::steady_clock::now();
     for (Value* v : out)
       if (v) api_.fn<void (*)(Value*)>(kReleaseValue)(v);
@@ -221,7 +227,7 @@ OnnxRuntimeLatency onnxruntime_latency(const std::string& library, const std::st
   const Api& api = *slot;
 
   Env* env = nullptr;
-  api.check(api.fn<Status* (*)(int, const char*, Env**)>(kCreateEnv)(kLogErrorsOnly, "nncompress", &env), "ONNX Runtime environment", false);
+  api.check(api.fn<CreateEnvFn>(kCreateEnv)(kLogErrorsOnly, "nncompress", &env), "ONNX Runtime environment", false);
   const auto owned_env = own(api, env, kReleaseEnv);
   const std::optional<onnxio::ModelCopy> serialized = onnxio::ModelCopy::of(after);
   if (!serialized) throw bad_input("ONNX Runtime latency takes models under 2 GiB (this one is handed over in memory)");

@@ -44,9 +44,11 @@ def test_every_option_is_a_flag_with_the_declared_default(nncompress, registry, 
                 assert f"{method}: default {o['default']}" in flags[o["name"]], flags[o["name"]]
             if o["constraint"]:
                 assert o["constraint"] in flags[o["name"]], flags[o["name"]]
-    # ... and nothing else: the command's own flags are the data, task, output and reporting ones.
+    # ... and nothing else: the command's own flags are the data, task, output, reporting and ONNX
+    # Runtime latency ones.
     own = {"help", "output", "method", "data", "limit", "batch", "scale", "mean", "std", "layout", "val", "calib", "seed",
-           "json", "strict", "input-shape", "resize", "task", "strides", "reg-max", "conf", "iou", "max-det"}
+           "json", "strict", "input-shape", "resize", "task", "strides", "reg-max", "conf", "iou", "max-det",
+           "ort-latency", "ort-library", "ort-runs", "min-ort-speedup"}
     declared = {o["name"] for p in passes for o in p["options"]}
     assert set(flags) - own == declared
 
