@@ -122,8 +122,11 @@ void write_slice_bounds(ir::Graph& graph, ir::Node& slice, const std::vector<int
     slice.set_attribute(ir::Attribute::make_ints("ends", {end}));
     return;
   }
-  graph.set_input(&slice, 1, add_constant(graph, slice.name + "_kept_start", at::tensor(std::vector<int64_t>{start}, at::kLong), ir::DataType::Int64));
-  graph.set_input(&slice, 2, add_constant(graph, slice.name + "_kept_end", at::tensor(std::vector<int64_t>{end}, at::kLong), ir::DataType::Int64));
+  auto bound = [&](const char* suffix, int64_t v) {
+    return add_constant(graph, slice.name + suffix, at::tensor(std::vector<int64_t>{v}, at::kLong), ir::DataType::Int64);
+  };
+  graph.set_input(&slice, 1, bound("_kept_start", start));
+  graph.set_input(&slice, 2, bound("_kept_end", end));
 }
 
 // A Split along channels gets the sizes its parts keep: as its `split` attribute before opset 13,
