@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "nncompress/analysis/int_constant.h"
 #include "nncompress/analysis/static_shape.h"
 
 namespace nncompress::analysis {
@@ -12,13 +13,6 @@ namespace nncompress::analysis {
 namespace {
 
 using Perm = std::vector<int64_t>;
-
-// The int64 elements of a constant, or nullopt.
-std::optional<std::vector<int64_t>> int_constant(const ir::Value* v) {
-  if (!v || !v->has_initializer() || v->initializer()->dtype() != ir::DataType::Int64) return std::nullopt;
-  const at::Tensor t = v->initializer()->data().contiguous();
-  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-}
 
 // Readers of `v` other than Shape nodes (which only read its dimensions).
 std::vector<ir::Node*> data_readers(const ir::Value* v) {

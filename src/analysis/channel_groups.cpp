@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "nncompress/analysis/group_norm.h"
+#include "nncompress/analysis/int_constant.h"
 #include "nncompress/analysis/static_shape.h"
 
 namespace nncompress::analysis {
@@ -299,9 +300,8 @@ class Builder {
     int64_t axis = n.attr_int("axis", 0);
     if (axis < 0 && s) axis += static_cast<int64_t>(s->size());
     std::vector<int64_t> sizes = n.attr_ints("split", {});
-    if (const ir::Value* v = n.input(1); v && v->has_initializer() && v->initializer()->dtype() == ir::DataType::Int64) {
-      const at::Tensor t = v->initializer()->data().contiguous();
-      sizes.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    if (const auto constant = int_constant(n.input(1))) {
+      sizes = *constant;
     } else if (n.input(1)) {
       return block(in.list, "split into computed sizes by " + n.describe());
     }

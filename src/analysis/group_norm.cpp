@@ -1,17 +1,10 @@
 #include "nncompress/analysis/group_norm.h"
 
-#include <ATen/core/Tensor.h>
+#include "nncompress/analysis/int_constant.h"
 
 namespace nncompress::analysis {
 
 namespace {
-
-// The int64 values of a constant, or empty.
-std::vector<int64_t> int64s(const ir::Value* v) {
-  if (!v || !v->has_initializer() || v->initializer()->dtype() != ir::DataType::Int64) return {};
-  const at::Tensor t = v->initializer()->data().contiguous();
-  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-}
 
 // The node reading `v` when it is the only reader, at input `index`.
 ir::Node* only_reader(const ir::Value* v, size_t index) {
@@ -33,7 +26,7 @@ std::vector<GroupNormBlock> find_group_norms(const ir::Graph& graph) {
     GroupNormBlock b;
     b.split = node.get();
     if (!is(b.split, "Reshape") || b.split->attr_int("allowzero", 0) != 0 || b.split->inputs().size() < 2) continue;
-    const std::vector<int64_t> target = int64s(b.split->input(1));
+    const std::vector<int64_t> target = int_constant(b.split->input(1)).value_or(std::vector<int64_t>{});
     if (target.size() != 3 || target[1] <= 0 || target[2] != -1 || b.split->input(1)->uses().size() != 1) continue;
     b.groups = target[1];
     b.split_target = b.split->input(1);
@@ -49,7 +42,7 @@ std::vector<GroupNormBlock> find_group_norms(const ir::Graph& graph) {
         !shape->has_attribute("end") && only_reader(back, 1) == b.merge) {
       b.shape = shape;
     } else {
-      const std::vector<int64_t> dims = int64s(back);
+      const std::vector<int64_t> dims = int_constant(back).value_or(std::vector<int64_t>{});
       if (dims.size() < 3 || back->uses().size() != 1) continue;  // [N, C, spatial...] written out
       b.merge_target = back;
     }
