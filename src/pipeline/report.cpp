@@ -96,6 +96,12 @@ nlohmann::json onnxruntime_latency_json(const std::optional<eval::OnnxRuntimeLat
           {"speedup", l->speedup()}, {"slower", l->speedup() < 1.0}};
 }
 
+std::string onnxruntime_latency_line(const eval::OnnxRuntimeLatency& l) {
+  return "ONNX Runtime " + l.version + " (batch 1, " + std::to_string(l.threads) + " thread(s), median of " +
+         std::to_string(l.runs) + " alternated runs): " + fixed(l.before_ms, 3) + " ms -> " + fixed(l.after_ms, 3) +
+         " ms, " + fixed(l.speedup(), 2) + "x";
+}
+
 std::string report_json(const Report& r) {
   nlohmann::json steps = nlohmann::json::array(), recipe_steps = nlohmann::json::array(), gates = nlohmann::json::array();
   for (const Step& s : r.recipe.steps) recipe_steps.push_back({{"pass", s.pass}, {"options", s.options}, {"line", s.line}});
@@ -171,9 +177,7 @@ std::string report_markdown(const Report& r) {
          << (f.agreement ? fixed(100 * *f.agreement, 2) + "%" : "—") << " |\n";
   }
   if (const auto& l = r.onnxruntime)
-    md << "\nONNX Runtime " << l->version << " (batch 1, " << l->threads << " thread(s), median of " << l->runs
-       << " alternated runs): " << fixed(l->before_ms, 3) << " ms -> " << fixed(l->after_ms, 3) << " ms ("
-       << fixed(l->speedup(), 2) << "x" << (l->speedup() < 1.0 ? ", **slower than the input**" : "") << ")\n";
+    md << "\n" << onnxruntime_latency_line(*l) << (l->speedup() < 1.0 ? " — **slower than the input**" : "") << "\n";
   for (const Gate& g : r.gates) md << "\n- " << (g.passed ? "PASS " : "FAIL ") << gate_line(g);
   if (!r.gates.empty()) md << "\n";
   return md.str();

@@ -163,10 +163,8 @@ std::string report_html(const Report& r) {
     html << "</table>\n";
   }
   if (const auto& l = r.onnxruntime)
-    html << "<p>ONNX Runtime " << escape(l->version) << " (batch 1, " << l->threads << " thread(s), median of " << l->runs
-         << " alternated runs): " << num(l->before_ms, 3) << " ms → " << num(l->after_ms, 3) << " ms ("
-         << num(l->speedup()) << "x" << (l->speedup() < 1.0 ? ", <span class=\"fail\">slower than the input</span>" : "")
-         << ").</p>\n";
+    html << "<p>" << escape(onnxruntime_latency_line(*l))
+         << (l->speedup() < 1.0 ? " — <span class=\"fail\">slower than the input</span>" : "") << ".</p>\n";
   html << "<p>Weights encoded for deployment (codes at their bits, 4-bit relative indices when sparse; scales not "
           "counted): "
        << with_commas(r.before.weights_encoded_bytes) << " → " << with_commas(a.weights_encoded_bytes) << " bytes.</p>\n";

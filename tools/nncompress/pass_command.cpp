@@ -198,9 +198,8 @@ void print_human(const Invocation& inv, const pipeline::Measurement& before, con
   if (before.top1 && after.top1) std::printf("top-1 %.2f%% -> %.2f%%\n", 100 * *before.top1, 100 * *after.top1);
   if (before.map50 && after.map50) std::printf("mAP@0.5 %.2f%% -> %.2f%%\n", 100 * *before.map50, 100 * *after.map50);
   if (latency)
-    std::printf("ONNX Runtime %s, batch 1, %d thread(s): %.3f ms -> %.3f ms (%.2fx%s)\n", latency->version.c_str(),
-                latency->threads, latency->before_ms, latency->after_ms, latency->speedup(),
-                latency->speedup() < 1.0 ? ", slower" : "");
+    std::printf("%s%s\n", pipeline::onnxruntime_latency_line(*latency).c_str(),
+                latency->speedup() < 1.0 ? " (slower than the input)" : "");
   spdlog::info("wrote {} ({})", inv.output, human_bytes(file_bytes));
 }
 

@@ -57,6 +57,9 @@ nlohmann::json fidelity_outputs_json(const eval::Comparison& comparison);
 // The report's `onnxruntime_latency` (null when not measured): library, version, threads, runs,
 // before_ms, after_ms, speedup, slower — also in the JSON of prune and quantize.
 nlohmann::json onnxruntime_latency_json(const std::optional<eval::OnnxRuntimeLatency>& latency);
+// The latency for people, as every printer shows it: "ONNX Runtime 1.30.0 (batch 1, 1 thread(s),
+// median of 20 alternated runs): 0.066 ms -> 0.049 ms, 1.34x"; each marks a slower output its way.
+std::string onnxruntime_latency_line(const eval::OnnxRuntimeLatency& latency);
 
 std::string report_json(const Report& report);
 std::string report_markdown(const Report& report);
