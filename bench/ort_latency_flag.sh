@@ -10,14 +10,13 @@ repeats=${1:-3}
 runs=${2:-100}
 work=build/bench/ort_latency_flag
 mkdir -p "$work"
-arch=$(uname -m); [ "$arch" = x86_64 ] && arch=x64; [ "$arch" = aarch64 ] && arch=arm64
-lib=tools/npm/node_modules/onnxruntime-node/bin/napi-v6/linux/$arch/libonnxruntime.so.1
-/usr/bin/python3 - "$work" "$repeats" "$runs" "$lib" <<'PY'
+/usr/bin/python3 - "$work" "$repeats" "$runs" <<'PY'
 import json, os, statistics, subprocess, sys
 sys.path.insert(0, "tests/integration")
+from test_ort_latency import LIBRARY as lib
 from test_user_models import OCR, images
 
-work, repeats, runs, lib = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, repeats, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 models = {"cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", (1, 3, 48, 192)),
           "det": ("ch_PP-OCRv4_det_infer.onnx", (1, 3, 640, 640))}
 for name, (file, shape) in models.items():
