@@ -120,6 +120,12 @@ def test_int8_quantizes_every_conv_and_stays_close_in_onnx_runtime(nncompress, t
     # Hard-swish chains and HardSigmoid gates became integer Add/Mul: no Clip, no HardSigmoid left.
     assert not [n.name for n in model.graph.node if n.op_type in ("Clip", "HardSigmoid")]
     assert j["integer_hard_sigmoids"] > 0
+    assert j["folded_gates"] > 0  # squeeze-excitation gates folded into the Conv before them
+    # Depthwise channels are multiples of 16, which ONNX Runtime's fast int8 depthwise kernel needs
+    # (cls has 88, 104 and 200: padded).
+    groups = [a.i for n in model.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group" and a.i > 1]
+    assert groups and all(g % 16 == 0 for g in groups), groups
+    assert (j["padded_depthwise_groups"] > 0) == (name == "cls")
     x = images(tmp_path / "x.npy", (1,) + batch[1:], seed=2, det=name == "det")
     base = ort_outputs(path, {"x": x}, str(tmp_path / "ort_float"))
     quant = ort_outputs(str(out), {"x": x}, str(tmp_path / "ort_int8"))

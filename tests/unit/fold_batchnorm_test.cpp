@@ -106,3 +106,58 @@ TEST(FoldAffineIntoConv, FoldsPerChannelMulAndAddOnly) {
   EXPECT_TRUE(at::allclose(run(m, x)[0], before, 1e-5, 1e-5));
   EXPECT_EQ(m.graph.find_value("scale1.c"), nullptr);  // its constant is gone
 }
+
+TEST(FoldAffineIntoConv, ConstantAsTheFirstOperand) {
+  at::manual_seed(2);
+  Model m;
+  m.opset_imports = {{"", 13}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(1), Dim::known(3), Dim::known(4), Dim::known(4)}));
+  Node* c = g.add_node({"Conv", "conv", "", {x, constant(g, "w", at::randn({2, 3, 1, 1}))}, {"c"}, {}, {}, ""});
+  Node* mul = g.add_node({"Mul", "scale", "", {constant(g, "k", at::rand({1, 2, 1, 1})), c->output(0)}, {"s"}, {}, {}, ""});
+  g.mark_output(g.add_node({"Relu", "relu", "", {mul->output(0)}, {"y"}, {}, {}, ""})->output(0));
+  const at::Tensor input = at::randn({1, 3, 4, 4});
+  const at::Tensor before = run(m, input)[0];
+  EXPECT_EQ(passes::fold_affine_into_conv(m.graph), 1);
+  EXPECT_TRUE(at::allclose(run(m, input)[0], before, 1e-5, 1e-5));
+}
+
+// x -> conv (no bias) -> HardSigmoid(0.2, 0.5) -> Mul(x, gate) -> y, at `opset`.
+Model gate_net(int64_t opset) {
+  at::manual_seed(4);
+  Model m;
+  m.opset_imports = {{"", opset}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(2), Dim::known(3), Dim::known(4), Dim::known(4)}));
+  Node* c = g.add_node({"Conv", "conv", "", {x, constant(g, "w", at::randn({3, 3, 1, 1}) * 3)}, {"c"}, {}, {}, ""});
+  Node* gate = g.add_node({"HardSigmoid", "gate", "", {c->output(0)}, {"h"},
+                           {Attribute::make_float("alpha", 0.2f), Attribute::make_float("beta", 0.5f)}, {}, ""});
+  g.mark_output(g.add_node({"Mul", "excite", "", {x, gate->output(0)}, {"y"}, {}, {}, ""})->output(0));
+  return m;
+}
+
+TEST(FoldHardSigmoidIntoConv, GateBecomesAClipOfTheFoldedConv) {
+  const at::Tensor x = at::randn({2, 3, 4, 4});
+  for (int64_t opset : {9, 13}) {
+    Model m = gate_net(opset);
+    const at::Tensor before = run(m, x)[0];
+    EXPECT_EQ(passes::fold_hard_sigmoid_into_conv(m, {}), 1) << "opset " << opset;
+    EXPECT_EQ(count(m, "HardSigmoid"), 0);
+    ASSERT_EQ(count(m, "Clip"), 1);
+    const Node* clip = m.graph.value("y").producer()->input(1)->producer();
+    ASSERT_EQ(clip->op_type(), "Clip");
+    EXPECT_EQ(clip->has_attribute("max"), opset < 11);  // bounds as attributes before opset 11, inputs after
+    EXPECT_NE(m.graph.value("c").producer()->input(2), nullptr);  // the conv got a bias: beta
+    EXPECT_TRUE(at::allclose(run(m, x)[0], before, 1e-5, 1e-5)) << "opset " << opset;
+  }
+}
+
+TEST(FoldHardSigmoidIntoConv, LeavesKeptNodesAndSharedOutputs) {
+  Model kept = gate_net(13);
+  EXPECT_EQ(passes::fold_hard_sigmoid_into_conv(kept, {"conv"}), 0);
+  EXPECT_EQ(passes::fold_hard_sigmoid_into_conv(kept, {"gate"}), 0);
+  Model shared = gate_net(13);
+  shared.graph.mark_output(&shared.graph.value("c"));  // the conv's output is read twice
+  EXPECT_EQ(passes::fold_hard_sigmoid_into_conv(shared, {}), 0);
+  EXPECT_EQ(count(shared, "HardSigmoid"), 1);
+}

@@ -110,7 +110,8 @@ TEST(Int8Gates, NoFloatOpBetweenTheConvolutions) {
   const passes::Int8Result r = passes::quantize_int8(m, calibration, options);
   EXPECT_EQ(r.folded_affines, 2);  // scale1, shift1 into conv1
   EXPECT_EQ(r.hard_swishes, 1);
-  EXPECT_EQ(r.integer_hard_sigmoids, 2);
+  EXPECT_EQ(r.integer_hard_sigmoids, 1);  // the hard-swish's
+  EXPECT_EQ(r.folded_gates, 1);           // the SE gate, folded into conv_se
   EXPECT_EQ(r.integer_scalar_ops, 2);  // scale2, shift2
   const std::map<std::string, int> ops = op_counts(m);
   for (const char* op : {"Clip", "Div", "HardSigmoid"}) EXPECT_EQ(ops.count(op), 0u) << op;

@@ -2,9 +2,11 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <set>
 
 #include "nncompress/passes/cleanup/private_constants.h"
+#include "nncompress/passes/graph_build.h"
 #include "nncompress/runtime/tensor_convert.h"
 
 namespace nncompress::passes {
@@ -13,17 +15,23 @@ namespace {
 
 bool is_constant(const ir::Value* v) { return v && v->has_initializer() && ir::is_floating_point(v->initializer()->dtype()); }
 
+// The Conv producing `y` when one node alone reads y and the Conv's weight and bias are constants;
+// else nullptr.
+ir::Node* conv_read_once(const ir::Value* y) {
+  ir::Node* conv = y ? y->producer() : nullptr;
+  if (!conv || conv->op_type() != "Conv" || !conv->domain().empty() || !is_constant(conv->input(1)) ||
+      (conv->input(2) && !is_constant(conv->input(2))))
+    return nullptr;
+  if (y->uses().size() != 1 || y->uses()[0].implicit || y->is_graph_output()) return nullptr;
+  return conv;
+}
+
 // The Conv whose output only this BatchNormalization reads, or nullptr when it cannot be folded.
 ir::Node* foldable_conv(const ir::Node& bn) {
   if (bn.outputs().size() != 1 || bn.attr_int("training_mode", 0) != 0 || bn.output(0)->is_graph_output()) return nullptr;
   for (size_t i = 1; i < 5; ++i)
     if (!is_constant(bn.input(i))) return nullptr;
-  ir::Value* x = bn.input(0);
-  ir::Node* conv = x ? x->producer() : nullptr;
-  if (!conv || conv->op_type() != "Conv" || !conv->domain().empty() || x->uses().size() != 1 || x->is_graph_output())
-    return nullptr;
-  if (!is_constant(conv->input(1)) || (conv->input(2) && !is_constant(conv->input(2)))) return nullptr;
-  return conv;
+  return conv_read_once(bn.input(0));
 }
 
 // conv(x) * scale + shift, per output channel (both of its length, double), folded into the
@@ -95,16 +103,14 @@ int fold_affine_into_conv(ir::Graph& graph) {
   for (bool changed = true; changed;) {
     changed = false;
     for (const auto& n : graph.nodes()) {
-      ir::Node* conv = n.get();
-      if (conv->op_type() != "Conv" || !conv->domain().empty() || !is_constant(conv->input(1)) ||
-          (conv->input(2) && !is_constant(conv->input(2))))
-        continue;
-      ir::Value* y = conv->output(0);
-      if (y->uses().size() != 1 || y->uses()[0].implicit || y->is_graph_output()) continue;
-      ir::Node* op = y->uses()[0].node;
+      ir::Node* op = n.get();
       if ((op->op_type() != "Mul" && op->op_type() != "Add") || !op->in_default_domain() || op->inputs().size() != 2 ||
           op->output(0)->is_graph_output())
         continue;
+      const size_t from = conv_read_once(op->input(0)) ? 0 : 1;
+      ir::Node* conv = conv_read_once(op->input(from));
+      if (!conv) continue;
+      ir::Value* y = op->input(from);
       const at::Tensor c = per_channel(*conv, op->input(op->input(0) == y ? 1 : 0));
       if (!c.defined()) continue;
       if (op->op_type() == "Mul") fold_into_conv(graph, conv, c, at::zeros_like(c));
@@ -117,6 +123,38 @@ int fold_affine_into_conv(ir::Graph& graph) {
   }
   graph.remove_dangling_values();
   return folded;
+}
+
+int fold_hard_sigmoid_into_conv(ir::Model& model, const std::vector<std::string>& keep) {
+  ir::Graph& graph = model.graph;
+  make_constants_private(graph);
+  auto kept = [&](const ir::Node& n) { return std::find(keep.begin(), keep.end(), n.name) != keep.end(); };
+  std::vector<ir::Node*> gates;
+  for (const auto& n : graph.nodes())
+    if (n->op_type() == "HardSigmoid" && n->in_default_domain() && !n->output(0)->is_graph_output() && !kept(*n))
+      if (const ir::Node* conv = conv_read_once(n->input(0)); conv && !kept(*conv)) gates.push_back(n.get());
+  for (ir::Node* gate : gates) {
+    ir::Node* conv = gate->input(0)->producer();
+    const int64_t channels = conv->input(1)->initializer()->dims()[0];
+    const double alpha = gate->attr_float("alpha", 0.2f), beta = gate->attr_float("beta", 0.5f);
+    fold_into_conv(graph, conv, at::full({channels}, alpha, at::kDouble), at::full({channels}, beta, at::kDouble));
+    // Clip's bounds are attributes before opset 11 and inputs from then on.
+    const std::string base = gate->name.empty() ? "hard_sigmoid_clip" : gate->name + "_clip";
+    ir::Node* clip = nullptr;
+    if (model.opset_version("") < 11) {
+      clip = add_op(graph, "Clip", base, {conv->output(0)},
+                    {ir::Attribute::make_float("min", 0.0f), ir::Attribute::make_float("max", 1.0f)});
+    } else {
+      ir::Value* lo = add_constant(graph, base + "_min", at::scalar_tensor(0.0f), ir::DataType::Float);
+      ir::Value* hi = add_constant(graph, base + "_max", at::scalar_tensor(1.0f), ir::DataType::Float);
+      clip = add_op(graph, "Clip", base, {conv->output(0), lo, hi});
+    }
+    graph.replace_all_uses(gate->output(0), clip->output(0));
+    graph.erase_node(gate);
+  }
+  if (!gates.empty()) graph.sort_topologically();
+  graph.remove_dangling_values();
+  return static_cast<int>(gates.size());
 }
 
 }  // namespace nncompress::passes

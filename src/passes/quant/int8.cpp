@@ -430,8 +430,12 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
   ir::Graph& graph = model.graph;
   result.folded_batchnorms = fold_batchnorm(graph);
   result.folded_affines = fold_affine_into_conv(graph);
-  if (!o.symmetric) result.hard_swishes = expand_hard_swish(model);
+  if (!o.symmetric) {
+    result.folded_gates = fold_hard_sigmoid_into_conv(model, o.keep);
+    result.hard_swishes = expand_hard_swish(model);
+  }
   make_constants_private(graph);
+  result.padding = pad_depthwise_channels(model, o.pad_depthwise, o.keep, data, o.calibration.preprocess);
   if (o.smooth_alpha > 0) {
     const SmoothQuantResult smoothed = smooth_quant(model, data, o.smooth_alpha, o.calibration);
     result.smoothed_norms = smoothed.norms;

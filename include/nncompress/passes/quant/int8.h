@@ -13,10 +13,12 @@
 //    quantized with the Relu's range (its zero point sits at 0, so quantizing clamps exactly as
 //    the Relu did), as ONNX Runtime's quantizer does; with symmetric int8 that would be wrong, so
 //    the Relu stays.
-//  - Hard-swish and HardSigmoid gates (MobileNetV3, squeeze-excitation), uint8 only: hard-swish
-//    becomes Mul(x, HardSigmoid(x)); each HardSigmoid becomes an integer Add whose Q/DQ pair does
-//    the clip and the scaling, and the Mul it gates is quantized, so ONNX Runtime runs them as
-//    QLinearAdd and QLinearMul instead of float ops between Q/DQ pairs.
+//  - Hard-swish and HardSigmoid gates (MobileNetV3, squeeze-excitation), uint8 only: a
+//    HardSigmoid that alone reads a Conv's output is folded into it as Clip(0, 1), absorbed like a
+//    Relu; hard-swish becomes Mul(x, HardSigmoid(x)); each other HardSigmoid becomes an integer Add
+//    whose Q/DQ pair does the clip and the scaling, and the Mul it gates is quantized, so ONNX
+//    Runtime runs them as QLinearAdd and QLinearMul instead of float ops between Q/DQ pairs.
+//  - Depthwise convolutions' channels padded to a multiple of `pad_depthwise` (depthwise_padding.h).
 //  - Bias: int32 with scale input_scale x weight_scale (what ONNX Runtime needs to fuse
 //    QLinearConv), or left in float.
 #include <cstdint>
@@ -27,6 +29,7 @@
 #include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
 #include "nncompress/passes/quant/calibration.h"
+#include "nncompress/passes/quant/depthwise_padding.h"
 
 namespace nncompress::passes {
 
@@ -43,6 +46,9 @@ struct Int8Options {
   CalibrationOptions calibration;
   // SmoothQuant's migration strength before calibration (passes/quant/smoothquant.h); 0: off.
   double smooth_alpha = 0;
+  // Depthwise convolutions' channels padded to a multiple of this with zero channels
+  // (passes/quant/depthwise_padding.h); 0 or 1: off.
+  int64_t pad_depthwise = 0;
   // MatMuls of two activations (attention's Q x K^T and scores x V) quantized too: both inputs
   // and the output get Q/DQ, which ONNX Runtime runs as QLinearMatMul.
   bool activation_matmuls = false;
@@ -63,6 +69,8 @@ struct Int8Result {
   int removed_clips = 0;  // Clip(0, hi), absorbed like Relu
   int hard_swishes = 0;   // hard-swish chains and HardSwish nodes rewritten to Mul(x, HardSigmoid(x))
   int integer_hard_sigmoids = 0;
+  int folded_gates = 0;  // HardSigmoids after a Conv folded into it as Clip(0, 1), absorbed like Relu
+  DepthwisePadding padding;
   int integer_sigmoids = 0;  // Sigmoids between Q/DQ pairs (SiLU's), ONNX Runtime's QLinearSigmoid
   int shared_scale_concats = 0;  // Concats whose inputs and output share one scale
   int concats_left_apart = 0;    // Concats left with a scale per input: sharing would widen a clamped range
