@@ -435,7 +435,7 @@ Int8Result quantize_int8(ir::Model& model, const data::Dataset& data, const Int8
     result.hard_swishes = expand_hard_swish(model);
   }
   make_constants_private(graph);
-  result.padding = pad_depthwise_channels(model, o.pad_depthwise, o.keep, data, o.calibration.preprocess);
+  result.padding = pad_channels_for_int8(model, o.pad_channels, o.keep, data, o.calibration.preprocess);
   if (o.smooth_alpha > 0) {
     const SmoothQuantResult smoothed = smooth_quant(model, data, o.smooth_alpha, o.calibration);
     result.smoothed_norms = smoothed.norms;

@@ -26,7 +26,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   o.keep = resolve_node_patterns(model.graph, v.list("keep"), "keep");
   o.smooth_alpha = v.number("smooth-alpha");
   o.activation_matmuls = v.boolean("activation-matmuls");
-  o.pad_depthwise = v.integer("pad-depthwise");
+  o.pad_channels = v.integer("pad-channels");
   o.calibration.method = v.text("calibration");
   o.calibration.percentile = v.number("percentile");
   o.calibration.preprocess = c.preprocess;
@@ -60,7 +60,8 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                     {"smoothed_layers", r.smoothed_layers}, {"folded_affines", r.folded_affines}, {"removed_relus", r.removed_relus},
                     {"removed_clips", r.removed_clips}, {"hard_swishes", r.hard_swishes},
                     {"integer_hard_sigmoids", r.integer_hard_sigmoids}, {"folded_gates", r.folded_gates},
-                    {"padded_depthwise_groups", r.padding.groups}, {"padded_channels", r.padding.channels_added}, {"integer_sigmoids", r.integer_sigmoids}, {"shared_scale_concats", r.shared_scale_concats}, {"concats_left_apart", r.concats_left_apart}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
+                    {"padded_groups", r.padding.groups}, {"padded_channels", r.padding.channels_added},
+                    {"padded_inputs", r.padding.inputs}, {"integer_sigmoids", r.integer_sigmoids}, {"shared_scale_concats", r.shared_scale_concats}, {"concats_left_apart", r.concats_left_apart}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
   result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
   result.notes.push_back(format("%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, "
                                 "%d Relus and %d Clips absorbed",
@@ -81,13 +82,12 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
   if (r.folded_gates > 0)
     result.notes.push_back(format("%d HardSigmoid gates folded into the Conv before them (its uint8 output is the gate)",
                                   r.folded_gates));
-  if (r.padding.groups > 0)
-    result.notes.push_back(format("%d depthwise channel groups padded to multiples of %lld with %lld zero channels (ONNX "
-                                  "Runtime's fast int8 depthwise kernel needs them; --pad-depthwise 0 turns this off)",
-                                  r.padding.groups, static_cast<long long>(o.pad_depthwise),
-                                  static_cast<long long>(r.padding.channels_added)));
+  if (r.padding.groups > 0 || r.padding.inputs > 0)
+    result.notes.push_back(format("channels padded for ONNX Runtime's fast int8 convolutions (--pad-channels 0 turns this "
+                                  "off): %d channel groups, %lld zero channels; model inputs given a Pad: %d",
+                                  r.padding.groups, static_cast<long long>(r.padding.channels_added), r.padding.inputs));
   if (!r.padding.restored.empty())
-    result.notes.push_back("depthwise channels left unpadded: padding changed the outputs (" + r.padding.restored + ")");
+    result.notes.push_back("channels left unpadded: padding changed the outputs (" + r.padding.restored + ")");
   if (r.integer_hard_sigmoids > 0)
     result.notes.push_back(format("%d HardSigmoid gates as integer Add + Mul (%d hard-swishes among them)", r.integer_hard_sigmoids,
                                   r.hard_swishes));
@@ -124,9 +124,10 @@ const PassInfo& quant_int8_pass() {
               "SmoothQuant: move activation outliers of LayerNorm outputs into the MatMul/Gemm weights after them with "
               "this strength (0: off; the paper uses 0.5)")
            .at_least(0).at_most(1),
-       option("pad-depthwise", K::Integer, "16",
-              "pad depthwise convolutions' channels with zero channels to a multiple of N (ONNX Runtime's fast int8 "
-              "depthwise kernel needs 16 on x86, 8 on ARM); 0: off")
+       option("pad-channels", K::Integer, "16",
+              "pad with zero channels where ONNX Runtime's fast int8 convolutions need it: depthwise channels to a "
+              "multiple of N (16 on x86, 8 on ARM), an image input's channels to 4 and its convolution's outputs to "
+              "16; 0: off")
            .at_least(0),
        option("keep", K::List, "", "nodes left in float: names, globs (conv*) or op:TYPE").also("exclude")},
       needs,

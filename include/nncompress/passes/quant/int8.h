@@ -18,7 +18,8 @@
 //    Relu; hard-swish becomes Mul(x, HardSigmoid(x)); each other HardSigmoid becomes an integer Add
 //    whose Q/DQ pair does the clip and the scaling, and the Mul it gates is quantized, so ONNX
 //    Runtime runs them as QLinearAdd and QLinearMul instead of float ops between Q/DQ pairs.
-//  - Depthwise convolutions' channels padded to a multiple of `pad_depthwise` (depthwise_padding.h).
+//  - Channels padded for ONNX Runtime's fast int8 convolutions: depthwise ones to a multiple of
+//    `pad_channels`, a model input's to 4 (channel_padding.h).
 //  - Bias: int32 with scale input_scale x weight_scale (what ONNX Runtime needs to fuse
 //    QLinearConv), or left in float.
 #include <cstdint>
@@ -29,7 +30,7 @@
 #include "nncompress/data/dataset.h"
 #include "nncompress/ir/model.h"
 #include "nncompress/passes/quant/calibration.h"
-#include "nncompress/passes/quant/depthwise_padding.h"
+#include "nncompress/passes/quant/channel_padding.h"
 
 namespace nncompress::passes {
 
@@ -46,9 +47,9 @@ struct Int8Options {
   CalibrationOptions calibration;
   // SmoothQuant's migration strength before calibration (passes/quant/smoothquant.h); 0: off.
   double smooth_alpha = 0;
-  // Depthwise convolutions' channels padded to a multiple of this with zero channels
-  // (passes/quant/depthwise_padding.h); 0 or 1: off.
-  int64_t pad_depthwise = 0;
+  // Depthwise convolutions' channels padded to a multiple of this with zero channels, and model
+  // inputs of convolutions to 4 (passes/quant/channel_padding.h); 0 or 1: off.
+  int64_t pad_channels = 0;
   // MatMuls of two activations (attention's Q x K^T and scores x V) quantized too: both inputs
   // and the output get Q/DQ, which ONNX Runtime runs as QLinearMatMul.
   bool activation_matmuls = false;
@@ -70,7 +71,7 @@ struct Int8Result {
   int hard_swishes = 0;   // hard-swish chains and HardSwish nodes rewritten to Mul(x, HardSigmoid(x))
   int integer_hard_sigmoids = 0;
   int folded_gates = 0;  // HardSigmoids after a Conv folded into it as Clip(0, 1), absorbed like Relu
-  DepthwisePadding padding;
+  ChannelPadding padding;
   int integer_sigmoids = 0;  // Sigmoids between Q/DQ pairs (SiLU's), ONNX Runtime's QLinearSigmoid
   int shared_scale_concats = 0;  // Concats whose inputs and output share one scale
   int concats_left_apart = 0;    // Concats left with a scale per input: sharing would widen a clamped range

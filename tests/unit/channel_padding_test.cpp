@@ -1,11 +1,11 @@
-// Depthwise channels padded to a multiple of 16 for ONNX Runtime's int8 depthwise kernel: the
-// whole channel group widens, the outputs stay the same, and a padding that would change them is
-// undone.
+// Channels padded for ONNX Runtime's fast int8 convolutions: a depthwise convolution's whole
+// channel group widens to a multiple of 16, an image input gets a Pad to 4 channels, the outputs
+// stay the same, and a padding that would change them is undone.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
-#include "nncompress/passes/quant/depthwise_padding.h"
+#include "nncompress/passes/quant/channel_padding.h"
 #include "nncompress/passes/quant/int8.h"
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/tensor_convert.h"
@@ -47,10 +47,23 @@ Model block(int64_t c, bool divide_by_stream = false) {
   return m;
 }
 
-data::Dataset samples(int64_t n) {
+data::Dataset samples(int64_t n, int64_t channels = 4) {
   data::Dataset d;
-  d.x = at::randn({n, 4, 8, 8});
+  d.x = at::randn({n, channels, 8, 8});
   return d;
+}
+
+// x (3 channels) -> conv 3x3 (3 -> 8) -> Relu -> conv 1x1 (8 -> 5) -> y, at `opset`.
+Model image_block(int64_t opset) {
+  at::manual_seed(6);
+  Model m;
+  m.opset_imports = {{"", opset}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(1), Dim::known(3), Dim::known(8), Dim::known(8)}));
+  Value* c = node(g, "Conv", "first", {x, constant(g, "wf", at::randn({8, 3, 3, 3})), constant(g, "bf", at::randn({8}))},
+                  {Attribute::make_ints("pads", {1, 1, 1, 1})});
+  g.mark_output(node(g, "Conv", "next", {node(g, "Relu", "relu", {c}), constant(g, "wn", at::randn({5, 8, 1, 1}))}));
+  return m;
 }
 
 std::vector<int64_t> dims(const Model& m, const std::string& value) { return m.graph.find_value(value)->initializer()->dims(); }
@@ -61,11 +74,11 @@ at::Tensor run(const Model& m, const at::Tensor& x) { return runtime::Executor(m
 
 }  // namespace
 
-TEST(DepthwisePadding, WidensTheWholeGroupAndKeepsTheOutputs) {
+TEST(ChannelPadding, WidensTheWholeGroupAndKeepsTheOutputs) {
   Model m = block(24);
   const data::Dataset data = samples(2);
   const at::Tensor before = run(m, data.x.slice(0, 1, 2));
-  const passes::DepthwisePadding r = passes::pad_depthwise_channels(m, 16, {}, data, {});
+  const passes::ChannelPadding r = passes::pad_channels_for_int8(m, 16, {}, data, {});
   EXPECT_EQ(r.groups, 1);
   EXPECT_EQ(r.channels_added, 8);
   EXPECT_TRUE(r.restored.empty()) << r.restored;
@@ -87,23 +100,23 @@ TEST(DepthwisePadding, WidensTheWholeGroupAndKeepsTheOutputs) {
   EXPECT_TRUE(at::allclose(run(m, data.x.slice(0, 1, 2)), before, 1e-5, 1e-5));
 }
 
-TEST(DepthwisePadding, LeavesMultiplesKeptNodesAndAMultipleOfOne) {
+TEST(ChannelPadding, LeavesMultiplesKeptNodesAndAMultipleOfOne) {
   Model aligned = block(32);
-  EXPECT_EQ(passes::pad_depthwise_channels(aligned, 16, {}, samples(1), {}).groups, 0);
+  EXPECT_EQ(passes::pad_channels_for_int8(aligned, 16, {}, samples(1), {}).groups, 0);
   Model kept = block(24);
-  EXPECT_EQ(passes::pad_depthwise_channels(kept, 16, {"dw"}, samples(1), {}).groups, 0);
+  EXPECT_EQ(passes::pad_channels_for_int8(kept, 16, {"dw"}, samples(1), {}).groups, 0);
   EXPECT_EQ(dims(kept, "wd")[0], 24);
   Model off = block(24);
-  EXPECT_EQ(passes::pad_depthwise_channels(off, 0, {}, samples(1), {}).groups, 0);
+  EXPECT_EQ(passes::pad_channels_for_int8(off, 0, {}, samples(1), {}).groups, 0);
   EXPECT_EQ(dims(off, "wd")[0], 24);
 }
 
-TEST(DepthwisePadding, UndoesAPaddingThatChangesTheOutputs) {
+TEST(ChannelPadding, UndoesAPaddingThatChangesTheOutputs) {
   // New channels would hold 0 / 0: NaN, which the project conv's zero weights do not cancel.
   Model m = block(24, /*divide_by_stream=*/true);
   const data::Dataset data = samples(1);
   const at::Tensor before = run(m, data.x);
-  const passes::DepthwisePadding r = passes::pad_depthwise_channels(m, 16, {}, data, {});
+  const passes::ChannelPadding r = passes::pad_channels_for_int8(m, 16, {}, data, {});
   EXPECT_EQ(r.groups, 0);
   EXPECT_NE(r.restored.find("NaN"), std::string::npos) << r.restored;
   EXPECT_EQ(dims(m, "wd")[0], 24);
@@ -111,13 +124,13 @@ TEST(DepthwisePadding, UndoesAPaddingThatChangesTheOutputs) {
   EXPECT_TRUE(at::allclose(run(m, data.x), before, 1e-6, 1e-6));
 }
 
-TEST(DepthwisePadding, Int8PadsAndStaysClose) {
+TEST(ChannelPadding, Int8PadsAndStaysClose) {
   Model m = block(24);
   const data::Dataset data = samples(16);
   const at::Tensor x = data.x.slice(0, 0, 1);
   const at::Tensor before = run(m, x);
   passes::Int8Options o;
-  o.pad_depthwise = 16;
+  o.pad_channels = 16;
   o.calibration.batch = 1;
   const passes::Int8Result r = passes::quantize_int8(m, data, o);
   EXPECT_EQ(r.padding.groups, 1);
@@ -125,4 +138,34 @@ TEST(DepthwisePadding, Int8PadsAndStaysClose) {
   EXPECT_EQ(node_named(m, "dw").attr_int("group", 1), 32);
   const at::Tensor after = run(m, x);
   EXPECT_GT(((after * before).sum() / (after.norm() * before.norm())).item<double>(), 0.99);
+}
+
+TEST(ChannelPadding, ImageInputToFourChannelsAndItsConvolutionToSixteenOutputs) {
+  for (int64_t opset : {9, 13}) {
+    Model m = image_block(opset);
+    const data::Dataset data = samples(1, 3);
+    const at::Tensor before = run(m, data.x);
+    const passes::ChannelPadding r = passes::pad_channels_for_int8(m, 16, {}, data, {});
+    EXPECT_EQ(r.inputs, 1) << "opset " << opset;
+    EXPECT_EQ(r.groups, 1);
+    EXPECT_EQ(r.channels_added, 8);
+    EXPECT_EQ(dims(m, "wf"), (std::vector<int64_t>{16, 4, 3, 3}));
+    EXPECT_EQ(dims(m, "wn"), (std::vector<int64_t>{5, 16, 1, 1}));
+    const Node& pad = *node_named(m, "first").input(0)->producer();
+    EXPECT_EQ(pad.op_type(), "Pad");
+    EXPECT_EQ(pad.input(0)->name(), "x");
+    EXPECT_EQ(pad.has_attribute("pads"), opset < 11);  // an attribute before opset 11, an input after
+    EXPECT_TRUE(at::allclose(run(m, data.x), before, 1e-5, 1e-5)) << "opset " << opset;
+  }
+}
+
+TEST(ChannelPadding, NoInputPadWhenTheOutputsCannotReachSixteen) {
+  // The first convolution's output is the model output: its channels cannot grow, so a Pad of the
+  // input would not reach ONNX Runtime's fast kernel either.
+  Model m = image_block(13);
+  m.graph.mark_output(m.graph.find_value("first"));
+  const passes::ChannelPadding r = passes::pad_channels_for_int8(m, 16, {}, samples(1, 3), {});
+  EXPECT_EQ(r.inputs, 0);
+  EXPECT_EQ(r.groups, 0);
+  EXPECT_EQ(dims(m, "wf"), (std::vector<int64_t>{8, 3, 3, 3}));
 }
