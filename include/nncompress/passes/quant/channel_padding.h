@@ -8,7 +8,8 @@
 //    to 1.02-1.11x (docs/benchmarks.md).
 //  - Convolutions reading a model input (an image's 3 channels): input channels a multiple of 4
 //    and at least 16 outputs (a multiple of 8). The input gets a Pad node with zero channels and
-//    the weight zero columns; too few outputs are padded like a depthwise group.
+//    the weight zero columns, when that adds at most a third (3 -> 4, not a grayscale 1 -> 4); too
+//    few outputs are padded like a depthwise group.
 //
 // A padded channel group (analysis/channel_groups.h) widens as a whole: producers get zero weight
 // rows and zero biases, depthwise convolutions zero filters, and every tensor indexed by the
