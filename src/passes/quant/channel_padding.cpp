@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -218,7 +217,9 @@ std::string difference(const std::vector<at::Tensor>& before, const std::vector<
 ChannelPadding pad_channels_for_int8(ir::Model& model, int64_t multiple, const std::vector<std::string>& keep,
                                      const data::Dataset& check_data, const data::Preprocess& preprocess) {
   ChannelPadding result;
-  if (multiple <= 1 || check_data.size() == 0) return result;
+  const auto& nodes = model.graph.nodes();
+  const bool convolutions = std::any_of(nodes.begin(), nodes.end(), [](const auto& n) { return n->op_type() == "Conv"; });
+  if (multiple <= 1 || check_data.size() == 0 || !convolutions) return result;  // no analysis for transformers
   make_constants_private(model.graph);
   const ChannelGraph cg = analysis::build_channel_graph(model.graph, runtime::known_shapes(model));
   const Plan plan = plan_padding(model.graph, cg, multiple, {keep.begin(), keep.end()});

@@ -61,7 +61,7 @@ PassResult apply(ir::Model& model, const PassContext& c, const OptionValues& v) 
                     {"removed_clips", r.removed_clips}, {"hard_swishes", r.hard_swishes},
                     {"integer_hard_sigmoids", r.integer_hard_sigmoids}, {"folded_gates", r.folded_gates},
                     {"padded_groups", r.padding.groups}, {"padded_channels", r.padding.channels_added},
-                    {"padded_inputs", r.padding.inputs}, {"integer_sigmoids", r.integer_sigmoids}, {"shared_scale_concats", r.shared_scale_concats}, {"concats_left_apart", r.concats_left_apart}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
+                    {"padded_inputs", r.padding.inputs}, {"padding_undone", r.padding.restored}, {"integer_sigmoids", r.integer_sigmoids}, {"shared_scale_concats", r.shared_scale_concats}, {"concats_left_apart", r.concats_left_apart}, {"integer_scalar_ops", r.integer_scalar_ops}, {"quantized_activations", activations}, {"layers", layers}};
   result.summary = format("%zu layers int8, %zu activations quantized", r.layers.size(), r.activations.size());
   result.notes.push_back(format("%zu layers int8 (%d-bit weights), %zu activations quantized (%s), %d BatchNorms folded, "
                                 "%d Relus and %d Clips absorbed",
