@@ -16,16 +16,13 @@
 #include "nncompress/runtime/executor.h"
 #include "nncompress/runtime/run_shapes.h"
 #include "nncompress/runtime/tensor_convert.h"
+#include "../prune/channel_plan.h"  // has_vector_bias
 
 namespace nncompress::passes {
 
 namespace {
 
 using analysis::ChannelGraph;
-
-bool has_vector_bias(const ir::Node& p) {
-  return p.input(2) && p.input(2)->has_initializer() && p.input(2)->initializer()->dims().size() == 1;
-}
 
 int64_t output_extent(const ir::Node& p) {
   return p.input(1)->initializer()->dims()[analysis::output_channel_axis(p)];
