@@ -178,3 +178,36 @@ TEST(ChannelPadding, NoPadOfAGrayscaleInput) {
   EXPECT_EQ(r.groups, 0);
   EXPECT_EQ(dims(m, "wf"), (std::vector<int64_t>{8, 1, 3, 3}));
 }
+
+TEST(ChannelPadding, TwoPaddedGroupsConcatenatedIntoADepthwiseConvolution) {
+  // x (3 channels) -> conv a (3 -> 8), conv b (3 -> 8) -> Concat -> depthwise 3x3 (16) -> conv 1x1
+  // (16 -> 4) -> y. Both image convolutions widen to 16 outputs: the Concat's readers gain 8
+  // channels after each part, and the depthwise convolution counts 32 groups.
+  at::manual_seed(7);
+  Model m;
+  m.opset_imports = {{"", 13}};
+  Graph& g = m.graph;
+  Value* x = g.add_input("x", ValueType::tensor(DataType::Float, {Dim::known(1), Dim::known(3), Dim::known(8), Dim::known(8)}));
+  auto conv = [&](const std::string& name) {
+    return node(g, "Conv", name, {x, constant(g, name + ".w", at::randn({8, 3, 3, 3})), constant(g, name + ".b", at::randn({8}))},
+                {Attribute::make_ints("pads", {1, 1, 1, 1})});
+  };
+  Value* joined = node(g, "Concat", "join", {conv("a"), conv("b")}, {Attribute::make_int("axis", 1)});
+  Value* d = node(g, "Conv", "dw", {joined, constant(g, "wd", at::randn({16, 1, 3, 3})), constant(g, "bd", at::randn({16}))},
+                  {Attribute::make_int("group", 16), Attribute::make_ints("pads", {1, 1, 1, 1})});
+  g.mark_output(node(g, "Conv", "out", {node(g, "Relu", "relu", {d}), constant(g, "wo", at::randn({4, 16, 1, 1}))}));
+  const data::Dataset data = samples(1, 3);
+  const at::Tensor before = run(m, data.x);
+  const passes::ChannelPadding r = passes::pad_channels_for_int8(m, 16, {}, data, {});
+  EXPECT_TRUE(r.restored.empty()) << r.restored;
+  EXPECT_EQ(r.groups, 2);
+  EXPECT_EQ(r.inputs, 2);
+  EXPECT_EQ(node_named(m, "dw").attr_int("group", 1), 32);
+  EXPECT_EQ(dims(m, "wd"), (std::vector<int64_t>{32, 1, 3, 3}));
+  EXPECT_EQ(dims(m, "wo"), (std::vector<int64_t>{4, 32, 1, 1}));
+  // b's channels moved from 8..15 to 16..23: its filters there, zeros after each part.
+  const at::Tensor wo = runtime::to_aten(*m.graph.find_value("wo")->initializer());
+  EXPECT_TRUE(wo.narrow(1, 8, 8).eq(0).all().item<bool>());
+  EXPECT_TRUE(wo.narrow(1, 24, 8).eq(0).all().item<bool>());
+  EXPECT_TRUE(at::allclose(run(m, data.x), before, 1e-5, 1e-5));
+}

@@ -51,8 +51,9 @@ constexpr int64_t kInputChannelAlign = 4, kMinOutputs = 16, kOutputAlign = 8;
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// Group `root` can widen: prunable, plain (see the header), no producer in `keep`.
-bool plain(const ChannelGraph& cg, int root, const std::set<std::string>& keep) {
+// Group `root` can widen: prunable, plain (see the header), no producer in `keep`. `depthwise`: the
+// convolutions of cg.depthwise.
+bool plain(const ChannelGraph& cg, int root, const std::set<std::string>& keep, const std::set<const ir::Node*>& depthwise) {
   const analysis::ChannelGroup& g = cg.groups[root];
   if (!g.prunable || !g.reason.empty() || g.stride != 1 || g.replicas != 1 || g.producers.empty()) return false;
   for (size_t i = 0; i < g.producers.size(); ++i)
@@ -66,8 +67,6 @@ bool plain(const ChannelGraph& cg, int root, const std::set<std::string>& keep) 
     if (cg.find(group) == root) return false;
   for (const auto& [matmul, group] : cg.head_matmuls)
     if (cg.find(group) == root) return false;
-  std::set<const ir::Node*> depthwise;
-  for (const auto& [node, source] : cg.depthwise) depthwise.insert(node);
   for (const analysis::ChannelUser& u : cg.users) {
     if (!mentions(cg, u.source, root)) continue;
     if (u.stride != 1 || !end_of(cg, u.source, root)) return false;
@@ -92,11 +91,13 @@ struct Plan {
 
 Plan plan_padding(const ir::Graph& graph, const ChannelGraph& cg, int64_t multiple, const std::set<std::string>& keep) {
   Plan plan;
+  std::set<const ir::Node*> depthwise;
+  for (const auto& [node, source] : cg.depthwise) depthwise.insert(node);
   for (const auto& [node, source] : cg.depthwise) {
     if (source.size() != 1 || keep.count(node->name)) continue;
     const int root = cg.find(source[0].group);
     const int64_t size = cg.groups[root].size;
-    if (size % multiple != 0 && plain(cg, root, keep)) plan.sizes[root] = round_up(size, multiple);
+    if (size % multiple != 0 && plain(cg, root, keep, depthwise)) plan.sizes[root] = round_up(size, multiple);
   }
   for (const auto& n : graph.nodes()) {
     const ir::Value* x = n->input(0);
@@ -113,7 +114,7 @@ Plan plan_padding(const ir::Graph& graph, const ChannelGraph& cg, int64_t multip
     const int64_t outputs = w->initializer()->dims()[0];
     if (outputs < kMinOutputs || outputs % kOutputAlign != 0) {
       const int root = output_group(cg, n.get());
-      if (root < 0 || !plain(cg, root, keep)) continue;  // the fast kernel would stay out of reach
+      if (root < 0 || !plain(cg, root, keep, depthwise)) continue;  // the fast kernel would stay out of reach
       const bool depthwise = plan.sizes.count(root) > 0;  // then the count stays a multiple of `multiple`
       int64_t& size = plan.sizes.emplace(root, outputs).first->second;
       size = std::max(size, round_up(std::max(outputs, kMinOutputs), kOutputAlign));
@@ -165,19 +166,32 @@ void pad_input(ir::Model& model, ir::Node& conv) {
 
 void apply(ir::Model& model, const ChannelGraph& cg, const Plan& plan) {
   ir::Graph& graph = model.graph;
-  for (const auto& [root, padded] : plan.sizes) {
-    const int64_t size = cg.groups[root].size, count = padded - size;
+  auto padded = [&](const analysis::Segment& s) {
+    auto it = plan.sizes.find(cg.find(s.group));
+    return it != plan.sizes.end() ? it->second : s.count;
+  };
+  for (const auto& [root, size] : plan.sizes) {
+    const int64_t count = size - cg.groups[root].size;
     for (ir::Node* p : cg.groups[root].producers) {
-      widen(p->input(1), analysis::output_channel_axis(*p), size, count, 0.0);
-      if (has_vector_bias(*p)) widen(p->input(2), 0, size, count, 0.0);
+      widen(p->input(1), analysis::output_channel_axis(*p), cg.groups[root].size, count, 0.0);
+      if (has_vector_bias(*p)) widen(p->input(2), 0, cg.groups[root].size, count, 0.0);
     }
-    for (const analysis::ChannelUser& u : cg.users)
-      if (const std::optional<int64_t> end = end_of(cg, u.source, root))
-        widen(u.tensor, u.axis, *end, count, fill_value(u.tensor));
   }
-  for (const auto& [node, source] : cg.depthwise)
-    if (auto it = plan.sizes.find(cg.find(source[0].group)); source.size() == 1 && it != plan.sizes.end())
-      node->set_attribute(ir::Attribute::make_int("group", it->second));
+  // Users: each padded segment gains its channels at its end, from the last segment back, so the
+  // positions of the earlier ones stay as they were (a Concat of two padded groups).
+  for (const analysis::ChannelUser& u : cg.users) {
+    int64_t end = 0;
+    for (const analysis::Segment& s : u.source) end += s.count;
+    for (auto s = u.source.rbegin(); s != u.source.rend(); ++s) {
+      if (padded(*s) != s->count) widen(u.tensor, u.axis, end, padded(*s) - s->count, fill_value(u.tensor));
+      end -= s->count;
+    }
+  }
+  for (const auto& [node, source] : cg.depthwise) {
+    int64_t channels = 0;
+    for (const analysis::Segment& s : source) channels += padded(s);
+    if (channels != node->attr_int("group", 1)) node->set_attribute(ir::Attribute::make_int("group", channels));
+  }
   for (ir::Node* conv : plan.inputs) pad_input(model, *conv);
   if (!plan.inputs.empty()) graph.sort_topologically();
   for (ir::Value* v : graph.values())  // intermediate shapes changed
